@@ -1,0 +1,58 @@
+# pg_notary -- PGXS build.
+#
+#   make && sudo make install                     build and install
+#   make installcheck                              regress + isolation + TAP
+#                                                  against $PGHOST/$PGPORT
+#   make installcheck ISOLATION= TAP_TESTS=        only one suite: empty the
+#                                                  others on the command line
+#
+# Everything uses ':=' on purpose: PGXS tests these variables with 'ifdef',
+# and a recursively expanded variable whose value is an empty $(wildcard)
+# still counts as defined.
+
+PG_CONFIG ?= pg_config
+
+# --- the loadable module ---------------------------------------------------
+# Every src/*.c is part of the server module.  A future command-line program
+# must NOT put its sources in src/ (or must filter-out them here): PGXS
+# shares OBJS between MODULE_big and PROGRAM, so the CLI needs its own rules
+# or its own sub-make (e.g. cli/Makefile), hooked in below PGXS.
+MODULE_big := pg_notary
+OBJS       := $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+# The control file lives in extension/.  PGXS installs
+# "$(EXTENSION).control" by copying it into $(sharedir)/extension/, so a
+# path here works; DATA files are installed by basename as well.
+EXTENSION  := extension/pg_notary
+DATA       := $(sort $(wildcard extension/pg_notary--*.sql))
+
+PG_CPPFLAGS := -Isrc
+PG_CFLAGS   := -Wall -Werror
+SHLIB_LINK  += -lsodium
+
+# --- tests -----------------------------------------------------------------
+# pg_regress: sql/NAME.sql, expected/NAME.out (repo root).
+REGRESS      := $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS := --inputdir=.
+
+# pg_isolation_regress: tests/isolation/specs/NAME.spec and
+# tests/isolation/expected/NAME.out; output goes to ./output_iso/.
+ISOLATION_SPECS := $(sort $(wildcard tests/isolation/specs/*.spec))
+ifneq ($(ISOLATION_SPECS),)
+ISOLATION      := $(basename $(notdir $(ISOLATION_SPECS)))
+ISOLATION_OPTS := --inputdir=tests/isolation
+endif
+
+# TAP (prove) tests: tests/t/*.pl, run by PGXS's prove_installcheck, which
+# honours PROVE_TESTS (default would be t/*.pl).  Each test makes its own
+# clusters with PostgreSQL::Test::Cluster.
+PROVE_TESTS := $(sort $(wildcard tests/t/*.pl))
+ifneq ($(PROVE_TESTS),)
+TAP_TESTS := 1
+endif
+
+EXTRA_CLEAN := results/ regression.diffs regression.out output_iso/ \
+	tmp_check/ tmp_check_iso/ log/
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
