@@ -1,0 +1,145 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *		The extension's own tables: their OIDs, the owner, and running code
+ *		as the owner.
+ *
+ * OIDs are looked up once per transaction (they change only when the
+ * extension is dropped and created again, which cannot happen inside a
+ * transaction that is using them).  Application roles hold no privileges
+ * on the ledger: capture inserts through the heap directly, and the few
+ * SPI queries pg_notary runs on its own tables run as the extension's
+ * owner with SECURITY_RESTRICTED_OPERATION, the pattern of pgaudit and
+ * pg_cron, and with search_path pinned by qualifying every name.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_notary.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+static NotaryCatalog cat;
+static bool cat_valid = false;
+
+static Oid
+notary_relid(const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, cat.namespace_oid);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_notary is not installed correctly: notary.%s is missing",
+						relname)));
+	return relid;
+}
+
+/* Is the extension installed in this database? */
+bool
+notary_extension_present(void)
+{
+	return OidIsValid(get_extension_oid("pg_notary", true));
+}
+
+/* The extension's tables and owner, looked up once per transaction. */
+const NotaryCatalog *
+notary_catalog(void)
+{
+	Oid			nsp;
+
+	if (cat_valid)
+		return &cat;
+
+	nsp = get_namespace_oid("notary", true);
+	if (!OidIsValid(nsp) || !notary_extension_present())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"pg_notary\" is not installed in this database")));
+	cat.namespace_oid = nsp;
+	cat.ledger_oid = notary_relid("ledger");
+	cat.ledger_seq_oid = notary_relid("ledger_seq");
+	cat.layouts_oid = notary_relid("layouts");
+	cat.layout_seq_oid = notary_relid("layout_id_seq");
+	cat.tables_oid = notary_relid("tables");
+	cat.table_seq_oid = notary_relid("table_id_seq");
+	cat.schemas_oid = notary_relid("schemas");
+	{
+		HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for namespace %u", nsp);
+		cat.owner_oid = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+		ReleaseSysCache(tup);
+	}
+	{
+		List	   *names = list_make2(makeString("notary"), makeString("capture"));
+
+		cat.capture_fn_oid = LookupFuncName(names, 0, NULL, false);
+	}
+	cat_valid = true;
+	return &cat;
+}
+
+/* Forget the cached OIDs (at the end of every transaction). */
+void
+notary_catalog_reset(void)
+{
+	cat_valid = false;
+}
+
+/*
+ * Run as the extension's owner, restricted, with a clean GUC nest level so
+ * that nothing set here leaks out.  Pair with notary_restore_user().
+ */
+void
+notary_become_owner(NotaryUserSwitch *sw)
+{
+	const NotaryCatalog *c = notary_catalog();
+
+	GetUserIdAndSecContext(&sw->saved_userid, &sw->saved_sec_context);
+	SetUserIdAndSecContext(c->owner_oid,
+						   sw->saved_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	sw->saved_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+void
+notary_restore_user(NotaryUserSwitch *sw)
+{
+	AtEOXact_GUC(false, sw->saved_nestlevel);
+	SetUserIdAndSecContext(sw->saved_userid, sw->saved_sec_context);
+}
+
+/* Is a schema currently enabled?  (Caller is connected to SPI as owner.) */
+bool
+notary_schema_enabled(const char *schema_name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	int			ret;
+
+	args[0] = CStringGetTextDatum(schema_name);
+	ret = SPI_execute_with_args("SELECT 1 FROM notary.schemas "
+								"WHERE schema_name OPERATOR(pg_catalog.=) $1 AND enabled",
+								1, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %d", ret);
+	return SPI_processed > 0;
+}

@@ -1,0 +1,225 @@
+/*-------------------------------------------------------------------------
+ *
+ * chain.c
+ *		Per-backend chain heads, and their rollback with (sub)transactions.
+ *
+ * Writers must never wait for each other because of the ledger, so there
+ * is no global chain head.  Each backend appends to the chain numbered by
+ * its backend id: two live backends never share a backend id, so a chain
+ * has exactly one writer at a time.  A backend reads its chain's head (the
+ * last committed entry) once, on its first write, and then keeps it in
+ * memory.  The previous holder of the id has exited, so its transactions
+ * are over; prepared transactions could outlive it, so a transaction that
+ * wrote entries may not be prepared (XACT_EVENT_PRE_PREPARE).
+ *
+ * Rollback: entries written in an aborted (sub)transaction vanish, so the
+ * head must go back too.  The head at the start of the transaction is kept;
+ * for subtransactions, the head is saved lazily, the first time a
+ * subtransaction writes, on a small stack of (subid, head).  Subtransaction
+ * ids grow, so on abort of subid S every saved state with subid >= S
+ * belongs to S or its children, and the oldest of them is the head to go
+ * back to.  On commit of S its saved state passes to its parent, unless
+ * the parent saved an (older) state of its own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_notary.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "storage/backendid.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+typedef struct SavedHead
+{
+	SubTransactionId subid;
+	int64		pos;
+	uint8		hash[NOTARY_HASH_LEN];
+} SavedHead;
+
+#define MAX_SAVED_HEADS 64
+
+static bool head_loaded = false;
+static int64 head_pos = 0;
+static uint8 head_hash[NOTARY_HASH_LEN];
+
+static bool wrote_in_xact = false;
+static int64 xact_start_pos;
+static uint8 xact_start_hash[NOTARY_HASH_LEN];
+
+static SavedHead *saved = NULL;		/* in TopMemoryContext */
+static int	nsaved = 0;
+static int	maxsaved = 0;
+
+/* Read this chain's last committed entry from the ledger. */
+static void
+chain_load_head(void)
+{
+	NotaryUserSwitch sw;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1];
+	int			ret;
+
+	args[0] = Int32GetDatum((int32) MyBackendId);
+	notary_become_owner(&sw);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute_with_args("SELECT chain_pos, entry_hash FROM notary.ledger "
+								"WHERE chain_id OPERATOR(pg_catalog.=) $1 "
+								"ORDER BY chain_pos DESC LIMIT 1",
+								1, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %d", ret);
+	if (SPI_processed == 0)
+	{
+		head_pos = 0;
+		memset(head_hash, 0, NOTARY_HASH_LEN);
+	}
+	else
+	{
+		bool		isnull;
+		Datum		d;
+		bytea	   *h;
+
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		head_pos = DatumGetInt64(d);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		h = DatumGetByteaPP(d);
+		memset(head_hash, 0, NOTARY_HASH_LEN);
+		if (VARSIZE_ANY_EXHDR(h) == NOTARY_HASH_LEN)
+			memcpy(head_hash, VARDATA_ANY(h), NOTARY_HASH_LEN);
+	}
+	SPI_finish();
+	notary_restore_user(&sw);
+	head_loaded = true;
+}
+
+/*
+ * Reserve the next position of this backend's chain: returns the chain id,
+ * the position and the previous entry's hash.  The head moves only when
+ * chain_advance() is called after the entry was inserted.
+ */
+void
+chain_reserve(int32 *chain_id, int64 *pos, uint8 *prev_hash)
+{
+	SubTransactionId cur = GetCurrentSubTransactionId();
+
+	if (!head_loaded)
+		chain_load_head();
+
+	if (!wrote_in_xact)
+	{
+		xact_start_pos = head_pos;
+		memcpy(xact_start_hash, head_hash, NOTARY_HASH_LEN);
+		wrote_in_xact = true;
+	}
+	if (cur != TopSubTransactionId &&
+		(nsaved == 0 || saved[nsaved - 1].subid != cur))
+	{
+		if (nsaved == maxsaved)
+		{
+			int			newmax = maxsaved == 0 ? MAX_SAVED_HEADS : maxsaved * 2;
+
+			if (saved == NULL)
+				saved = MemoryContextAlloc(TopMemoryContext,
+										   newmax * sizeof(SavedHead));
+			else
+				saved = repalloc(saved, newmax * sizeof(SavedHead));
+			maxsaved = newmax;
+		}
+		saved[nsaved].subid = cur;
+		saved[nsaved].pos = head_pos;
+		memcpy(saved[nsaved].hash, head_hash, NOTARY_HASH_LEN);
+		nsaved++;
+	}
+
+	*chain_id = (int32) MyBackendId;
+	*pos = head_pos + 1;
+	memcpy(prev_hash, head_hash, NOTARY_HASH_LEN);
+}
+
+/* The entry at pos was inserted: it is the head now. */
+void
+chain_advance(int64 pos, const uint8 *hash)
+{
+	head_pos = pos;
+	memcpy(head_hash, hash, NOTARY_HASH_LEN);
+}
+
+static void
+chain_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (wrote_in_xact)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that wrote pg_notary ledger entries"),
+						 errdetail("Ledger chains have one writer at a time; a prepared transaction would outlive its writer."),
+						 errhint("Commit the transaction without two-phase commit.")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			wrote_in_xact = false;
+			nsaved = 0;
+			relinfo_xact_end(true);
+			notary_catalog_reset();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (wrote_in_xact)
+			{
+				head_pos = xact_start_pos;
+				memcpy(head_hash, xact_start_hash, NOTARY_HASH_LEN);
+			}
+			wrote_in_xact = false;
+			nsaved = 0;
+			relinfo_xact_end(false);
+			notary_catalog_reset();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+chain_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		bool		restored = false;
+
+		while (nsaved > 0 && saved[nsaved - 1].subid >= mySubid)
+		{
+			nsaved--;
+			head_pos = saved[nsaved].pos;
+			memcpy(head_hash, saved[nsaved].hash, NOTARY_HASH_LEN);
+			restored = true;
+		}
+		(void) restored;
+		relinfo_xact_end(false);
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		if (nsaved > 0 && saved[nsaved - 1].subid == mySubid)
+		{
+			if (parentSubid == TopSubTransactionId ||
+				(nsaved > 1 && saved[nsaved - 2].subid == parentSubid))
+				nsaved--;		/* the parent's own state is older */
+			else
+				saved[nsaved - 1].subid = parentSubid;
+		}
+	}
+}
+
+void
+chain_init(void)
+{
+	RegisterXactCallback(chain_xact_callback, NULL);
+	RegisterSubXactCallback(chain_subxact_callback, NULL);
+}

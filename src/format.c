@@ -1,0 +1,319 @@
+/*-------------------------------------------------------------------------
+ *
+ * format.c
+ *		The byte format that pg_notary hashes: layouts, column commitments,
+ *		row images and ledger entries.
+ *
+ * This file is the executable form of docs/format.md; the two change
+ * together, and the format version (NOTARY_FORMAT_VERSION, part of every
+ * domain tag) changes whenever the bytes do.  Every hash is BLAKE2b-256
+ * (libsodium crypto_generichash, no key).  Integers are big-endian; text is
+ * UTF-8, prefixed by its length as u32.  Nothing here depends on a session
+ * setting, the platform or the server version.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_notary.h"
+
+#include <sodium.h>
+
+#include "mb/pg_wchar.h"
+
+typedef crypto_generichash_state Hasher;
+
+static void
+hash_bytes(Hasher *h, const void *p, size_t len)
+{
+	crypto_generichash_update(h, (const unsigned char *) p, len);
+}
+
+static void
+hash_u8(Hasher *h, uint8 v)
+{
+	hash_bytes(h, &v, 1);
+}
+
+static void
+hash_u16(Hasher *h, uint16 v)
+{
+	uint8		b[2] = {(uint8) (v >> 8), (uint8) v};
+
+	hash_bytes(h, b, 2);
+}
+
+static void
+hash_u32(Hasher *h, uint32 v)
+{
+	uint8		b[4];
+
+	b[0] = (uint8) (v >> 24);
+	b[1] = (uint8) (v >> 16);
+	b[2] = (uint8) (v >> 8);
+	b[3] = (uint8) v;
+	hash_bytes(h, b, 4);
+}
+
+static void
+hash_u64(Hasher *h, uint64 v)
+{
+	uint8		b[8];
+	int			i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (uint8) (v >> (56 - 8 * i));
+	hash_bytes(h, b, 8);
+}
+
+/* A string, as u32 length and UTF-8 bytes (converted if the server is not). */
+static void
+hash_str(Hasher *h, const char *s)
+{
+	size_t		len = strlen(s);
+
+	if (GetDatabaseEncoding() != PG_UTF8 && len > 0)
+	{
+		char	   *u = pg_server_to_any(s, (int) len, PG_UTF8);
+
+		len = strlen(u);
+		hash_u32(h, (uint32) len);
+		hash_bytes(h, u, len);
+		if (u != s)
+			pfree(u);
+		return;
+	}
+	hash_u32(h, (uint32) len);
+	hash_bytes(h, s, len);
+}
+
+static void
+hash_opt_str(Hasher *h, const char *s)
+{
+	if (s == NULL)
+		hash_u8(h, 0);
+	else
+	{
+		hash_u8(h, 1);
+		hash_str(h, s);
+	}
+}
+
+/* Start a hash with its domain tag, e.g. "pg_notary/entry/v1". */
+static void
+hash_begin(Hasher *h, const char *what)
+{
+	char		tag[64];
+
+	snprintf(tag, sizeof(tag), "pg_notary/%s/v%d", what, NOTARY_FORMAT_VERSION);
+	crypto_generichash_init(h, NULL, 0, NOTARY_HASH_LEN);
+	hash_str(h, tag);
+}
+
+static void
+hash_end(Hasher *h, uint8 *out)
+{
+	crypto_generichash_final(h, out, NOTARY_HASH_LEN);
+}
+
+/*
+ * Digest of a table layout: which table, its names at the time, and every
+ * captured column's name and type, its key and personal columns.
+ */
+void
+format_layout_digest(int32 table_id, const char *schema_name,
+					 const char *table_name, int ncols,
+					 char **names, char **types,
+					 int nkeys, const int16 *keys,
+					 int npersonal, const int16 *personal,
+					 uint8 *out)
+{
+	Hasher		h;
+	int			i;
+
+	hash_begin(&h, "layout");
+	hash_u32(&h, (uint32) table_id);
+	hash_str(&h, schema_name);
+	hash_str(&h, table_name);
+	hash_u32(&h, (uint32) ncols);
+	for (i = 0; i < ncols; i++)
+	{
+		hash_str(&h, names[i]);
+		hash_str(&h, types[i]);
+	}
+	hash_u32(&h, (uint32) nkeys);
+	for (i = 0; i < nkeys; i++)
+		hash_u16(&h, (uint16) keys[i]);
+	hash_u32(&h, (uint32) npersonal);
+	for (i = 0; i < npersonal; i++)
+		hash_u16(&h, (uint16) personal[i]);
+	hash_end(&h, out);
+}
+
+/*
+ * Commitment to one column value.  A personal column's value is committed
+ * with a random salt, so that once value and salt are erased the commitment
+ * cannot be matched by guessing the value.
+ */
+void
+format_column_commitment(const char *value, const uint8 *salt, int saltlen,
+						 uint8 *out)
+{
+	Hasher		h;
+
+	hash_begin(&h, "column");
+	if (value == NULL)
+		hash_u8(&h, 0);
+	else
+	{
+		hash_u8(&h, 1);
+		hash_str(&h, value);
+	}
+	hash_u32(&h, (uint32) saltlen);
+	if (saltlen > 0)
+		hash_bytes(&h, salt, saltlen);
+	hash_end(&h, out);
+}
+
+/*
+ * Digest of a row image: its layout and the commitment of every column.
+ * personal[] lists the columns that take a salt, in ascending order; their
+ * salts follow each other in img->salts.
+ */
+void
+format_image_digest(const uint8 *layout_digest, const NotaryImage *img,
+					const int16 *personal, int npersonal, uint8 *out)
+{
+	Hasher		h;
+	int			i;
+	int			p = 0;
+	const uint8 *salts = NULL;
+	int			nsalts = 0;
+
+	if (img->salts != NULL)
+	{
+		salts = (const uint8 *) VARDATA_ANY(img->salts);
+		nsalts = VARSIZE_ANY_EXHDR(img->salts) / NOTARY_SALT_LEN;
+	}
+
+	hash_begin(&h, "image");
+	hash_bytes(&h, layout_digest, NOTARY_HASH_LEN);
+	hash_u32(&h, (uint32) img->ncols);
+	for (i = 0; i < img->ncols; i++)
+	{
+		uint8		c[NOTARY_HASH_LEN];
+
+		if (p < npersonal && personal[p] == i)
+		{
+			if (p < nsalts)
+				format_column_commitment(img->values[i],
+										 salts + p * NOTARY_SALT_LEN,
+										 NOTARY_SALT_LEN, c);
+			else
+				format_column_commitment(img->values[i], NULL, 0, c);
+			p++;
+		}
+		else
+			format_column_commitment(img->values[i], NULL, 0, c);
+		hash_bytes(&h, c, NOTARY_HASH_LEN);
+	}
+	hash_end(&h, out);
+}
+
+/*
+ * Row digest: what an UPDATE records of the row it replaced, so that
+ * verification can tell whether the row had changed outside capture.  It
+ * covers the layout and every non-personal column; personal columns are
+ * left out (marked 2), because the trigger does not know the salts the
+ * earlier image used and an unsalted commitment could be brute-forced
+ * after a redaction.
+ */
+void
+format_row_digest(const uint8 *layout_digest, const NotaryImage *img,
+				  const int16 *personal, int npersonal, uint8 *out)
+{
+	Hasher		h;
+	int			i;
+	int			p = 0;
+
+	hash_begin(&h, "row");
+	hash_bytes(&h, layout_digest, NOTARY_HASH_LEN);
+	hash_u32(&h, (uint32) img->ncols);
+	for (i = 0; i < img->ncols; i++)
+	{
+		if (p < npersonal && personal[p] == i)
+		{
+			hash_u8(&h, 2);
+			p++;
+		}
+		else if (img->values[i] == NULL)
+			hash_u8(&h, 0);
+		else
+		{
+			hash_u8(&h, 1);
+			hash_str(&h, img->values[i]);
+		}
+	}
+	hash_end(&h, out);
+}
+
+/*
+ * Hash of a ledger entry, chained to the previous entry of its chain
+ * (32 zero bytes before the first).
+ */
+void
+format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e, uint8 *out)
+{
+	Hasher		h;
+
+	hash_begin(&h, "entry");
+	hash_bytes(&h, prev_hash, NOTARY_HASH_LEN);
+	hash_u64(&h, (uint64) e->seq);
+	hash_u32(&h, (uint32) e->chain_id);
+	hash_u64(&h, (uint64) e->chain_pos);
+	hash_str(&h, e->op);
+	hash_u64(&h, e->xid);
+	hash_u64(&h, (uint64) e->logged_at_us);
+	hash_str(&h, e->session_user_name);
+	hash_str(&h, e->current_user_name);
+	hash_opt_str(&h, e->application_name);
+	hash_opt_str(&h, e->client_addr);
+	if (e->has_table)
+	{
+		hash_u8(&h, 1);
+		hash_u32(&h, (uint32) e->table_id);
+	}
+	else
+		hash_u8(&h, 0);
+	if (e->has_image)
+	{
+		hash_u8(&h, 1);
+		hash_bytes(&h, e->image_digest, NOTARY_HASH_LEN);
+	}
+	else
+		hash_u8(&h, 0);
+	if (e->has_old)
+	{
+		hash_u8(&h, 1);
+		hash_bytes(&h, e->old_digest, NOTARY_HASH_LEN);
+	}
+	else
+		hash_u8(&h, 0);
+	hash_opt_str(&h, e->detail);
+	hash_end(&h, out);
+}
+
+/* Lower-case hex of some bytes, palloc'd. */
+char *
+format_hex(const uint8 *bytes, int len)
+{
+	static const char digits[] = "0123456789abcdef";
+	char	   *s = palloc(len * 2 + 1);
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		s[2 * i] = digits[bytes[i] >> 4];
+		s[2 * i + 1] = digits[bytes[i] & 0x0f];
+	}
+	s[len * 2] = '\0';
+	return s;
+}

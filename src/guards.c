@@ -1,0 +1,494 @@
+/*-------------------------------------------------------------------------
+ *
+ * guards.c
+ *		Protection of the ledger and of capture: the append-only guard
+ *		trigger, and the event triggers that record DDL.
+ *
+ * Threat model (docs/threat-model.md): roles without superuser cannot
+ * change history or get around capture; a superuser can, but what they do
+ * is recorded or detected.  So:
+ *	- UPDATE, DELETE and TRUNCATE of the ledger and its layouts are refused
+ *	  by ENABLE ALWAYS triggers, for everyone (superusers can drop the
+ *	  triggers; verification then finds what they changed);
+ *	- DDL on an enrolled table, or on pg_notary's own tables, is recorded;
+ *	- a non-superuser who disables, renames or drops a capture trigger gets
+ *	  an error (the table's owner could otherwise write around capture); a
+ *	  superuser doing so is recorded;
+ *	- a table created in (or moved into) an enabled schema is enrolled;
+ *	- a change of an enrolled table's layout is followed by a baseline;
+ *	- DROP EXTENSION pg_notary is refused unless notary.allow_uninstall.
+ * Event triggers are created ENABLE ALWAYS, so session_replication_role
+ * does not silence them.  Commands pg_notary runs itself are skipped.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_notary.h"
+
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(notary_guard_ledger);
+
+/* BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE on the ledger tables */
+Datum
+notary_guard_ledger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const char *what;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("notary.guard_ledger() must be called as a trigger")));
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		what = "UPDATE";
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		what = "DELETE";
+	else if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		what = "TRUNCATE";
+	else
+		return PointerGetDatum(td->tg_trigtuple);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_NOTARY_LEDGER_APPEND_ONLY),
+			 errmsg("the pg_notary ledger is append-only"),
+			 errdetail("%s on notary.%s is refused.", what,
+					   RelationGetRelationName(td->tg_relation))));
+	return PointerGetDatum(NULL);	/* keep compiler quiet */
+}
+
+static void
+require_event_trigger(FunctionCallInfo fcinfo, const char *name)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s must be called as an event trigger", name)));
+}
+
+PG_FUNCTION_INFO_V1(notary_on_ddl_start);
+
+/* ddl_command_start: refuse DROP EXTENSION pg_notary */
+Datum
+notary_on_ddl_start(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	ListCell   *lc;
+
+	require_event_trigger(fcinfo, "notary.on_ddl_start()");
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (trigdata->tag != CMDTAG_DROP_EXTENSION || !IsA(trigdata->parsetree, DropStmt))
+		PG_RETURN_VOID();
+
+	foreach(lc, ((DropStmt *) trigdata->parsetree)->objects)
+	{
+		Node	   *obj = lfirst(lc);
+
+		if (IsA(obj, String) && strcmp(strVal(obj), "pg_notary") == 0 &&
+			!notary_allow_uninstall)
+			ereport(ERROR,
+					(errcode(ERRCODE_NOTARY_UNINSTALL_REFUSED),
+					 errmsg("dropping extension pg_notary would destroy the ledger"),
+					 errdetail("DROP EXTENSION pg_notary is refused while notary.allow_uninstall is off."),
+					 errhint("Export and archive the ledger first; then a superuser may SET notary.allow_uninstall = on.")));
+	}
+	PG_RETURN_VOID();
+}
+
+/* A DDL command as the event trigger saw it, copied out of SPI. */
+typedef struct DdlCommand
+{
+	char	   *tag;
+	char	   *identity;
+	Oid			relid;
+} DdlCommand;
+
+static char *
+json_ddl(const char *command, const char *object, const char *capture)
+{
+	StringInfoData sb;
+
+	initStringInfo(&sb);
+	appendStringInfoString(&sb, "{\"command\": ");
+	escape_json(&sb, command);
+	appendStringInfoString(&sb, ", \"object\": ");
+	escape_json(&sb, object);
+	if (capture != NULL)
+	{
+		appendStringInfoString(&sb, ", \"capture\": ");
+		escape_json(&sb, capture);
+	}
+	appendStringInfoChar(&sb, '}');
+	return sb.data;
+}
+
+/* Registered table id and capturing flag of relid (SPI connected). */
+static int32
+lookup_table(Oid relid, bool *capturing, bytea **layout_digest)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	bool		isnull;
+	int32		table_id;
+
+	args[0] = ObjectIdGetDatum(relid);
+	if (SPI_execute_with_args("SELECT table_id, capturing, layout_digest FROM notary.tables "
+							  "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read notary.tables");
+	if (SPI_processed == 0)
+		return 0;
+	table_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*capturing = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (layout_digest != NULL)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+
+		*layout_digest = isnull ? NULL :
+			(bytea *) SPI_datumTransfer(d, false, -1);
+	}
+	return table_id;
+}
+
+/*
+ * State of the capture triggers of relid: NULL if both are ENABLE ALWAYS,
+ * else "disabled" or "missing".  (SPI connected.)
+ */
+static const char *
+capture_trigger_state(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	uint64		i;
+	int			nalways = 0;
+
+	args[0] = ObjectIdGetDatum(relid);
+	if (SPI_execute_with_args("SELECT tgenabled FROM pg_catalog.pg_trigger "
+							  "WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND tgname "
+							  "OPERATOR(pg_catalog.=) ANY ('{notary_capture,notary_capture_truncate}'::pg_catalog.name[])",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_trigger");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		char		e = DatumGetChar(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (e == TRIGGER_FIRES_ALWAYS)
+			nalways++;
+	}
+	if (SPI_processed < 2)
+		return "missing";
+	return nalways == 2 ? NULL : "disabled";
+}
+
+static void
+refuse_capture_bypass(const char *object)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NOTARY_CAPTURE_BYPASS),
+			 errmsg("capture triggers of tables enrolled in pg_notary cannot be disabled, altered or dropped"),
+			 errdetail("The command on %s would let changes bypass the ledger.", object),
+			 errhint("A superuser can stop capture of a schema with notary.disable(); that act is recorded.")));
+}
+
+/* One DDL command on a captured table: record, guard, re-baseline. */
+static void
+handle_table_ddl(DdlCommand *cmd, int32 table_id, bytea *old_digest)
+{
+	NotaryUserSwitch sw;
+	const char *state;
+	Relation	rel;
+	RelInfo    *ri;
+
+	notary_become_owner(&sw);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	state = capture_trigger_state(cmd->relid);
+	SPI_finish();
+	notary_restore_user(&sw);
+
+	if (state != NULL && !superuser())
+		refuse_capture_bypass(cmd->identity);
+
+	ledger_append_event(NOTARY_OP_DDL, true, table_id,
+						json_ddl(cmd->tag, cmd->identity, state));
+
+	rel = table_open(cmd->relid, ShareRowExclusiveLock);
+	ri = relinfo_get(rel);
+	if (old_digest == NULL ||
+		VARSIZE_ANY_EXHDR(old_digest) != NOTARY_HASH_LEN ||
+		memcmp(VARDATA_ANY(old_digest), ri->layout_digest, NOTARY_HASH_LEN) != 0)
+	{
+		(void) capture_baseline(rel, "layout change");
+		ri = relinfo_get(rel);
+		enroll_note_layout(ri->table_id, ri->layout_digest, true);
+	}
+	table_close(rel, NoLock);
+}
+
+PG_FUNCTION_INFO_V1(notary_on_ddl_end);
+
+/* ddl_command_end */
+Datum
+notary_on_ddl_end(PG_FUNCTION_ARGS)
+{
+	NotaryUserSwitch sw;
+	DdlCommand *cmds;
+	int			ncmds;
+	int			i;
+	Oid			notary_nsp;
+
+	require_event_trigger(fcinfo, "notary.on_ddl_end()");
+	if (notary_internal_ddl || !notary_extension_present())
+		PG_RETURN_VOID();
+	notary_nsp = notary_catalog()->namespace_oid;
+
+	notary_become_owner(&sw);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT d.command_tag, d.object_identity, "
+					"CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"     THEN COALESCE(i.indrelid, d.objid) "
+					"     WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass "
+					"     THEN tg.tgrelid END "
+					"FROM pg_catalog.pg_event_trigger_ddl_commands() d "
+					"LEFT JOIN pg_catalog.pg_index i ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"     AND i.indexrelid OPERATOR(pg_catalog.=) d.objid "
+					"LEFT JOIN pg_catalog.pg_trigger tg ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass "
+					"     AND tg.oid OPERATOR(pg_catalog.=) d.objid "
+					"WHERE NOT d.in_extension",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_event_trigger_ddl_commands()");
+	ncmds = (int) SPI_processed;
+	cmds = MemoryContextAlloc(CurTransactionContext, sizeof(DdlCommand) * Max(ncmds, 1));
+	for (i = 0; i < ncmds; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		rd;
+		char	   *s;
+
+		s = SPI_getvalue(t, d, 1);
+		cmds[i].tag = MemoryContextStrdup(CurTransactionContext, s ? s : "");
+		s = SPI_getvalue(t, d, 2);
+		cmds[i].identity = MemoryContextStrdup(CurTransactionContext, s ? s : "");
+		rd = SPI_getbinval(t, d, 3, &isnull);
+		cmds[i].relid = isnull ? InvalidOid : DatumGetObjectId(rd);
+	}
+	SPI_finish();
+	notary_restore_user(&sw);
+
+	for (i = 0; i < ncmds; i++)
+	{
+		DdlCommand *cmd = &cmds[i];
+		char		relkind;
+		Oid			nsp;
+		int32		table_id;
+		bool		capturing = false;
+		bytea	   *digest = NULL;
+
+		if (!OidIsValid(cmd->relid))
+			continue;
+		relkind = get_rel_relkind(cmd->relid);
+		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+			continue;
+		nsp = get_rel_namespace(cmd->relid);
+
+		if (nsp == notary_nsp)
+		{
+			ledger_append_event(NOTARY_OP_DDL, false, 0,
+								json_ddl(cmd->tag, cmd->identity, NULL));
+			continue;
+		}
+
+		notary_become_owner(&sw);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		table_id = lookup_table(cmd->relid, &capturing, &digest);
+		if (table_id == 0 && relkind == RELKIND_RELATION &&
+			get_rel_persistence(cmd->relid) != RELPERSISTENCE_TEMP)
+		{
+			char	   *nspname = get_namespace_name(nsp);
+
+			if (nspname == NULL || !notary_schema_enabled(nspname))
+				table_id = -1;
+		}
+		else if (table_id == 0)
+			table_id = -1;
+		SPI_finish();
+		notary_restore_user(&sw);
+
+		if (table_id == -1)
+			continue;			/* not ours */
+		if (table_id == 0)
+		{
+			/* a new table in (or moved into) an enabled schema */
+			enroll_table(cmd->relid, "enrolled by DDL");
+			{
+				bool		c;
+
+				notary_become_owner(&sw);
+				if (SPI_connect() != SPI_OK_CONNECT)
+					elog(ERROR, "SPI_connect failed");
+				table_id = lookup_table(cmd->relid, &c, NULL);
+				SPI_finish();
+				notary_restore_user(&sw);
+			}
+			ledger_append_event(NOTARY_OP_DDL, true, table_id,
+								json_ddl(cmd->tag, cmd->identity, NULL));
+			continue;
+		}
+		if (!capturing)
+			continue;
+		handle_table_ddl(cmd, table_id, digest);
+	}
+	PG_RETURN_VOID();
+}
+
+/* An object the sql_drop event trigger saw, copied out of SPI. */
+typedef struct DroppedObject
+{
+	Oid			objid;
+	char	   *type;
+	char	   *name;
+	char	   *identity;
+} DroppedObject;
+
+PG_FUNCTION_INFO_V1(notary_on_sql_drop);
+
+/* sql_drop: record dropped tables, guard capture triggers */
+Datum
+notary_on_sql_drop(PG_FUNCTION_ARGS)
+{
+	NotaryUserSwitch sw;
+	DroppedObject *objs;
+	int			nobjs;
+	int			i,
+				j;
+
+	require_event_trigger(fcinfo, "notary.on_sql_drop()");
+	if (notary_internal_ddl || !notary_extension_present())
+		PG_RETURN_VOID();
+	(void) notary_catalog();
+
+	notary_become_owner(&sw);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT objid, object_type, object_name, object_identity "
+					"FROM pg_catalog.pg_event_trigger_dropped_objects()",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_event_trigger_dropped_objects()");
+	nobjs = (int) SPI_processed;
+	objs = MemoryContextAlloc(CurTransactionContext, sizeof(DroppedObject) * Max(nobjs, 1));
+	for (i = 0; i < nobjs; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *s;
+
+		objs[i].objid = DatumGetObjectId(SPI_getbinval(t, d, 1, &isnull));
+		s = SPI_getvalue(t, d, 2);
+		objs[i].type = MemoryContextStrdup(CurTransactionContext, s ? s : "");
+		s = SPI_getvalue(t, d, 3);
+		objs[i].name = s ? MemoryContextStrdup(CurTransactionContext, s) : NULL;
+		s = SPI_getvalue(t, d, 4);
+		objs[i].identity = MemoryContextStrdup(CurTransactionContext, s ? s : "");
+	}
+
+	for (i = 0; i < nobjs; i++)
+	{
+		DroppedObject *o = &objs[i];
+
+		if (strcmp(o->type, "table") == 0)
+		{
+			bool		capturing;
+			int32		table_id = lookup_table(o->objid, &capturing, NULL);
+			Oid			argtypes[1] = {INT4OID};
+			Datum		args[1];
+
+			if (table_id == 0)
+				continue;
+			args[0] = Int32GetDatum(table_id);
+			if (SPI_execute_with_args("UPDATE notary.tables SET relid = NULL, capturing = false "
+									  "WHERE table_id OPERATOR(pg_catalog.=) $1",
+									  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not update notary.tables");
+			SPI_finish();
+			notary_restore_user(&sw);
+			ledger_append_event(NOTARY_OP_DDL, true, table_id,
+								json_ddl("DROP TABLE", o->identity, NULL));
+			notary_become_owner(&sw);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+		}
+		else if (strcmp(o->type, "trigger") == 0 &&
+				 (strncmp(o->identity, "notary_capture on ", 18) == 0 ||
+				  strncmp(o->identity, "notary_capture_truncate on ", 27) == 0))
+		{
+			const char *table_ident = strstr(o->identity, " on ") + 4;
+			bool		table_dropped = false;
+			Oid			relid;
+			bool		capturing = false;
+			int32		table_id = 0;
+
+			for (j = 0; j < nobjs; j++)
+				if (strcmp(objs[j].type, "table") == 0 &&
+					strcmp(objs[j].identity, table_ident) == 0)
+					table_dropped = true;
+			if (table_dropped)
+				continue;
+			relid = DatumGetObjectId(DirectFunctionCall1(to_regclass,
+														 CStringGetTextDatum(table_ident)));
+			if (OidIsValid(relid))
+				table_id = lookup_table(relid, &capturing, NULL);
+			if (table_id == 0 || !capturing)
+				continue;
+			SPI_finish();
+			notary_restore_user(&sw);
+			if (!superuser())
+				refuse_capture_bypass(table_ident);
+			ledger_append_event(NOTARY_OP_DDL, true, table_id,
+								json_ddl("DROP TRIGGER", o->identity, "missing"));
+			notary_become_owner(&sw);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+		}
+		else if (strcmp(o->type, "schema") == 0 && o->name != NULL &&
+				 notary_schema_enabled(o->name))
+		{
+			Oid			argtypes[1] = {TEXTOID};
+			Datum		args[1];
+
+			args[0] = CStringGetTextDatum(o->name);
+			if (SPI_execute_with_args("UPDATE notary.schemas SET enabled = false, "
+									  "disabled_at = pg_catalog.now(), disabled_by = SESSION_USER "
+									  "WHERE schema_name OPERATOR(pg_catalog.=) $1",
+									  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not update notary.schemas");
+			SPI_finish();
+			notary_restore_user(&sw);
+			ledger_append_event(NOTARY_OP_DDL, false, 0,
+								json_ddl("DROP SCHEMA", o->identity, NULL));
+			notary_become_owner(&sw);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+		}
+	}
+	SPI_finish();
+	notary_restore_user(&sw);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,224 @@
+/*-------------------------------------------------------------------------
+ *
+ * ledger.c
+ *		Appending one entry to the ledger: its global sequence number, its
+ *		place in this backend's chain, who and when, its hash, the insert.
+ *
+ * This is the hot path of every captured change.  The tuple goes straight
+ * into the heap and its indexes (CatalogTupleInsert), without SPI, without
+ * a privilege check (application roles have none on the ledger) and
+ * without firing the ledger's own guard triggers, which only refuse
+ * UPDATE, DELETE and TRUNCATE.  The sequence has CACHE 1, so numbers agree
+ * with the order in which row locks were granted.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_notary.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#define LEDGER_NATTS 18
+
+/* Microseconds between 1970-01-01 and PostgreSQL's epoch 2000-01-01. */
+#define UNIX_EPOCH_OFFSET_US \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+/* Role names are cached: the ids rarely change within a backend. */
+static Oid	cached_session_oid = InvalidOid;
+static char cached_session_name[NAMEDATALEN];
+static Oid	cached_current_oid = InvalidOid;
+static char cached_current_name[NAMEDATALEN];
+
+static const char *
+role_name(Oid roleid, Oid *cached_oid, char *cached_name)
+{
+	if (roleid != *cached_oid)
+	{
+		char	   *name = GetUserNameFromId(roleid, false);
+
+		strlcpy(cached_name, name, NAMEDATALEN);
+		*cached_oid = roleid;
+	}
+	return cached_name;
+}
+
+static bool client_addr_known = false;
+static char *client_addr = NULL;	/* in TopMemoryContext */
+
+/* The client's address, or NULL for a Unix socket or a worker. */
+static const char *
+client_address(void)
+{
+	if (!client_addr_known)
+	{
+		LOCAL_FCINFO(fcinfo, 0);
+		Datum		addr;
+
+		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		addr = inet_client_addr(fcinfo);
+		if (!fcinfo->isnull)
+			client_addr = MemoryContextStrdup(TopMemoryContext,
+											  DatumGetCString(DirectFunctionCall1(inet_out, addr)));
+		client_addr_known = true;
+	}
+	return client_addr;
+}
+
+static Datum
+hash_datum(const uint8 *h)
+{
+	bytea	   *b = palloc(VARHDRSZ + NOTARY_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + NOTARY_HASH_LEN);
+	memcpy(VARDATA(b), h, NOTARY_HASH_LEN);
+	return PointerGetDatum(b);
+}
+
+static Datum
+image_datum(const NotaryImage *img)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(img->ncols, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(img->ncols, 1));
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < img->ncols; i++)
+	{
+		nulls[i] = (img->values[i] == NULL);
+		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(img->values[i]);
+	}
+	dims[0] = img->ncols;
+	if (img->ncols == 0)
+		return PointerGetDatum(construct_empty_array(TEXTOID));
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID,
+											  -1, false, TYPALIGN_INT));
+}
+
+/*
+ * Append an entry.  The caller fills op, the table, image and old digests
+ * and detail; this fills sequence, chain, who, when and the hash, and
+ * inserts.  img may be NULL when the entry has no row image.
+ */
+void
+ledger_append(NotaryEntry *e, const NotaryImage *img)
+{
+	const NotaryCatalog *cat = notary_catalog();
+	uint8		prev[NOTARY_HASH_LEN];
+	uint8		hash[NOTARY_HASH_LEN];
+	Datum		values[LEDGER_NATTS];
+	bool		nulls[LEDGER_NATTS];
+	FullTransactionId fxid = GetTopFullTransactionId();
+	Relation	rel;
+	HeapTuple	tup;
+	TimestampTz now = GetCurrentStatementStartTimestamp();
+
+	e->seq = nextval_internal(cat->ledger_seq_oid, false);
+	e->xid = U64FromFullTransactionId(fxid);
+	e->logged_at_us = (int64) now + UNIX_EPOCH_OFFSET_US;
+	e->session_user_name = role_name(GetSessionUserId(), &cached_session_oid,
+									 cached_session_name);
+	e->current_user_name = role_name(GetUserId(), &cached_current_oid,
+									 cached_current_name);
+	e->application_name = (application_name != NULL && application_name[0] != '\0')
+		? application_name : NULL;
+	e->client_addr = client_address();
+
+	chain_reserve(&e->chain_id, &e->chain_pos, prev);
+	format_entry_hash(prev, e, hash);
+
+	memset(nulls, false, sizeof(nulls));
+	values[0] = Int64GetDatum(e->seq);
+	values[1] = Int32GetDatum(e->chain_id);
+	values[2] = Int64GetDatum(e->chain_pos);
+	values[3] = hash_datum(prev);
+	values[4] = hash_datum(hash);
+	values[5] = CStringGetTextDatum(e->op);
+	values[6] = FullTransactionIdGetDatum(fxid);
+	values[7] = TimestampTzGetDatum(now);
+	values[8] = CStringGetTextDatum(e->session_user_name);
+	values[9] = CStringGetTextDatum(e->current_user_name);
+	if (e->application_name)
+		values[10] = CStringGetTextDatum(e->application_name);
+	else
+		nulls[10] = true;
+	if (e->client_addr)
+		values[11] = CStringGetTextDatum(e->client_addr);
+	else
+		nulls[11] = true;
+	if (e->has_table)
+		values[12] = Int32GetDatum(e->table_id);
+	else
+		nulls[12] = true;
+	if (e->has_image)
+	{
+		values[13] = Int64GetDatum(e->layout_id);
+		values[14] = image_datum(img);
+		if (img->salts != NULL)
+			values[15] = PointerGetDatum(img->salts);
+		else
+			nulls[15] = true;
+	}
+	else
+		nulls[13] = nulls[14] = nulls[15] = true;
+	if (e->has_old)
+		values[16] = hash_datum(e->old_digest);
+	else
+		nulls[16] = true;
+	if (e->detail != NULL)
+		values[17] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->detail));
+	else
+		nulls[17] = true;
+
+	rel = table_open(cat->ledger_oid, RowExclusiveLock);
+	if (RelationGetDescr(rel)->natts != LEDGER_NATTS)
+		elog(ERROR, "notary.ledger has %d columns, expected %d",
+			 RelationGetDescr(rel)->natts, LEDGER_NATTS);
+	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	CatalogTupleInsert(rel, tup);
+	table_close(rel, NoLock);
+	heap_freetuple(tup);
+
+	chain_advance(e->chain_pos, hash);
+}
+
+/*
+ * Normalise a JSON text to the text jsonb prints, which is what is hashed
+ * (the stored jsonb prints the same text again).
+ */
+static char *
+canonical_json(const char *json)
+{
+	Datum		j = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+
+	return DatumGetCString(DirectFunctionCall1(jsonb_out, j));
+}
+
+/* Append an entry without a row image: DDL, schema enable/disable, ... */
+void
+ledger_append_event(const char *op, bool has_table, int32 table_id,
+					const char *detail_json)
+{
+	NotaryEntry e;
+
+	memset(&e, 0, sizeof(e));
+	e.op = op;
+	e.has_table = has_table;
+	e.table_id = table_id;
+	e.detail = detail_json ? canonical_json(detail_json) : NULL;
+	ledger_append(&e, NULL);
+}

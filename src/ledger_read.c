@@ -1,0 +1,161 @@
+/*-------------------------------------------------------------------------
+ *
+ * ledger_read.c
+ *		Reading the ledger back: layouts (with their digests recomputed from
+ *		their content, never trusted as stored) and row images.
+ *
+ * Used by every verification and by history.  Callers are connected to
+ * SPI, as the extension's owner.  Everything is allocated in the memory
+ * context the caller passes or is current.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_notary.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+/* text[] → C strings (NULL elements stay NULL); returns the count. */
+int
+read_text_array(Datum arr, char ***out)
+{
+	ArrayType  *a = DatumGetArrayTypeP(arr);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	if (ARR_NDIM(a) == 0)
+	{
+		*out = palloc(sizeof(char *));
+		return 0;
+	}
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	*out = palloc(sizeof(char *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		(*out)[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return n;
+}
+
+/* int2[] of 1-based positions → 0-based int16 positions. */
+static int
+read_positions(Datum arr, int16 **out)
+{
+	ArrayType  *a = DatumGetArrayTypeP(arr);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	if (ARR_NDIM(a) == 0)
+	{
+		*out = palloc(sizeof(int16));
+		return 0;
+	}
+	deconstruct_array(a, INT2OID, 2, true, TYPALIGN_SHORT, &elems, &nulls, &n);
+	*out = palloc(sizeof(int16) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		(*out)[i] = nulls[i] ? -1 : DatumGetInt16(elems[i]) - 1;
+	return n;
+}
+
+/*
+ * Load the layouts of one table (table_id > 0) or of all tables (0) into a
+ * hash keyed by layout_id, allocated in mcxt.  Each layout's digest is
+ * recomputed from its content; digest_ok says whether the stored digest
+ * agrees.
+ */
+HTAB *
+layouts_load(int32 table_id, MemoryContext mcxt)
+{
+	HASHCTL		ctl;
+	HTAB	   *h;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1];
+	uint64		i;
+	MemoryContext old;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(LayoutInfo);
+	ctl.hcxt = mcxt;
+	h = hash_create("pg_notary layouts", 64, &ctl,
+					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	args[0] = Int32GetDatum(table_id);
+	if (SPI_execute_with_args("SELECT layout_id, table_id, layout_digest, schema_name, "
+							  "table_name, column_names, column_types, key_columns, "
+							  "personal_columns FROM notary.layouts "
+							  "WHERE $1 OPERATOR(pg_catalog.=) 0 OR table_id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read notary.layouts");
+
+	old = MemoryContextSwitchTo(mcxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+		LayoutInfo *l = hash_search(h, &id, HASH_ENTER, NULL);
+		bytea	   *stored;
+		int			ntypes;
+
+		l->layout_id = id;
+		l->table_id = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+		stored = DatumGetByteaPP(SPI_getbinval(t, d, 3, &isnull));
+		l->schema_name = TextDatumGetCString(SPI_getbinval(t, d, 4, &isnull));
+		l->table_name = TextDatumGetCString(SPI_getbinval(t, d, 5, &isnull));
+		l->ncols = read_text_array(SPI_getbinval(t, d, 6, &isnull), &l->names);
+		ntypes = read_text_array(SPI_getbinval(t, d, 7, &isnull), &l->types);
+		l->nkeys = read_positions(SPI_getbinval(t, d, 8, &isnull), &l->keys);
+		l->npersonal = read_positions(SPI_getbinval(t, d, 9, &isnull), &l->personal);
+		l->well_formed = (ntypes == l->ncols);
+		if (l->well_formed)
+			format_layout_digest(l->table_id, l->schema_name, l->table_name,
+								 l->ncols, l->names, l->types,
+								 l->nkeys, l->keys, l->npersonal, l->personal,
+								 l->digest);
+		else
+			memset(l->digest, 0, NOTARY_HASH_LEN);
+		l->digest_ok = l->well_formed &&
+			VARSIZE_ANY_EXHDR(stored) == NOTARY_HASH_LEN &&
+			memcmp(VARDATA_ANY(stored), l->digest, NOTARY_HASH_LEN) == 0;
+	}
+	MemoryContextSwitchTo(old);
+	return h;
+}
+
+LayoutInfo *
+layouts_find(HTAB *layouts, int64 layout_id)
+{
+	return hash_search(layouts, &layout_id, HASH_FIND, NULL);
+}
+
+/* Position of a column name in a layout, or -1. */
+int
+layout_column(const LayoutInfo *l, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < l->ncols; i++)
+		if (strcmp(l->names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * A row image read back from row_image (text[]) and row_salts (bytea, may
+ * be null).
+ */
+void
+read_image(Datum row_image, bool salts_null, Datum row_salts, NotaryImage *img)
+{
+	img->ncols = read_text_array(row_image, &img->values);
+	img->salts = salts_null ? NULL : DatumGetByteaPP(row_salts);
+}

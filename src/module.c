@@ -1,0 +1,49 @@
+/*-------------------------------------------------------------------------
+ *
+ * module.c
+ *		Module initialisation and settings.
+ *
+ * _PG_init only defines the settings and calls one init function per
+ * subsystem.  The library is loaded on first use of any pg_notary
+ * function (a capture trigger, an event trigger); it need not be in
+ * shared_preload_libraries.
+ *
+ * Settings (prefix notary., reserved):
+ *	notary.allow_uninstall (superuser only): lets DROP EXTENSION pg_notary
+ *	through; off by default, since dropping the extension drops the ledger.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_notary.h"
+
+#include <sodium.h>
+
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+bool		notary_allow_uninstall = false;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	if (sodium_init() < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not initialise libsodium")));
+
+	DefineCustomBoolVariable("notary.allow_uninstall",
+							 "Allows DROP EXTENSION pg_notary, which destroys the ledger.",
+							 "Superuser only; off by default.",
+							 &notary_allow_uninstall,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	MarkGUCPrefixReserved("notary");
+
+	relinfo_init();
+	chain_init();
+}

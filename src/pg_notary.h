@@ -1,0 +1,233 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_notary.h
+ *		What crosses files in pg_notary: the ledger entry, the per-relation
+ *		capture information, and the entry points of each subsystem.
+ *
+ * Subsystems, one file each:
+ *	module.c		_PG_init, settings
+ *	catalog.c		the extension's own tables: OIDs, owner, running as owner
+ *	canonical.c		canonical text of a value (independent of session settings)
+ *	format.c		the hashed byte format (docs/format.md): commitments, digests
+ *	relinfo.c		per-relation capture info: layout, key, table id (cached)
+ *	chain.c			per-backend chain heads, (sub)transaction rollback of heads
+ *	ledger.c		appending one entry: sequence, who/when, hash, insert
+ *	capture.c		row and TRUNCATE triggers, baselines of whole tables
+ *	enroll.c		notary.enable() / notary.disable(), enrolling one table
+ *	guards.c		append-only guard of the ledger, event triggers
+ *	ledger_read.c	reading layouts and images back for verification
+ *	verify.c		notary.verify(): hashes and links of every chain
+ *	verify_table.c	notary.verify_table(): live table against its history
+ *	history.c		notary.history(): one row's history
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_NOTARY_H
+#define PG_NOTARY_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "fmgr.h"
+#include "utils/relcache.h"
+
+#define NOTARY_HASH_LEN		32	/* BLAKE2b-256 */
+#define NOTARY_SALT_LEN		16	/* per personal value */
+#define NOTARY_FORMAT_VERSION 1
+
+/* SQLSTATEs of pg_notary's own errors (class NT, documented in docs/) */
+#define ERRCODE_NOTARY_LEDGER_APPEND_ONLY	MAKE_SQLSTATE('N','T','0','0','1')
+#define ERRCODE_NOTARY_CAPTURE_BYPASS		MAKE_SQLSTATE('N','T','0','0','2')
+#define ERRCODE_NOTARY_UNINSTALL_REFUSED	MAKE_SQLSTATE('N','T','0','0','3')
+
+/* Operations recorded in the ledger (column op) */
+#define NOTARY_OP_INSERT	"INSERT"
+#define NOTARY_OP_UPDATE	"UPDATE"
+#define NOTARY_OP_DELETE	"DELETE"
+#define NOTARY_OP_TRUNCATE	"TRUNCATE"
+#define NOTARY_OP_SNAPSHOT	"SNAPSHOT"
+#define NOTARY_OP_BASELINE	"BASELINE"
+#define NOTARY_OP_DDL		"DDL"
+#define NOTARY_OP_ENABLE	"ENABLE"
+#define NOTARY_OP_DISABLE	"DISABLE"
+
+/* ---- canonical.c ---- */
+
+typedef struct CanonCodec CanonCodec;
+
+extern CanonCodec *canon_codec_create(Oid typid, MemoryContext mcxt);
+extern char *canon_text(CanonCodec *codec, Datum value);
+extern char *canon_text_of_type(Oid typid, Datum value);
+extern char *canon_type_name(Oid typid, int32 typmod);
+
+/* ---- format.c ---- */
+
+/* The fields of a ledger entry that its hash covers. */
+typedef struct NotaryEntry
+{
+	int64		seq;
+	int32		chain_id;
+	int64		chain_pos;
+	const char *op;
+	uint64		xid;				/* full transaction id */
+	int64		logged_at_us;		/* microseconds since 1970-01-01 UTC */
+	const char *session_user_name;
+	const char *current_user_name;
+	const char *application_name;	/* may be NULL */
+	const char *client_addr;		/* may be NULL */
+	bool		has_table;
+	int32		table_id;
+	bool		has_image;
+	int64		layout_id;			/* not hashed; points at the layout */
+	uint8		image_digest[NOTARY_HASH_LEN];
+	bool		has_old;
+	uint8		old_digest[NOTARY_HASH_LEN];	/* row digest of the before-image */
+	const char *detail;			/* canonical jsonb text, may be NULL */
+} NotaryEntry;
+
+/* A row image: canonical text of each captured column, in layout order. */
+typedef struct NotaryImage
+{
+	int			ncols;
+	char	  **values;			/* NULL element = SQL NULL */
+	bytea	   *salts;			/* NOTARY_SALT_LEN per personal column, or NULL */
+} NotaryImage;
+
+extern void format_layout_digest(int32 table_id, const char *schema_name,
+								 const char *table_name, int ncols,
+								 char **names, char **types,
+								 int nkeys, const int16 *keys,
+								 int npersonal, const int16 *personal,
+								 uint8 *out);
+extern void format_column_commitment(const char *value, const uint8 *salt,
+									 int saltlen, uint8 *out);
+extern void format_image_digest(const uint8 *layout_digest,
+								const NotaryImage *img,
+								const int16 *personal, int npersonal,
+								uint8 *out);
+extern void format_row_digest(const uint8 *layout_digest,
+							  const NotaryImage *img,
+							  const int16 *personal, int npersonal,
+							  uint8 *out);
+extern void format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e,
+							  uint8 *out);
+extern char *format_hex(const uint8 *bytes, int len);
+
+/* ---- catalog.c ---- */
+
+typedef struct NotaryCatalog
+{
+	Oid			namespace_oid;
+	Oid			ledger_oid;
+	Oid			ledger_seq_oid;
+	Oid			layouts_oid;
+	Oid			layout_seq_oid;
+	Oid			tables_oid;
+	Oid			table_seq_oid;
+	Oid			schemas_oid;
+	Oid			capture_fn_oid;
+	Oid			owner_oid;
+} NotaryCatalog;
+
+typedef struct NotaryUserSwitch
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			saved_nestlevel;
+} NotaryUserSwitch;
+
+extern const NotaryCatalog *notary_catalog(void);
+extern bool notary_extension_present(void);
+extern void notary_catalog_reset(void);
+extern void notary_become_owner(NotaryUserSwitch *sw);
+extern void notary_restore_user(NotaryUserSwitch *sw);
+extern bool notary_schema_enabled(const char *schema_name);
+
+/* ---- relinfo.c ---- */
+
+typedef struct RelInfo
+{
+	Oid			relid;
+	bool		valid;
+	int32		table_id;
+	int64		layout_id;
+	bool		layout_confirmed;	/* layout row seen committed */
+	uint8		layout_digest[NOTARY_HASH_LEN];
+	char	   *schema_name;
+	char	   *table_name;
+	int			ncols;			/* captured (non-dropped) columns */
+	AttrNumber *attnums;		/* their attribute numbers */
+	char	  **names;
+	char	  **types;
+	CanonCodec **codecs;
+	int			nkeys;
+	int16	   *keys;			/* 0-based positions into the columns */
+	int			npersonal;
+	int16	   *personal;		/* 0-based positions, ascending */
+	MemoryContext mcxt;
+} RelInfo;
+
+extern void relinfo_init(void);
+extern RelInfo *relinfo_get(Relation rel);
+extern void relinfo_xact_end(bool commit);
+extern void relinfo_build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple,
+								bool with_salts, NotaryImage *img);
+extern int32 relinfo_register_table(Oid relid, bool capturing);
+
+/* ---- chain.c ---- */
+
+extern void chain_init(void);
+extern void chain_reserve(int32 *chain_id, int64 *pos, uint8 *prev_hash);
+extern void chain_advance(int64 pos, const uint8 *hash);
+
+/* ---- ledger.c ---- */
+
+extern void ledger_append(NotaryEntry *e, const NotaryImage *img);
+extern void ledger_append_event(const char *op, bool has_table, int32 table_id,
+								const char *detail_json);
+
+/* ---- ledger_read.c ---- */
+
+/* A layout as read back from notary.layouts, its digest recomputed. */
+typedef struct LayoutInfo
+{
+	int64		layout_id;		/* hash key */
+	int32		table_id;
+	bool		well_formed;	/* as many types as names */
+	bool		digest_ok;		/* stored digest == recomputed */
+	uint8		digest[NOTARY_HASH_LEN];	/* recomputed */
+	char	   *schema_name;
+	char	   *table_name;
+	int			ncols;
+	char	  **names;
+	char	  **types;
+	int			nkeys;
+	int16	   *keys;			/* 0-based */
+	int			npersonal;
+	int16	   *personal;		/* 0-based */
+} LayoutInfo;
+
+struct HTAB;
+extern struct HTAB *layouts_load(int32 table_id, MemoryContext mcxt);
+extern LayoutInfo *layouts_find(struct HTAB *layouts, int64 layout_id);
+extern int	layout_column(const LayoutInfo *l, const char *name);
+extern int	read_text_array(Datum arr, char ***out);
+extern void read_image(Datum row_image, bool salts_null, Datum row_salts,
+					   NotaryImage *img);
+
+/* ---- capture.c ---- */
+
+extern int64 capture_baseline(Relation rel, const char *reason);
+
+/* ---- enroll.c ---- */
+
+extern bool notary_internal_ddl;
+extern void enroll_table(Oid relid, const char *reason);
+extern void enroll_note_layout(int32 table_id, const uint8 *digest, bool capturing);
+
+/* ---- module.c ---- */
+
+extern bool notary_allow_uninstall;
+
+#endif							/* PG_NOTARY_H */

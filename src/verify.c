@@ -1,0 +1,337 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *		notary.verify(): recompute every hash of the ledger and check every
+ *		link of every chain; one row per finding, in the manner of
+ *		contrib/amcheck's verify_heapam (all findings, not the first).
+ *
+ * Nothing stored is trusted: layout digests are recomputed from the
+ * layouts' content, image digests from the images, entry hashes from the
+ * entries.  Each entry stores the hash of its predecessor (prev_hash), so
+ * the two ways an entry can be wrong are told apart: its content no longer
+ * matches its own hash (altered_entry), or its link no longer matches the
+ * entry before it (broken_link: that entry was rewritten, hash and all).
+ * Positions must run 1, 2, 3, ... in every chain (missing_entry).
+ *
+ * What verify() cannot see alone: a superuser who rewrites an entry and
+ * recomputes every later hash of its chain, or who deletes the newest
+ * entries of a chain.  Those need a checkpoint held outside the database
+ * (docs/threat-model.md).
+ *
+ * Memory: one scratch context, reset after each entry.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_notary.h"
+
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#define VERIFY_BATCH 10000
+
+#define UNIX_EPOCH_OFFSET_US \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+typedef struct Findings
+{
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	int64		count;
+} Findings;
+
+static void
+report(Findings *f, bool has_entry, int64 seq, int32 chain_id, int64 pos,
+	   const char *problem, const char *detail)
+{
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (has_entry)
+	{
+		values[0] = Int64GetDatum(seq);
+		values[1] = Int32GetDatum(chain_id);
+		values[2] = Int64GetDatum(pos);
+	}
+	else
+		nulls[0] = nulls[1] = nulls[2] = true;
+	values[3] = CStringGetTextDatum(problem);
+	values[4] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(f->store, f->desc, values, nulls);
+	f->count++;
+}
+
+/* A 32-byte hash from a bytea column, or false if null or of another size. */
+static bool
+get_hash(HeapTuple t, TupleDesc d, int col, uint8 *out)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+	bytea	   *b;
+
+	if (isnull)
+		return false;
+	b = DatumGetByteaPP(v);
+	if (VARSIZE_ANY_EXHDR(b) != NOTARY_HASH_LEN)
+		return false;
+	memcpy(out, VARDATA_ANY(b), NOTARY_HASH_LEN);
+	return true;
+}
+
+static char *
+get_text(HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(v);
+}
+
+/*
+ * Recompute the hash of one entry (columns as selected below).  Returns
+ * false with *why set when the entry is malformed and cannot be hashed.
+ */
+static bool
+recompute_entry(HeapTuple t, TupleDesc d, HTAB *layouts, const uint8 *prev,
+				uint8 *out, const char **why)
+{
+	NotaryEntry e;
+	bool		isnull;
+	Datum		v;
+
+	memset(&e, 0, sizeof(e));
+	e.seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+	e.chain_id = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+	e.chain_pos = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+	e.op = get_text(t, d, 6);
+	e.xid = U64FromFullTransactionId(DatumGetFullTransactionId(SPI_getbinval(t, d, 7, &isnull)));
+	e.logged_at_us = (int64) DatumGetTimestampTz(SPI_getbinval(t, d, 8, &isnull)) +
+		UNIX_EPOCH_OFFSET_US;
+	e.session_user_name = get_text(t, d, 9);
+	e.current_user_name = get_text(t, d, 10);
+	e.application_name = get_text(t, d, 11);
+	e.client_addr = get_text(t, d, 12);
+	v = SPI_getbinval(t, d, 13, &isnull);
+	e.has_table = !isnull;
+	e.table_id = isnull ? 0 : DatumGetInt32(v);
+
+	v = SPI_getbinval(t, d, 14, &isnull);
+	if (!isnull)
+	{
+		int64		layout_id = DatumGetInt64(v);
+		LayoutInfo *l = layouts_find(layouts, layout_id);
+		NotaryImage img;
+		bool		img_null;
+		bool		salts_null;
+		Datum		imgd = SPI_getbinval(t, d, 15, &img_null);
+		Datum		saltsd = SPI_getbinval(t, d, 16, &salts_null);
+
+		if (l == NULL)
+		{
+			*why = psprintf("the entry refers to layout " INT64_FORMAT ", which notary.layouts does not hold", layout_id);
+			return false;
+		}
+		if (img_null)
+		{
+			*why = "the entry has a layout but no row image";
+			return false;
+		}
+		read_image(imgd, salts_null, saltsd, &img);
+		if (img.ncols != l->ncols)
+		{
+			*why = psprintf("the row image has %d values, its layout %d columns", img.ncols, l->ncols);
+			return false;
+		}
+		if (img.salts != NULL &&
+			VARSIZE_ANY_EXHDR(img.salts) != l->npersonal * NOTARY_SALT_LEN)
+		{
+			*why = "the salts do not fit the layout's personal columns";
+			return false;
+		}
+		e.has_image = true;
+		format_image_digest(l->digest, &img, l->personal, l->npersonal,
+							e.image_digest);
+	}
+	else
+	{
+		(void) SPI_getbinval(t, d, 15, &isnull);
+		if (!isnull)
+		{
+			*why = "the entry has a row image but no layout";
+			return false;
+		}
+	}
+
+	(void) SPI_getbinval(t, d, 17, &isnull);
+	if (!isnull)
+	{
+		if (!get_hash(t, d, 17, e.old_digest))
+		{
+			*why = "old_digest is not 32 bytes";
+			return false;
+		}
+		e.has_old = true;
+	}
+	e.detail = SPI_getvalue(t, d, 18);
+
+	if (e.op == NULL || e.session_user_name == NULL || e.current_user_name == NULL)
+	{
+		*why = "a required field is null";
+		return false;
+	}
+	format_entry_hash(prev, &e, out);
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(notary_verify);
+
+/* SQL: notary.verify() returns setof (seq, chain_id, chain_pos, problem, detail) */
+Datum
+notary_verify(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Findings	f;
+	NotaryUserSwitch sw;
+	MemoryContext scratch;
+	MemoryContext callcxt = CurrentMemoryContext;
+	HTAB	   *layouts;
+	HASH_SEQ_STATUS hs;
+	LayoutInfo *l;
+	Portal		portal;
+	bool		in_chain = false;
+	int32		cur_chain = 0;
+	int64		expected = 1;
+	uint8		last_hash[NOTARY_HASH_LEN];
+	bool		link_known = false;
+
+	InitMaterializedSRF(fcinfo, 0);
+	f.store = rsinfo->setResult;
+	f.desc = rsinfo->setDesc;
+	f.count = 0;
+
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "pg_notary verify",
+									ALLOCSET_DEFAULT_SIZES);
+
+	notary_become_owner(&sw);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	layouts = layouts_load(0, callcxt);
+	hash_seq_init(&hs, layouts);
+	while ((l = hash_seq_search(&hs)) != NULL)
+	{
+		if (!l->well_formed)
+			report(&f, false, 0, 0, 0, "altered_layout",
+				   psprintf("layout " INT64_FORMAT " of %s.%s has %d column names but a different number of types",
+							l->layout_id, l->schema_name, l->table_name, l->ncols));
+		else if (!l->digest_ok)
+			report(&f, false, 0, 0, 0, "altered_layout",
+				   psprintf("layout " INT64_FORMAT " of %s.%s does not match its digest: its names, types or key were changed after it was written",
+							l->layout_id, l->schema_name, l->table_name));
+	}
+
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT seq, chain_id, chain_pos, prev_hash, entry_hash, op, xid, "
+									   "logged_at, session_user_name, current_user_name, application_name, "
+									   "client_addr, table_id, layout_id, row_image, row_salts, old_digest, "
+									   "detail FROM notary.ledger ORDER BY chain_id, chain_pos",
+									   0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, VERIFY_BATCH);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			MemoryContext old = MemoryContextSwitchTo(scratch);
+			bool		isnull;
+			int64		seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+			int32		chain = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+			int64		pos = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+			uint8		prev[NOTARY_HASH_LEN];
+			uint8		stored[NOTARY_HASH_LEN];
+			uint8		computed[NOTARY_HASH_LEN];
+			const char *why = NULL;
+			bool		shape_ok;
+
+			if (!in_chain || chain != cur_chain)
+			{
+				in_chain = true;
+				cur_chain = chain;
+				expected = 1;
+				memset(last_hash, 0, NOTARY_HASH_LEN);
+				link_known = true;
+			}
+			if (pos != expected)
+			{
+				MemoryContextSwitchTo(callcxt);
+				if (pos > expected)
+					report(&f, true, seq, chain, pos, "missing_entry",
+						   expected == pos - 1 ?
+						   psprintf("position " INT64_FORMAT " of chain %d, before this entry, is missing: an entry was deleted from the ledger",
+									expected, chain) :
+						   psprintf("positions " INT64_FORMAT " to " INT64_FORMAT " of chain %d, before this entry, are missing: entries were deleted from the ledger",
+									expected, pos - 1, chain));
+				else
+					report(&f, true, seq, chain, pos, "malformed_entry",
+						   psprintf("position " INT64_FORMAT " is out of order in chain %d", pos, chain));
+				MemoryContextSwitchTo(scratch);
+				link_known = false;
+			}
+
+			shape_ok = get_hash(t, d, 4, prev) && get_hash(t, d, 5, stored);
+			MemoryContextSwitchTo(callcxt);
+			if (!shape_ok)
+			{
+				report(&f, true, seq, chain, pos, "malformed_entry",
+					   "prev_hash or entry_hash is missing or not 32 bytes");
+				memset(stored, 0, NOTARY_HASH_LEN);
+				if (!get_hash(t, d, 5, stored))
+					link_known = false;
+			}
+			else
+			{
+				if (link_known && memcmp(prev, last_hash, NOTARY_HASH_LEN) != 0)
+					report(&f, true, seq, chain, pos, "broken_link",
+						   pos == 1 ?
+						   "the first entry of the chain does not start from the zero hash" :
+						   psprintf("the entry does not link to the entry before it (chain %d, position " INT64_FORMAT "): that entry was rewritten with a new hash, or this link was changed",
+									chain, pos - 1));
+				MemoryContextSwitchTo(scratch);
+				if (!recompute_entry(t, d, layouts, prev, computed, &why))
+				{
+					MemoryContextSwitchTo(callcxt);
+					report(&f, true, seq, chain, pos, "malformed_entry", why);
+				}
+				else if (memcmp(computed, stored, NOTARY_HASH_LEN) != 0)
+				{
+					MemoryContextSwitchTo(callcxt);
+					report(&f, true, seq, chain, pos, "altered_entry",
+						   "the entry's content does not match its hash: it was changed after it was written");
+				}
+				link_known = true;
+			}
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(scratch);
+
+			memcpy(last_hash, stored, NOTARY_HASH_LEN);
+			expected = pos + 1;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	notary_restore_user(&sw);
+	MemoryContextDelete(scratch);
+	return (Datum) 0;
+}
