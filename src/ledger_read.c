@@ -159,3 +159,34 @@ read_image(Datum row_image, bool salts_null, Datum row_salts, NotaryImage *img)
 	img->ncols = read_text_array(row_image, &img->values);
 	img->salts = salts_null ? NULL : DatumGetByteaPP(row_salts);
 }
+
+/*
+ * The table_id of a table enrolled in pg_notary (a row in notary.tables,
+ * capturing or not); an error if it never was.  Shared by the per-table
+ * verifications, which all refuse a table they know nothing of.
+ */
+int32
+read_enrolled_table_id(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	bool		isnull;
+
+	args[0] = ObjectIdGetDatum(relid);
+	if (SPI_execute_with_args("SELECT table_id FROM notary.tables "
+							  "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read notary.tables");
+	if (SPI_processed == 0)
+	{
+		char	   *relname = get_rel_name(relid);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not enrolled in pg_notary",
+						relname ? relname : psprintf("%u", relid)),
+				 errhint("Tables are enrolled by notary.enable() on their schema.")));
+	}
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
