@@ -108,11 +108,23 @@ COMMENT ON COLUMN notary.ledger.detail IS 'DDL and schema events: what happened'
 
 CREATE INDEX ledger_table_idx ON notary.ledger (table_id, seq);
 
+CREATE TABLE notary.checkpoints (
+    checkpoint_id bigint      PRIMARY KEY,
+    digest        bytea       NOT NULL,
+    ledger_seq    bigint      NOT NULL,
+    entries       bigint      NOT NULL,
+    created_at    timestamptz NOT NULL,
+    document      jsonb       NOT NULL
+);
+COMMENT ON TABLE notary.checkpoints IS
+  'pg_notary: signed checkpoints, chained to each other; append-only (docs/checkpoints.md). Keep copies outside the database.';
+
 -- pg_dump keeps the ledger: extension tables are otherwise dumped empty.
 SELECT pg_catalog.pg_extension_config_dump('notary.schemas', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.tables', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.layouts', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.ledger', '');
+SELECT pg_catalog.pg_extension_config_dump('notary.checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.ledger_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.table_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.layout_id_seq', '');
@@ -153,6 +165,15 @@ CREATE TRIGGER layouts_no_truncate
   FOR EACH STATEMENT EXECUTE FUNCTION notary.guard_ledger();
 ALTER TABLE notary.layouts ENABLE ALWAYS TRIGGER layouts_append_only;
 ALTER TABLE notary.layouts ENABLE ALWAYS TRIGGER layouts_no_truncate;
+
+CREATE TRIGGER checkpoints_append_only
+  BEFORE UPDATE OR DELETE ON notary.checkpoints
+  FOR EACH ROW EXECUTE FUNCTION notary.guard_ledger();
+CREATE TRIGGER checkpoints_no_truncate
+  BEFORE TRUNCATE ON notary.checkpoints
+  FOR EACH STATEMENT EXECUTE FUNCTION notary.guard_ledger();
+ALTER TABLE notary.checkpoints ENABLE ALWAYS TRIGGER checkpoints_append_only;
+ALTER TABLE notary.checkpoints ENABLE ALWAYS TRIGGER checkpoints_no_truncate;
 
 CREATE FUNCTION notary.on_ddl_start() RETURNS event_trigger
   LANGUAGE c AS 'MODULE_PATHNAME', 'notary_on_ddl_start';
@@ -211,13 +232,13 @@ CREATE FUNCTION notary.canonical(value anyelement) RETURNS text
 COMMENT ON FUNCTION notary.canonical(anyelement) IS
   'pg_notary: the canonical text of a value, as hashed in the ledger (independent of session settings)';
 
-CREATE FUNCTION notary.verify(
+CREATE FUNCTION notary.verify(since jsonb DEFAULT NULL,
     OUT seq bigint, OUT chain_id integer, OUT chain_pos bigint,
     OUT problem text, OUT detail text)
   RETURNS SETOF record
-  LANGUAGE c AS 'MODULE_PATHNAME', 'notary_verify';
-COMMENT ON FUNCTION notary.verify() IS
-  'pg_notary: recompute every hash and link of the ledger; one row per finding, none when intact';
+  LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'notary_verify';
+COMMENT ON FUNCTION notary.verify(jsonb) IS
+  'pg_notary: recompute every hash and link of the ledger (only what follows a checkpoint with since =>) and check the stored checkpoints; one row per finding, none when intact';
 
 CREATE FUNCTION notary.verify_table(tbl regclass,
     OUT problem text, OUT row_key text, OUT seq bigint, OUT detail text)
@@ -235,6 +256,33 @@ CREATE FUNCTION notary.history(tbl regclass, VARIADIC key text[],
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_history';
 COMMENT ON FUNCTION notary.history(regclass, text[]) IS
   'pg_notary: full ledger history of one row, oldest first; key: the primary key values (all values for a table without one)';
+
+CREATE FUNCTION notary.checkpoint(only_if_changed boolean DEFAULT false) RETURNS jsonb
+  LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'notary_checkpoint';
+COMMENT ON FUNCTION notary.checkpoint(boolean) IS
+  'pg_notary: sign a checkpoint of every chain head and a Merkle root over all entries; returns the document to keep outside the database (NULL if only_if_changed and nothing changed)';
+
+CREATE FUNCTION notary.verify_checkpoint(checkpoint jsonb,
+    OUT problem text, OUT chain_id integer, OUT "position" bigint, OUT detail text)
+  RETURNS SETOF record
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_verify_checkpoint';
+COMMENT ON FUNCTION notary.verify_checkpoint(jsonb) IS
+  'pg_notary: check a checkpoint held outside the database against the ledger: signature, cluster, cut-off or rewritten history; one row per finding';
+
+CREATE FUNCTION notary.public_key(OUT key_id text, OUT public_key text)
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_public_key';
+COMMENT ON FUNCTION notary.public_key() IS
+  'pg_notary: the Ed25519 public key (hex) that verifies checkpoints, and its id';
+
+CREATE FUNCTION notary.proof(seq bigint) RETURNS jsonb
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_proof';
+COMMENT ON FUNCTION notary.proof(bigint) IS
+  'pg_notary: a proof, verifiable offline, that one entry is included under the newest checkpoint covering it';
+
+CREATE FUNCTION notary.export() RETURNS SETOF text
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_export';
+COMMENT ON FUNCTION notary.export() IS
+  'pg_notary: the ledger as JSON lines (layouts, entries, checkpoints) for outside verifiers (docs/checkpoints.md)';
 
 CREATE VIEW notary.entries AS
   SELECT l.seq, l.chain_id, l.chain_pos, l.op, l.xid, l.logged_at,
@@ -258,6 +306,8 @@ GRANT EXECUTE ON FUNCTION notary.canonical(anyelement) TO PUBLIC;
 
 GRANT USAGE ON SCHEMA notary TO notary_auditor;
 GRANT SELECT ON notary.ledger, notary.layouts, notary.tables, notary.schemas,
-                notary.enrolled, notary.entries TO notary_auditor;
-GRANT EXECUTE ON FUNCTION notary.verify(), notary.verify_table(regclass),
-                          notary.history(regclass, text[]) TO notary_auditor;
+                notary.checkpoints, notary.enrolled, notary.entries TO notary_auditor;
+GRANT EXECUTE ON FUNCTION notary.verify(jsonb), notary.verify_table(regclass),
+                          notary.history(regclass, text[]), notary.checkpoint(boolean),
+                          notary.verify_checkpoint(jsonb), notary.public_key(),
+                          notary.proof(bigint), notary.export() TO notary_auditor;

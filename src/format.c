@@ -301,6 +301,51 @@ format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e, uint8 *out)
 	hash_end(&h, out);
 }
 
+/* Digest of a public key; its first 8 bytes are the key id. */
+void
+format_key_digest(const uint8 *pk, int len, uint8 *out)
+{
+	Hasher		h;
+
+	hash_begin(&h, "key");
+	hash_bytes(&h, pk, len);
+	hash_end(&h, out);
+}
+
+/* Digest of a checkpoint: what its Ed25519 signature signs. */
+void
+format_checkpoint_digest(const NotaryCheckpoint *cp, uint8 *out)
+{
+	Hasher		h;
+	int			i;
+
+	hash_begin(&h, "checkpoint");
+	hash_str(&h, NOTARY_CHECKPOINT_FORMAT);
+	hash_u64(&h, (uint64) cp->checkpoint_id);
+	hash_str(&h, cp->system_identifier);
+	hash_u32(&h, (uint32) cp->timeline);
+	hash_str(&h, cp->database);
+	hash_u64(&h, (uint64) cp->created_at_us);
+	hash_u64(&h, (uint64) cp->ledger_seq);
+	hash_u64(&h, (uint64) cp->entries);
+	hash_u32(&h, (uint32) cp->nchains);
+	for (i = 0; i < cp->nchains; i++)
+	{
+		hash_u32(&h, (uint32) cp->chains[i].chain_id);
+		hash_u64(&h, (uint64) cp->chains[i].position);
+		hash_bytes(&h, cp->chains[i].hash, NOTARY_HASH_LEN);
+	}
+	hash_bytes(&h, cp->entries_root, NOTARY_HASH_LEN);
+	if (cp->has_previous)
+	{
+		hash_u8(&h, 1);
+		hash_bytes(&h, cp->previous, NOTARY_HASH_LEN);
+	}
+	else
+		hash_u8(&h, 0);
+	hash_end(&h, out);
+}
+
 /* Lower-case hex of some bytes, palloc'd. */
 char *
 format_hex(const uint8 *bytes, int len)
@@ -316,4 +361,18 @@ format_hex(const uint8 *bytes, int len)
 	}
 	s[len * 2] = '\0';
 	return s;
+}
+
+/* Parse len bytes of lower- or upper-case hex; false unless exactly that. */
+bool
+format_unhex(const char *hex, uint8 *out, int len)
+{
+	size_t		binlen = 0;
+	const char *end = NULL;
+
+	if (hex == NULL || strlen(hex) != (size_t) len * 2)
+		return false;
+	if (sodium_hex2bin(out, len, hex, len * 2, NULL, &binlen, &end) != 0)
+		return false;
+	return binlen == (size_t) len && end != NULL && *end == '\0';
 }

@@ -11,6 +11,8 @@
  * Settings (prefix notary., reserved):
  *	notary.allow_uninstall (superuser only): lets DROP EXTENSION pg_notary
  *	through; off by default, since dropping the extension drops the ledger.
+ *	notary.signing_key_file (superuser only): the checkpoint signing key.
+ *	notary.checkpoint_interval, notary.checkpoint_database: worker.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -42,6 +44,15 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomStringVariable("notary.signing_key_file",
+							   "File holding the Ed25519 key that signs pg_notary checkpoints.",
+							   "Relative paths are in the data directory; created on first use with mode 0600.",
+							   &notary_signing_key_file,
+							   "pg_notary_signing.key",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	worker_init();
 	MarkGUCPrefixReserved("notary");
 
 	relinfo_init();

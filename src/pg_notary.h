@@ -16,6 +16,12 @@
  *	enroll.c		notary.enable() / notary.disable(), enrolling one table
  *	guards.c		append-only guard of the ledger, event triggers
  *	ledger_read.c	reading layouts and images back for verification
+ *	signing.c		the Ed25519 checkpoint key, in a file outside SQL
+ *	merkle.c		RFC 9162 Merkle tree over entries (roots, audit paths)
+ *	checkpoint.c	notary.checkpoint(), notary.verify_checkpoint()
+ *	proof.c			notary.proof(): inclusion of one entry under a checkpoint
+ *	export.c		notary.export(): the ledger as JSON lines
+ *	worker.c		background worker for periodic checkpoints
  *	verify.c		notary.verify(): hashes and links of every chain
  *	verify_table.c	notary.verify_table(): live table against its history
  *	history.c		notary.history(): one row's history
@@ -113,6 +119,66 @@ extern void format_row_digest(const uint8 *layout_digest,
 extern void format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e,
 							  uint8 *out);
 extern char *format_hex(const uint8 *bytes, int len);
+extern bool format_unhex(const char *hex, uint8 *out, int len);
+
+/* A checkpoint (docs/checkpoints.md). */
+#define NOTARY_CHECKPOINT_FORMAT "pg_notary-checkpoint-v1"
+#define NOTARY_PROOF_FORMAT "pg_notary-proof-v1"
+
+typedef struct CheckpointHead
+{
+	int32		chain_id;
+	int64		position;
+	uint8		hash[NOTARY_HASH_LEN];
+} CheckpointHead;
+
+typedef struct NotaryCheckpoint
+{
+	int64		checkpoint_id;
+	char	   *system_identifier;
+	int32		timeline;
+	char	   *database;
+	int64		created_at_us;
+	int64		ledger_seq;
+	int64		entries;
+	int			nchains;
+	CheckpointHead *chains;		/* ascending chain_id */
+	uint8		entries_root[NOTARY_HASH_LEN];
+	bool		has_previous;
+	uint8		previous[NOTARY_HASH_LEN];
+	/* not part of the digest: */
+	uint8		digest[NOTARY_HASH_LEN];
+	char	   *key_id;
+	uint8		signature[64];
+} NotaryCheckpoint;
+
+extern void format_key_digest(const uint8 *pk, int len, uint8 *out);
+extern void format_checkpoint_digest(const NotaryCheckpoint *cp, uint8 *out);
+
+/* ---- merkle.c ---- */
+
+typedef struct MerkleBuilder
+{
+	int			depth;
+	uint64		count;
+	uint64		sizes[64];
+	uint8		hashes[64][NOTARY_HASH_LEN];
+} MerkleBuilder;
+
+extern void merkle_leaf(const uint8 *entry_hash, uint8 *out);
+extern void merkle_init(MerkleBuilder *mb);
+extern void merkle_add(MerkleBuilder *mb, const uint8 *entry_hash);
+extern void merkle_root(const MerkleBuilder *mb, uint8 *out);
+extern int	merkle_path(const uint8 (*entry_hashes)[NOTARY_HASH_LEN], uint64 n,
+						uint64 m, uint8 (*path)[NOTARY_HASH_LEN]);
+
+/* ---- signing.c ---- */
+
+extern char *notary_signing_key_file;
+extern char *signing_key_id(const unsigned char *pk);
+extern void signing_public_key(unsigned char *pk, bool create);
+extern void signing_sign(const uint8 *digest, int len, unsigned char *sig,
+						 unsigned char *pk);
 
 /* ---- catalog.c ---- */
 
@@ -215,6 +281,24 @@ extern int	layout_column(const LayoutInfo *l, const char *name);
 extern int	read_text_array(Datum arr, char ***out);
 extern void read_image(Datum row_image, bool salts_null, Datum row_salts,
 					   NotaryImage *img);
+extern int32 read_enrolled_table_id(Oid relid);
+
+/* ---- checkpoint.c ---- */
+
+struct HTAB;
+extern void checkpoint_scan(NotaryCheckpoint *cp, struct HTAB *limits, bool collect,
+							int32 find_chain, int64 find_pos, int64 *found,
+							uint8 (**hashes)[NOTARY_HASH_LEN]);
+extern char *checkpoint_to_json(const NotaryCheckpoint *cp);
+extern void checkpoint_from_jsonb(Datum doc, NotaryCheckpoint *cp);
+extern void checkpoint_verify_stored(void (*report) (void *arg, const char *problem,
+													 const char *detail),
+									 void *arg);
+
+/* ---- export.c ---- */
+
+extern const char *const export_layouts_sql;
+extern const char *const export_entries_sql;
 
 /* ---- capture.c ---- */
 
@@ -229,5 +313,11 @@ extern void enroll_note_layout(int32 table_id, const uint8 *digest, bool capturi
 /* ---- module.c ---- */
 
 extern bool notary_allow_uninstall;
+
+/* ---- worker.c ---- */
+
+extern int	notary_checkpoint_interval;
+extern char *notary_checkpoint_database;
+extern void worker_init(void);
 
 #endif							/* PG_NOTARY_H */

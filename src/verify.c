@@ -11,7 +11,12 @@
  * the two ways an entry can be wrong are told apart: its content no longer
  * matches its own hash (altered_entry), or its link no longer matches the
  * entry before it (broken_link: that entry was rewritten, hash and all).
- * Positions must run 1, 2, 3, ... in every chain (missing_entry).
+ * Positions must run 1, 2, 3, ... in every chain (missing_entry).  The
+ * stored checkpoints must form an unbroken, validly signed chain
+ * (checkpoint_chain).
+ *
+ * verify(since => checkpoint) checks only the entries after a checkpoint:
+ * each chain starts from the position and hash the checkpoint names.
  *
  * What verify() cannot see alone: a superuser who rewrites an entry and
  * recomputes every later hash of its chain, or who deletes the newest
@@ -24,9 +29,11 @@
  */
 #include "pg_notary.h"
 
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -188,9 +195,19 @@ recompute_entry(HeapTuple t, TupleDesc d, HTAB *layouts, const uint8 *prev,
 	return true;
 }
 
+/* Callback for checkpoint_verify_stored(): a finding without an entry. */
+static void
+report_checkpoint(void *arg, const char *problem, const char *detail)
+{
+	report((Findings *) arg, false, 0, 0, 0, problem, detail);
+}
+
 PG_FUNCTION_INFO_V1(notary_verify);
 
-/* SQL: notary.verify() returns setof (seq, chain_id, chain_pos, problem, detail) */
+/*
+ * SQL: notary.verify(since jsonb DEFAULT NULL)
+ *		returns setof (seq, chain_id, chain_pos, problem, detail)
+ */
 Datum
 notary_verify(PG_FUNCTION_ARGS)
 {
@@ -208,6 +225,11 @@ notary_verify(PG_FUNCTION_ARGS)
 	int64		expected = 1;
 	uint8		last_hash[NOTARY_HASH_LEN];
 	bool		link_known = false;
+	NotaryCheckpoint since;
+	bool		has_since = !PG_ARGISNULL(0);
+	Oid			argtypes[2] = {INT4ARRAYOID, INT8ARRAYOID};
+	Datum		args[2];
+	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
 	f.store = rsinfo->setResult;
@@ -220,6 +242,25 @@ notary_verify(PG_FUNCTION_ARGS)
 	notary_become_owner(&sw);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+
+	if (has_since)
+		checkpoint_from_jsonb(PG_GETARG_DATUM(0), &since);
+	else
+		since.nchains = 0;
+	{
+		Datum	   *c = palloc(sizeof(Datum) * Max(since.nchains, 1));
+		Datum	   *p = palloc(sizeof(Datum) * Max(since.nchains, 1));
+
+		for (i = 0; i < since.nchains; i++)
+		{
+			c[i] = Int32GetDatum(since.chains[i].chain_id);
+			p[i] = Int64GetDatum(since.chains[i].position);
+		}
+		args[0] = PointerGetDatum(construct_array(c, since.nchains, INT4OID, 4, true, TYPALIGN_INT));
+		args[1] = PointerGetDatum(construct_array(p, since.nchains, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	}
+
+	checkpoint_verify_stored(report_checkpoint, &f);
 
 	layouts = layouts_load(0, callcxt);
 	hash_seq_init(&hs, layouts);
@@ -236,11 +277,15 @@ notary_verify(PG_FUNCTION_ARGS)
 	}
 
 	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT seq, chain_id, chain_pos, prev_hash, entry_hash, op, xid, "
-									   "logged_at, session_user_name, current_user_name, application_name, "
-									   "client_addr, table_id, layout_id, row_image, row_salts, old_digest, "
-									   "detail FROM notary.ledger ORDER BY chain_id, chain_pos",
-									   0, NULL, NULL, NULL, true, 0);
+									   "SELECT l.seq, l.chain_id, l.chain_pos, l.prev_hash, l.entry_hash, l.op, l.xid, "
+									   "l.logged_at, l.session_user_name, l.current_user_name, l.application_name, "
+									   "l.client_addr, l.table_id, l.layout_id, l.row_image, l.row_salts, l.old_digest, "
+									   "l.detail FROM notary.ledger l "
+									   "LEFT JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS s(chain, pos) "
+									   "ON s.chain OPERATOR(pg_catalog.=) l.chain_id "
+									   "WHERE l.chain_pos OPERATOR(pg_catalog.>) COALESCE(s.pos, 0) "
+									   "ORDER BY l.chain_id, l.chain_pos",
+									   2, argtypes, args, NULL, true, 0);
 	for (;;)
 	{
 		uint64		i;
@@ -270,6 +315,12 @@ notary_verify(PG_FUNCTION_ARGS)
 				expected = 1;
 				memset(last_hash, 0, NOTARY_HASH_LEN);
 				link_known = true;
+				for (i = 0; i < since.nchains; i++)
+					if (since.chains[i].chain_id == chain)
+					{
+						expected = since.chains[i].position + 1;
+						memcpy(last_hash, since.chains[i].hash, NOTARY_HASH_LEN);
+					}
 			}
 			if (pos != expected)
 			{

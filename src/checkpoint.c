@@ -1,0 +1,663 @@
+/*-------------------------------------------------------------------------
+ *
+ * checkpoint.c
+ *		Signed checkpoints: notary.checkpoint(), notary.verify_checkpoint(),
+ *		notary.public_key(), and the checks of the stored checkpoint chain.
+ *
+ * A checkpoint binds the head of every chain and a Merkle root over every
+ * committed entry into one digest, chained to the previous checkpoint and
+ * signed with Ed25519 (docs/checkpoints.md).  It is computed from one scan
+ * of the ledger under one snapshot: a chain has one writer, so the entries
+ * of a chain visible to a snapshot are always positions 1..k, and heads,
+ * count and root agree with each other.  Checkpoints are serialised by an
+ * EXCLUSIVE lock on notary.checkpoints (writers of the ledger are not
+ * blocked).  The document returned is what an auditor keeps outside the
+ * database; the copy in notary.checkpoints is append-only like the ledger.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_notary.h"
+
+#include <sodium.h>
+
+#include "access/xlog.h"
+#include "commands/dbcommands.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#define UNIX_EPOCH_OFFSET_US \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+typedef struct ChainLimit
+{
+	int32		chain_id;		/* hash key */
+	int64		position;
+} ChainLimit;
+
+/*
+ * Scan the ledger in (chain_id, chain_pos) order, restricted to positions
+ * <= limit per chain when limits is given (chains not in it are skipped).
+ * Fills heads, count, highest seq and the Merkle root of cp.  With
+ * collect, keeps every entry hash (for proofs) and the index of
+ * (find_chain, find_pos) in *found.  SPI connected, as owner.
+ */
+void
+checkpoint_scan(NotaryCheckpoint *cp, HTAB *limits, bool collect,
+				int32 find_chain, int64 find_pos, int64 *found,
+				uint8 (**hashes)[NOTARY_HASH_LEN])
+{
+	MerkleBuilder mb;
+	Portal		portal;
+	int			maxchains = 16;
+	int64		maxhashes = collect ? 1024 : 0;
+
+	merkle_init(&mb);
+	cp->nchains = 0;
+	cp->chains = palloc(sizeof(CheckpointHead) * maxchains);
+	cp->entries = 0;
+	cp->ledger_seq = 0;
+	if (found)
+		*found = -1;
+	if (collect)
+		*hashes = palloc(sizeof(**hashes) * maxhashes);
+
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT chain_id, chain_pos, entry_hash, seq FROM notary.ledger "
+									   "ORDER BY chain_id, chain_pos",
+									   0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int32		chain = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+			int64		pos = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
+			bytea	   *h = DatumGetByteaPP(SPI_getbinval(t, d, 3, &isnull));
+			int64		seq = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+			uint8		eh[NOTARY_HASH_LEN];
+			CheckpointHead *head;
+
+			if (limits != NULL)
+			{
+				ChainLimit *lim = hash_search(limits, &chain, HASH_FIND, NULL);
+
+				if (lim == NULL || pos > lim->position)
+					continue;
+			}
+			memset(eh, 0, NOTARY_HASH_LEN);
+			if (VARSIZE_ANY_EXHDR(h) == NOTARY_HASH_LEN)
+				memcpy(eh, VARDATA_ANY(h), NOTARY_HASH_LEN);
+
+			if (cp->nchains == 0 || cp->chains[cp->nchains - 1].chain_id != chain)
+			{
+				if (cp->nchains == maxchains)
+				{
+					maxchains *= 2;
+					cp->chains = repalloc(cp->chains, sizeof(CheckpointHead) * maxchains);
+				}
+				cp->chains[cp->nchains++].chain_id = chain;
+			}
+			head = &cp->chains[cp->nchains - 1];
+			head->position = pos;
+			memcpy(head->hash, eh, NOTARY_HASH_LEN);
+
+			if (found && chain == find_chain && pos == find_pos)
+				*found = cp->entries;
+			if (collect)
+			{
+				if (cp->entries == maxhashes)
+				{
+					maxhashes *= 2;
+					*hashes = repalloc_huge(*hashes, sizeof(**hashes) * maxhashes);
+				}
+				memcpy((*hashes)[cp->entries], eh, NOTARY_HASH_LEN);
+			}
+			merkle_add(&mb, eh);
+			cp->entries++;
+			if (seq > cp->ledger_seq)
+				cp->ledger_seq = seq;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	merkle_root(&mb, cp->entries_root);
+}
+
+/* The checkpoint as the JSON document of docs/checkpoints.md. */
+char *
+checkpoint_to_json(const NotaryCheckpoint *cp)
+{
+	StringInfoData sb;
+	int			i;
+	TimestampTz created = (TimestampTz) (cp->created_at_us - UNIX_EPOCH_OFFSET_US);
+
+	initStringInfo(&sb);
+	appendStringInfoString(&sb, "{\"format\": \"" NOTARY_CHECKPOINT_FORMAT "\"");
+	appendStringInfo(&sb, ", \"checkpoint_id\": " INT64_FORMAT, cp->checkpoint_id);
+	appendStringInfoString(&sb, ", \"system_identifier\": ");
+	escape_json(&sb, cp->system_identifier);
+	appendStringInfo(&sb, ", \"timeline\": %d", cp->timeline);
+	appendStringInfoString(&sb, ", \"database\": ");
+	escape_json(&sb, cp->database);
+	appendStringInfoString(&sb, ", \"created_at\": ");
+	escape_json(&sb, canon_text_of_type(TIMESTAMPTZOID, TimestampTzGetDatum(created)));
+	appendStringInfo(&sb, ", \"created_at_us\": " INT64_FORMAT, cp->created_at_us);
+	appendStringInfo(&sb, ", \"ledger_seq\": " INT64_FORMAT, cp->ledger_seq);
+	appendStringInfo(&sb, ", \"entries\": " INT64_FORMAT, cp->entries);
+	appendStringInfoString(&sb, ", \"chains\": [");
+	for (i = 0; i < cp->nchains; i++)
+		appendStringInfo(&sb, "%s{\"chain_id\": %d, \"position\": " INT64_FORMAT ", \"hash\": \"%s\"}",
+						 i > 0 ? ", " : "", cp->chains[i].chain_id, cp->chains[i].position,
+						 format_hex(cp->chains[i].hash, NOTARY_HASH_LEN));
+	appendStringInfo(&sb, "], \"entries_root\": \"%s\"",
+					 format_hex(cp->entries_root, NOTARY_HASH_LEN));
+	if (cp->has_previous)
+		appendStringInfo(&sb, ", \"previous\": \"%s\"", format_hex(cp->previous, NOTARY_HASH_LEN));
+	else
+		appendStringInfoString(&sb, ", \"previous\": null");
+	appendStringInfo(&sb, ", \"digest\": \"%s\", \"key_id\": \"%s\", \"signature\": \"%s\"}",
+					 format_hex(cp->digest, NOTARY_HASH_LEN), cp->key_id,
+					 format_hex(cp->signature, 64));
+	return sb.data;
+}
+
+static void
+malformed(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("malformed pg_notary checkpoint: %s", what),
+			 errhint("Pass the JSON document that notary.checkpoint() returned, unchanged.")));
+}
+
+static int64
+parse_json_int(const char *s, const char *field)
+{
+	char	   *end;
+	long long	v;
+
+	if (s == NULL || *s == '\0')
+		malformed(psprintf("\"%s\" is missing", field));
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		malformed(psprintf("\"%s\" is not an integer", field));
+	return (int64) v;
+}
+
+/*
+ * Parse a checkpoint document (as jsonb) into cp; raises a clear error on
+ * anything malformed.  SPI connected.
+ */
+void
+checkpoint_from_jsonb(Datum doc, NotaryCheckpoint *cp)
+{
+	Oid			argtypes[1] = {JSONBOID};
+	Datum		args[1] = {doc};
+	HeapTuple	t;
+	TupleDesc	d;
+	char	   *s;
+	uint64		i;
+	SPITupleTable *tt;
+
+	memset(cp, 0, sizeof(*cp));
+	if (SPI_execute_with_args("SELECT $1->>'format', $1->>'checkpoint_id', $1->>'system_identifier', "
+							  "$1->>'timeline', $1->>'database', $1->>'created_at_us', "
+							  "$1->>'ledger_seq', $1->>'entries', $1->>'entries_root', "
+							  "$1->>'previous', $1->>'digest', $1->>'key_id', $1->>'signature', "
+							  "pg_catalog.jsonb_typeof($1->'chains'), pg_catalog.jsonb_typeof($1)",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the checkpoint document");
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	s = SPI_getvalue(t, d, 15);
+	if (s == NULL || strcmp(s, "object") != 0)
+		malformed("it is not a JSON object");
+	s = SPI_getvalue(t, d, 1);
+	if (s == NULL || strcmp(s, NOTARY_CHECKPOINT_FORMAT) != 0)
+		malformed("\"format\" is not \"" NOTARY_CHECKPOINT_FORMAT "\"");
+	cp->checkpoint_id = parse_json_int(SPI_getvalue(t, d, 2), "checkpoint_id");
+	cp->system_identifier = SPI_getvalue(t, d, 3);
+	if (cp->system_identifier == NULL)
+		malformed("\"system_identifier\" is missing");
+	(void) parse_json_int(cp->system_identifier, "system_identifier");
+	cp->timeline = (int32) parse_json_int(SPI_getvalue(t, d, 4), "timeline");
+	cp->database = SPI_getvalue(t, d, 5);
+	if (cp->database == NULL)
+		malformed("\"database\" is missing");
+	cp->created_at_us = parse_json_int(SPI_getvalue(t, d, 6), "created_at_us");
+	cp->ledger_seq = parse_json_int(SPI_getvalue(t, d, 7), "ledger_seq");
+	cp->entries = parse_json_int(SPI_getvalue(t, d, 8), "entries");
+	if (!format_unhex(SPI_getvalue(t, d, 9), cp->entries_root, NOTARY_HASH_LEN))
+		malformed("\"entries_root\" is not 64 hexadecimal characters");
+	s = SPI_getvalue(t, d, 10);
+	cp->has_previous = (s != NULL);
+	if (s != NULL && !format_unhex(s, cp->previous, NOTARY_HASH_LEN))
+		malformed("\"previous\" is neither null nor 64 hexadecimal characters");
+	if (!format_unhex(SPI_getvalue(t, d, 11), cp->digest, NOTARY_HASH_LEN))
+		malformed("\"digest\" is not 64 hexadecimal characters");
+	cp->key_id = SPI_getvalue(t, d, 12);
+	if (cp->key_id == NULL)
+		malformed("\"key_id\" is missing");
+	if (!format_unhex(SPI_getvalue(t, d, 13), cp->signature, 64))
+		malformed("\"signature\" is not 128 hexadecimal characters");
+	s = SPI_getvalue(t, d, 14);
+	if (s == NULL || strcmp(s, "array") != 0)
+		malformed("\"chains\" is not an array");
+
+	if (SPI_execute_with_args("SELECT c->>'chain_id', c->>'position', c->>'hash' "
+							  "FROM pg_catalog.jsonb_array_elements($1->'chains') WITH ORDINALITY AS a(c, n) "
+							  "ORDER BY n",
+							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the checkpoint's chains");
+	tt = SPI_tuptable;
+	cp->nchains = (int) SPI_processed;
+	cp->chains = palloc0(sizeof(CheckpointHead) * Max(cp->nchains, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		cp->chains[i].chain_id = (int32) parse_json_int(SPI_getvalue(tt->vals[i], tt->tupdesc, 1), "chains[].chain_id");
+		cp->chains[i].position = parse_json_int(SPI_getvalue(tt->vals[i], tt->tupdesc, 2), "chains[].position");
+		if (!format_unhex(SPI_getvalue(tt->vals[i], tt->tupdesc, 3), cp->chains[i].hash, NOTARY_HASH_LEN))
+			malformed("a chain's \"hash\" is not 64 hexadecimal characters");
+		if (i > 0 && cp->chains[i].chain_id <= cp->chains[i - 1].chain_id)
+			malformed("\"chains\" is not in ascending chain_id order");
+	}
+}
+
+static char *
+system_identifier_text(void)
+{
+	return psprintf(UINT64_FORMAT, GetSystemIdentifier());
+}
+
+/* Read the newest stored checkpoint's id and digest; false if none. */
+static bool
+latest_checkpoint(int64 *id, uint8 *digest, int64 *ledger_seq, int64 *entries)
+{
+	bool		isnull;
+
+	if (SPI_execute("SELECT checkpoint_id, digest, ledger_seq, entries FROM notary.checkpoints "
+					"ORDER BY checkpoint_id DESC LIMIT 1", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read notary.checkpoints");
+	if (SPI_processed == 0)
+		return false;
+	*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	{
+		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+		memset(digest, 0, NOTARY_HASH_LEN);
+		if (VARSIZE_ANY_EXHDR(b) == NOTARY_HASH_LEN)
+			memcpy(digest, VARDATA_ANY(b), NOTARY_HASH_LEN);
+	}
+	*ledger_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	*entries = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(notary_checkpoint);
+
+/* SQL: notary.checkpoint(only_if_changed boolean DEFAULT false) returns jsonb */
+Datum
+notary_checkpoint(PG_FUNCTION_ARGS)
+{
+	bool		only_if_changed = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
+	NotaryUserSwitch sw;
+	NotaryCheckpoint cp;
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	int64		prev_id = 0;
+	int64		prev_seq = 0;
+	int64		prev_entries = 0;
+	char	   *json;
+	Oid			argtypes[5] = {INT8OID, BYTEAOID, INT8OID, INT8OID, JSONBOID};
+	Datum		args[5];
+	bytea	   *digest;
+	MemoryContext callcxt = CurrentMemoryContext;
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot create a pg_notary checkpoint during recovery"),
+				 errhint("Take checkpoints on the primary; verify them on the standby.")));
+
+	memset(&cp, 0, sizeof(cp));
+	notary_become_owner(&sw);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("LOCK TABLE notary.checkpoints IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not lock notary.checkpoints");
+	cp.has_previous = latest_checkpoint(&prev_id, cp.previous, &prev_seq, &prev_entries);
+
+	checkpoint_scan(&cp, NULL, false, 0, 0, NULL, NULL);
+	if (only_if_changed && cp.has_previous &&
+		cp.ledger_seq == prev_seq && cp.entries == prev_entries)
+	{
+		SPI_finish();
+		notary_restore_user(&sw);
+		PG_RETURN_NULL();
+	}
+
+	cp.checkpoint_id = prev_id + 1;
+	cp.system_identifier = system_identifier_text();
+	cp.timeline = (int32) GetWALInsertionTimeLine();
+	cp.database = get_database_name(MyDatabaseId);
+	cp.created_at_us = (int64) GetCurrentTimestamp() + UNIX_EPOCH_OFFSET_US;
+	format_checkpoint_digest(&cp, cp.digest);
+	signing_sign(cp.digest, NOTARY_HASH_LEN, cp.signature, pk);
+	cp.key_id = signing_key_id(pk);
+	json = checkpoint_to_json(&cp);
+
+	digest = palloc(VARHDRSZ + NOTARY_HASH_LEN);
+	SET_VARSIZE(digest, VARHDRSZ + NOTARY_HASH_LEN);
+	memcpy(VARDATA(digest), cp.digest, NOTARY_HASH_LEN);
+	args[0] = Int64GetDatum(cp.checkpoint_id);
+	args[1] = PointerGetDatum(digest);
+	args[2] = Int64GetDatum(cp.ledger_seq);
+	args[3] = Int64GetDatum(cp.entries);
+	args[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+	if (SPI_execute_with_args("INSERT INTO notary.checkpoints "
+							  "(checkpoint_id, digest, ledger_seq, entries, created_at, document) "
+							  "VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp(), $5)",
+							  5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store the checkpoint");
+	SPI_finish();
+	notary_restore_user(&sw);
+
+	MemoryContextSwitchTo(callcxt);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}
+
+PG_FUNCTION_INFO_V1(notary_public_key);
+
+/* SQL: notary.public_key(OUT key_id text, OUT public_key text) */
+Datum
+notary_public_key(PG_FUNCTION_ARGS)
+{
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	signing_public_key(pk, true);
+	values[0] = CStringGetTextDatum(signing_key_id(pk));
+	values[1] = CStringGetTextDatum(format_hex(pk, crypto_sign_PUBLICKEYBYTES));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* Findings of verify_checkpoint(): (problem, chain_id, position, detail). */
+typedef struct CpFindings
+{
+	Tuplestorestate *store;
+	TupleDesc	desc;
+} CpFindings;
+
+static void
+cp_report(CpFindings *f, const char *problem, bool has_chain, int32 chain,
+		  int64 position, const char *detail)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false, !has_chain, !has_chain, false};
+
+	values[0] = CStringGetTextDatum(problem);
+	values[1] = Int32GetDatum(chain);
+	values[2] = Int64GetDatum(position);
+	values[3] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(f->store, f->desc, values, nulls);
+}
+
+/*
+ * Check a checkpoint's signature and identity (no ledger access): returns
+ * false when it cannot be trusted at all.
+ */
+static bool
+check_signature(CpFindings *f, NotaryCheckpoint *cp)
+{
+	uint8		digest[NOTARY_HASH_LEN];
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	char	   *key_id;
+	bool		ok = true;
+
+	format_checkpoint_digest(cp, digest);
+	if (memcmp(digest, cp->digest, NOTARY_HASH_LEN) != 0)
+	{
+		cp_report(f, "bad_signature", false, 0, 0,
+				  "the checkpoint's fields do not match its digest: it was edited after it was signed");
+		ok = false;
+	}
+	signing_public_key(pk, false);
+	key_id = signing_key_id(pk);
+	if (strcmp(key_id, cp->key_id) != 0)
+	{
+		cp_report(f, "wrong_key", false, 0, 0,
+				  psprintf("the checkpoint names key %s, this database signs with key %s",
+						   cp->key_id, key_id));
+		ok = false;
+	}
+	else if (crypto_sign_verify_detached(cp->signature, digest, NOTARY_HASH_LEN, pk) != 0)
+	{
+		cp_report(f, "bad_signature", false, 0, 0,
+				  "the signature does not verify with this database's public key: the checkpoint is forged");
+		ok = false;
+	}
+	if (strcmp(cp->system_identifier, system_identifier_text()) != 0 ||
+		strcmp(cp->database, get_database_name(MyDatabaseId)) != 0)
+	{
+		cp_report(f, "other_cluster", false, 0, 0,
+				  psprintf("the checkpoint was taken in database \"%s\" of cluster %s, this is \"%s\" of cluster %s",
+						   cp->database, cp->system_identifier,
+						   get_database_name(MyDatabaseId), system_identifier_text()));
+		ok = false;
+	}
+	return ok;
+}
+
+PG_FUNCTION_INFO_V1(notary_verify_checkpoint);
+
+/* SQL: notary.verify_checkpoint(checkpoint jsonb) returns setof (problem, chain_id, position, detail) */
+Datum
+notary_verify_checkpoint(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		doc = PG_GETARG_DATUM(0);
+	CpFindings	f;
+	NotaryUserSwitch sw;
+	NotaryCheckpoint cp;
+	NotaryCheckpoint now;
+	HASHCTL		ctl;
+	HTAB	   *limits;
+	int			i,
+				j;
+	bool		heads_ok = true;
+
+	InitMaterializedSRF(fcinfo, 0);
+	f.store = rsinfo->setResult;
+	f.desc = rsinfo->setDesc;
+
+	notary_become_owner(&sw);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	checkpoint_from_jsonb(doc, &cp);
+
+	if (check_signature(&f, &cp))
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		args[1] = {Int64GetDatum(cp.checkpoint_id)};
+
+		/* is it the checkpoint this database stored under that id? */
+		if (SPI_execute_with_args("SELECT digest FROM notary.checkpoints "
+								  "WHERE checkpoint_id OPERATOR(pg_catalog.=) $1",
+								  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read notary.checkpoints");
+		if (SPI_processed == 0)
+			cp_report(&f, "unknown_checkpoint", false, 0, 0,
+					  psprintf("notary.checkpoints holds no checkpoint " INT64_FORMAT ": the database's own record of checkpoints was cut or rewritten",
+							   cp.checkpoint_id));
+		else
+		{
+			bool		isnull;
+			bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (VARSIZE_ANY_EXHDR(b) != NOTARY_HASH_LEN ||
+				memcmp(VARDATA_ANY(b), cp.digest, NOTARY_HASH_LEN) != 0)
+				cp_report(&f, "checkpoint_mismatch", false, 0, 0,
+						  psprintf("notary.checkpoints holds a different checkpoint " INT64_FORMAT ": one of them was forged or replayed",
+								   cp.checkpoint_id));
+		}
+	}
+
+	/* the ledger against the checkpoint: heads, then the root */
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(ChainLimit);
+	ctl.hcxt = CurrentMemoryContext;
+	limits = hash_create("pg_notary chain limits", Max(cp.nchains, 16), &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (i = 0; i < cp.nchains; i++)
+	{
+		ChainLimit *l = hash_search(limits, &cp.chains[i].chain_id, HASH_ENTER, NULL);
+
+		l->position = cp.chains[i].position;
+	}
+	checkpoint_scan(&now, limits, false, 0, 0, NULL, NULL);
+
+	for (i = 0, j = 0; i < cp.nchains; i++)
+	{
+		CheckpointHead *want = &cp.chains[i];
+
+		while (j < now.nchains && now.chains[j].chain_id < want->chain_id)
+			j++;
+		if (j >= now.nchains || now.chains[j].chain_id != want->chain_id ||
+			now.chains[j].position < want->position)
+		{
+			int64		have = (j < now.nchains && now.chains[j].chain_id == want->chain_id) ?
+			now.chains[j].position : 0;
+
+			cp_report(&f, "entries_missing", true, want->chain_id, want->position,
+					  psprintf("the checkpoint covers chain %d up to position " INT64_FORMAT ", the ledger holds it only up to " INT64_FORMAT ": entries were cut off",
+							   want->chain_id, want->position, have));
+			heads_ok = false;
+		}
+		else if (memcmp(now.chains[j].hash, want->hash, NOTARY_HASH_LEN) != 0)
+		{
+			cp_report(&f, "history_rewritten", true, want->chain_id, want->position,
+					  psprintf("position " INT64_FORMAT " of chain %d has another hash than when the checkpoint was taken: the chain was rewritten up to there",
+							   want->position, want->chain_id));
+			heads_ok = false;
+		}
+	}
+	if (heads_ok && (now.entries != cp.entries ||
+					 memcmp(now.entries_root, cp.entries_root, NOTARY_HASH_LEN) != 0))
+		cp_report(&f, "history_rewritten", false, 0, 0,
+				  psprintf("the Merkle root over the " INT64_FORMAT " entries the checkpoint covers differs (the ledger has " INT64_FORMAT "): entries before the checkpoint were changed",
+						   cp.entries, now.entries));
+
+	SPI_finish();
+	notary_restore_user(&sw);
+	return (Datum) 0;
+}
+
+/*
+ * Check the chain of stored checkpoints (ids 1, 2, ... each naming the
+ * digest of the one before, each digest and signature valid); report()
+ * gets every problem.  SPI connected.
+ */
+void
+checkpoint_verify_stored(void (*report) (void *arg, const char *problem, const char *detail),
+						 void *arg)
+{
+	Portal		portal;
+	int64		expected = 1;
+	uint8		prev[NOTARY_HASH_LEN];
+	bool		have_prev = false;
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	bool		have_key = true;
+	char	   *key_id = NULL;
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "pg_notary checkpoints",
+												  ALLOCSET_DEFAULT_SIZES);
+
+	PG_TRY();
+	{
+		signing_public_key(pk, false);
+		key_id = signing_key_id(pk);
+	}
+	PG_CATCH();
+	{
+		FlushErrorState();
+		have_key = false;
+	}
+	PG_END_TRY();
+
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT checkpoint_id, digest, document FROM notary.checkpoints "
+									   "ORDER BY checkpoint_id",
+									   0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		uint64		i;
+		SPITupleTable *tt;
+		uint64		n;
+
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		tt = SPI_tuptable;
+		n = SPI_processed;
+		for (i = 0; i < n; i++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(scratch);
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			bytea	   *stored = DatumGetByteaPP(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+			Datum		docd = SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull);
+			NotaryCheckpoint cp;
+			uint8		digest[NOTARY_HASH_LEN];
+
+			if (id != expected)
+				report(arg, "checkpoint_chain",
+					   psprintf("checkpoint " INT64_FORMAT " follows checkpoint " INT64_FORMAT ": stored checkpoints were deleted or inserted",
+								id, expected - 1));
+			checkpoint_from_jsonb(docd, &cp);
+			format_checkpoint_digest(&cp, digest);
+			if (cp.checkpoint_id != id ||
+				memcmp(digest, cp.digest, NOTARY_HASH_LEN) != 0 ||
+				VARSIZE_ANY_EXHDR(stored) != NOTARY_HASH_LEN ||
+				memcmp(VARDATA_ANY(stored), digest, NOTARY_HASH_LEN) != 0)
+				report(arg, "checkpoint_chain",
+					   psprintf("stored checkpoint " INT64_FORMAT " does not match its digest: it was altered", id));
+			else if (have_key && strcmp(cp.key_id, key_id) == 0 &&
+					 crypto_sign_verify_detached(cp.signature, digest, NOTARY_HASH_LEN, pk) != 0)
+				report(arg, "checkpoint_chain",
+					   psprintf("stored checkpoint " INT64_FORMAT " has an invalid signature: it was forged", id));
+			if (have_prev != cp.has_previous ||
+				(have_prev && memcmp(prev, cp.previous, NOTARY_HASH_LEN) != 0))
+				report(arg, "checkpoint_chain",
+					   psprintf("stored checkpoint " INT64_FORMAT " does not name the checkpoint before it: the checkpoint chain was rewritten or replayed", id));
+			memcpy(prev, digest, NOTARY_HASH_LEN);
+			have_prev = true;
+			expected = id + 1;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(scratch);
+		}
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(scratch);
+}
