@@ -23,6 +23,8 @@
 #include <sodium.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -172,9 +174,12 @@ relinfo_register_table(Oid relid, bool capturing)
 	return table_id;
 }
 
-/* Find or insert the layout row of ri; sets ri->layout_id. */
+/*
+ * Find (or, when may_insert, insert) the layout row of ri; sets
+ * ri->layout_id, 0 if not found.
+ */
 static void
-relinfo_find_layout(RelInfo *ri)
+relinfo_find_layout(RelInfo *ri, bool may_insert)
 {
 	NotaryUserSwitch sw;
 	Oid			argtypes[9] = {BYTEAOID, INT4OID, TEXTOID, TEXTOID, TEXTARRAYOID,
@@ -199,7 +204,9 @@ relinfo_find_layout(RelInfo *ri)
 								2, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %d", ret);
-	if (SPI_processed == 0)
+	if (SPI_processed == 0 && !may_insert)
+		ri->layout_id = 0;
+	else if (SPI_processed == 0)
 	{
 		args[2] = CStringGetTextDatum(ri->schema_name);
 		args[3] = CStringGetTextDatum(ri->table_name);
@@ -216,8 +223,9 @@ relinfo_find_layout(RelInfo *ri)
 		if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 			elog(ERROR, "could not insert a layout into notary.layouts");
 	}
-	ri->layout_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 1, &isnull));
+	if (SPI_processed > 0)
+		ri->layout_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	notary_restore_user(&sw);
 }
@@ -358,7 +366,22 @@ relinfo_get(Relation rel)
 	if (e->ids == IDS_UNKNOWN)
 	{
 		int32		table_id = relinfo_lookup_table_id(relid);
+		bool		read_only = XactReadOnly || RecoveryInProgress();
 
+		/*
+		 * A read-only transaction (verification, a hot standby) only looks:
+		 * it cannot capture anything, so nothing needs to be registered.
+		 */
+		if (read_only)
+		{
+			ri->table_id = table_id;
+			format_layout_digest(ri->table_id, ri->schema_name, ri->table_name,
+								 ri->ncols, ri->names, ri->types,
+								 ri->nkeys, ri->keys, ri->npersonal, ri->personal,
+								 ri->layout_digest);
+			relinfo_find_layout(ri, false);
+			return ri;
+		}
 		if (table_id == 0)
 			table_id = relinfo_register_table(relid, true);
 		ri->table_id = table_id;
@@ -366,7 +389,7 @@ relinfo_get(Relation rel)
 							 ri->ncols, ri->names, ri->types,
 							 ri->nkeys, ri->keys, ri->npersonal, ri->personal,
 							 ri->layout_digest);
-		relinfo_find_layout(ri);
+		relinfo_find_layout(ri, true);
 		/* the SPI calls may have processed invalidations */
 		if (!ri->valid)
 			return relinfo_get(rel);
