@@ -262,12 +262,12 @@ CREATE FUNCTION notary.checkpoint(only_if_changed boolean DEFAULT false) RETURNS
 COMMENT ON FUNCTION notary.checkpoint(boolean) IS
   'pg_notary: sign a checkpoint of every chain head and a Merkle root over all entries; returns the document to keep outside the database (NULL if only_if_changed and nothing changed)';
 
-CREATE FUNCTION notary.verify_checkpoint(checkpoint jsonb,
+CREATE FUNCTION notary.verify_checkpoint(checkpoint jsonb, public_key text DEFAULT NULL,
     OUT problem text, OUT chain_id integer, OUT "position" bigint, OUT detail text)
   RETURNS SETOF record
-  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_verify_checkpoint';
-COMMENT ON FUNCTION notary.verify_checkpoint(jsonb) IS
-  'pg_notary: check a checkpoint held outside the database against the ledger: signature, cluster, cut-off or rewritten history; one row per finding';
+  LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'notary_verify_checkpoint';
+COMMENT ON FUNCTION notary.verify_checkpoint(jsonb, text) IS
+  'pg_notary: check a checkpoint held outside the database against the ledger: signature (with the public key you trust, or this server''s), cluster, cut-off or rewritten history; one row per finding';
 
 CREATE FUNCTION notary.public_key(OUT key_id text, OUT public_key text)
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_public_key';
@@ -287,12 +287,14 @@ COMMENT ON FUNCTION notary.export() IS
 CREATE VIEW notary.entries AS
   SELECT l.seq, l.chain_id, l.chain_pos, l.op, l.xid, l.logged_at,
          l.session_user_name, l.current_user_name, l.application_name, l.client_addr,
-         y.schema_name, y.table_name, l.table_id,
+         COALESCE(y.schema_name, t.schema_name) AS schema_name,
+         COALESCE(y.table_name, t.table_name) AS table_name, l.table_id,
          (SELECT pg_catalog.jsonb_object_agg(u.n, u.v)
             FROM ROWS FROM (pg_catalog.unnest(y.column_names), pg_catalog.unnest(l.row_image)) AS u(n, v)) AS row_data,
          l.detail, l.entry_hash
     FROM notary.ledger l
-    LEFT JOIN notary.layouts y ON y.layout_id OPERATOR(pg_catalog.=) l.layout_id;
+    LEFT JOIN notary.layouts y ON y.layout_id OPERATOR(pg_catalog.=) l.layout_id
+    LEFT JOIN notary.tables t ON t.table_id OPERATOR(pg_catalog.=) l.table_id;
 COMMENT ON VIEW notary.entries IS
   'pg_notary: the ledger in readable form (row images as jsonb, column name to canonical text)';
 
@@ -309,5 +311,5 @@ GRANT SELECT ON notary.ledger, notary.layouts, notary.tables, notary.schemas,
                 notary.checkpoints, notary.enrolled, notary.entries TO notary_auditor;
 GRANT EXECUTE ON FUNCTION notary.verify(jsonb), notary.verify_table(regclass),
                           notary.history(regclass, text[]), notary.checkpoint(boolean),
-                          notary.verify_checkpoint(jsonb), notary.public_key(),
+                          notary.verify_checkpoint(jsonb, text), notary.public_key(),
                           notary.proof(bigint), notary.export() TO notary_auditor;

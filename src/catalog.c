@@ -24,8 +24,6 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "nodes/value.h"
-#include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -83,11 +81,6 @@ notary_catalog(void)
 			elog(ERROR, "cache lookup failed for namespace %u", nsp);
 		cat.owner_oid = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
 		ReleaseSysCache(tup);
-	}
-	{
-		List	   *names = list_make2(makeString("notary"), makeString("capture"));
-
-		cat.capture_fn_oid = LookupFuncName(names, 0, NULL, false);
 	}
 	cat_valid = true;
 	return &cat;

@@ -397,7 +397,7 @@ notary_public_key(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	signing_public_key(pk, true);
+	signing_public_key(pk, false);
 	values[0] = CStringGetTextDatum(signing_key_id(pk));
 	values[1] = CStringGetTextDatum(format_hex(pk, crypto_sign_PUBLICKEYBYTES));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -429,7 +429,7 @@ cp_report(CpFindings *f, const char *problem, bool has_chain, int32 chain,
  * false when it cannot be trusted at all.
  */
 static bool
-check_signature(CpFindings *f, NotaryCheckpoint *cp)
+check_signature(CpFindings *f, NotaryCheckpoint *cp, const char *trusted_key)
 {
 	uint8		digest[NOTARY_HASH_LEN];
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
@@ -443,12 +443,20 @@ check_signature(CpFindings *f, NotaryCheckpoint *cp)
 				  "the checkpoint's fields do not match its digest: it was edited after it was signed");
 		ok = false;
 	}
-	signing_public_key(pk, false);
+	if (trusted_key != NULL)
+	{
+		if (!format_unhex(trusted_key, pk, crypto_sign_PUBLICKEYBYTES))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("public_key must be 64 hexadecimal characters (an Ed25519 public key)")));
+	}
+	else
+		signing_public_key(pk, false);
 	key_id = signing_key_id(pk);
 	if (strcmp(key_id, cp->key_id) != 0)
 	{
 		cp_report(f, "wrong_key", false, 0, 0,
-				  psprintf("the checkpoint names key %s, this database signs with key %s",
+				  psprintf("the checkpoint names key %s, the key it is checked with is %s",
 						   cp->key_id, key_id));
 		ok = false;
 	}
@@ -472,12 +480,19 @@ check_signature(CpFindings *f, NotaryCheckpoint *cp)
 
 PG_FUNCTION_INFO_V1(notary_verify_checkpoint);
 
-/* SQL: notary.verify_checkpoint(checkpoint jsonb) returns setof (problem, chain_id, position, detail) */
+/*
+ * SQL: notary.verify_checkpoint(checkpoint jsonb, public_key text DEFAULT NULL)
+ *		returns setof (problem, chain_id, position, detail)
+ *
+ * public_key: the key the auditor trusts, held outside the database; NULL
+ * takes the public half of this server's key file.
+ */
 Datum
 notary_verify_checkpoint(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		doc = PG_GETARG_DATUM(0);
+	Datum		doc;
+	char	   *trusted_key = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	CpFindings	f;
 	NotaryUserSwitch sw;
 	NotaryCheckpoint cp;
@@ -488,6 +503,11 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 				j;
 	bool		heads_ok = true;
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("checkpoint must not be null")));
+	doc = PG_GETARG_DATUM(0);
 	InitMaterializedSRF(fcinfo, 0);
 	f.store = rsinfo->setResult;
 	f.desc = rsinfo->setDesc;
@@ -497,7 +517,7 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	checkpoint_from_jsonb(doc, &cp);
 
-	if (check_signature(&f, &cp))
+	if (check_signature(&f, &cp, trusted_key))
 	{
 		Oid			argtypes[1] = {INT8OID};
 		Datum		args[1] = {Int64GetDatum(cp.checkpoint_id)};

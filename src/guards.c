@@ -78,9 +78,19 @@ require_event_trigger(FunctionCallInfo fcinfo, const char *name)
 				 errmsg("%s must be called as an event trigger", name)));
 }
 
+static void
+refuse_uninstall(const char *what, const char *command)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NOTARY_UNINSTALL_REFUSED),
+			 errmsg("%s would destroy the ledger", what),
+			 errdetail("%s is refused while notary.allow_uninstall is off.", command),
+			 errhint("Export and archive the ledger first; then a superuser may SET notary.allow_uninstall = on.")));
+}
+
 PG_FUNCTION_INFO_V1(notary_on_ddl_start);
 
-/* ddl_command_start: refuse DROP EXTENSION pg_notary */
+/* ddl_command_start: refuse DROP EXTENSION pg_notary and DROP SCHEMA notary */
 Datum
 notary_on_ddl_start(PG_FUNCTION_ARGS)
 {
@@ -89,20 +99,19 @@ notary_on_ddl_start(PG_FUNCTION_ARGS)
 
 	require_event_trigger(fcinfo, "notary.on_ddl_start()");
 	trigdata = (EventTriggerData *) fcinfo->context;
-	if (trigdata->tag != CMDTAG_DROP_EXTENSION || !IsA(trigdata->parsetree, DropStmt))
+	if (notary_allow_uninstall || !IsA(trigdata->parsetree, DropStmt))
 		PG_RETURN_VOID();
 
 	foreach(lc, ((DropStmt *) trigdata->parsetree)->objects)
 	{
 		Node	   *obj = lfirst(lc);
 
-		if (IsA(obj, String) && strcmp(strVal(obj), "pg_notary") == 0 &&
-			!notary_allow_uninstall)
-			ereport(ERROR,
-					(errcode(ERRCODE_NOTARY_UNINSTALL_REFUSED),
-					 errmsg("dropping extension pg_notary would destroy the ledger"),
-					 errdetail("DROP EXTENSION pg_notary is refused while notary.allow_uninstall is off."),
-					 errhint("Export and archive the ledger first; then a superuser may SET notary.allow_uninstall = on.")));
+		if (!IsA(obj, String))
+			continue;
+		if (trigdata->tag == CMDTAG_DROP_EXTENSION && strcmp(strVal(obj), "pg_notary") == 0)
+			refuse_uninstall("dropping extension pg_notary", "DROP EXTENSION pg_notary");
+		if (trigdata->tag == CMDTAG_DROP_SCHEMA && strcmp(strVal(obj), "notary") == 0)
+			refuse_uninstall("dropping schema notary", "DROP SCHEMA notary");
 	}
 	PG_RETURN_VOID();
 }
@@ -132,6 +141,18 @@ json_ddl(const char *command, const char *object, const char *capture)
 	}
 	appendStringInfoChar(&sb, '}');
 	return sb.data;
+}
+
+/* DDL on one of pg_notary's own tables, with the state of its guard. */
+static char *
+json_ddl_guard(const char *command, const char *object, const char *guard)
+{
+	char	   *base = json_ddl(command, object, NULL);
+
+	if (guard == NULL)
+		return base;
+	base[strlen(base) - 1] = '\0';
+	return psprintf("%s, \"guard\": \"%s\"}", base, guard);
 }
 
 /* Registered table id and capturing flag of relid (SPI connected). */
@@ -191,6 +212,37 @@ capture_trigger_state(Oid relid)
 	if (SPI_processed < 2)
 		return "missing";
 	return nalways == 2 ? NULL : "disabled";
+}
+
+/*
+ * State of the append-only guard triggers of one of pg_notary's tables:
+ * NULL if it has none (notary.tables, notary.schemas) or all are ENABLE
+ * ALWAYS, else "off".  (SPI connected.)
+ */
+static const char *
+guard_state(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	bool		isnull;
+	int64		total,
+				always;
+
+	args[0] = ObjectIdGetDatum(relid);
+	if (SPI_execute_with_args("SELECT count(*), count(*) FILTER (WHERE t.tgenabled OPERATOR(pg_catalog.=) 'A') "
+							  "FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid "
+							  "WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 "
+							  "AND p.proname OPERATOR(pg_catalog.=) 'guard_ledger' "
+							  "AND p.pronamespace OPERATOR(pg_catalog.=) 'notary'::pg_catalog.regnamespace",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_trigger");
+	total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	always = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (always == 2 || (total == 0 && get_rel_name(relid) != NULL &&
+						(strcmp(get_rel_name(relid), "tables") == 0 ||
+						 strcmp(get_rel_name(relid), "schemas") == 0)))
+		return NULL;
+	return "off";
 }
 
 static void
@@ -309,8 +361,16 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 
 		if (nsp == notary_nsp)
 		{
+			const char *guard;
+
+			notary_become_owner(&sw);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			guard = guard_state(cmd->relid);
+			SPI_finish();
+			notary_restore_user(&sw);
 			ledger_append_event(NOTARY_OP_DDL, false, 0,
-								json_ddl(cmd->tag, cmd->identity, NULL));
+								json_ddl_guard(cmd->tag, cmd->identity, guard));
 			continue;
 		}
 
@@ -380,8 +440,15 @@ notary_on_sql_drop(PG_FUNCTION_ARGS)
 				j;
 
 	require_event_trigger(fcinfo, "notary.on_sql_drop()");
-	if (notary_internal_ddl || !notary_extension_present())
+	if (notary_internal_ddl)
 		PG_RETURN_VOID();
+	if (!notary_extension_present())
+	{
+		/* the extension is going, by a path ddl_command_start did not see */
+		if (!notary_allow_uninstall)
+			refuse_uninstall("dropping extension pg_notary", "Dropping pg_notary by cascade");
+		PG_RETURN_VOID();
+	}
 	(void) notary_catalog();
 
 	notary_become_owner(&sw);
@@ -463,6 +530,17 @@ notary_on_sql_drop(PG_FUNCTION_ARGS)
 				refuse_capture_bypass(table_ident);
 			ledger_append_event(NOTARY_OP_DDL, true, table_id,
 								json_ddl("DROP TRIGGER", o->identity, "missing"));
+			notary_become_owner(&sw);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+		}
+		else if (strcmp(o->type, "trigger") == 0 && strstr(o->identity, " on notary.") != NULL)
+		{
+			/* a guard of the ledger, layouts or checkpoints was dropped */
+			SPI_finish();
+			notary_restore_user(&sw);
+			ledger_append_event(NOTARY_OP_DDL, false, 0,
+								json_ddl_guard("DROP TRIGGER", o->identity, "off"));
 			notary_become_owner(&sw);
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");

@@ -192,7 +192,6 @@ typedef struct NotaryCatalog
 	Oid			tables_oid;
 	Oid			table_seq_oid;
 	Oid			schemas_oid;
-	Oid			capture_fn_oid;
 	Oid			owner_oid;
 } NotaryCatalog;
 

@@ -98,7 +98,7 @@ load_secret_key(unsigned char *sk, bool create)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open the pg_notary signing key file \"%s\": %m", path),
-				 errhint("notary.checkpoint() creates the key on first use; notary.signing_key_file sets its path.")));
+				 errhint("The first notary.checkpoint() creates the key; notary.signing_key_file sets its path. To verify without it, pass the public key you trust.")));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 		(st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 	{
