@@ -1,0 +1,399 @@
+-- demo/demo.sql -- pg_notary on a public procurement database.
+--
+-- Run by demo/run (bash demo/run) as superuser postgres in a fresh database
+-- procurement_demo:  psql -X -v ON_ERROR_STOP=1 -f demo/demo.sql
+--
+-- The story: a city public-works office keeps its budget lines, tenders,
+-- contracts and payments in PostgreSQL.  pg_notary is enabled for the schema
+-- in one call; the application keeps working unchanged; then a superuser
+-- marks up a contract behind the ledger's back, and later tries to cover
+-- the tracks by rewriting the ledger itself.  Verification finds both.
+-- Every query reads only pg_notary's public SQL surface (docs/reference.md).
+
+\set QUIET on
+\pset pager off
+\pset null '(null)'
+\pset linestyle unicode
+\pset border 1
+SET client_min_messages = notice;
+-- Session settings do not matter to the ledger (canonical form, UTC inside):
+SET TimeZone = 'Asia/Jakarta';
+SET DateStyle = 'ISO, DMY';
+
+\echo
+\echo '================================================================'
+\echo ' pg_notary demo: the procurement ledger of a city public-works office'
+\echo '================================================================'
+
+-- ---------------------------------------------------------------------------
+-- Roles.  Roles are cluster-wide: create them only if a previous run left
+-- them (demo/run starts from a fresh cluster, so normally they are new).
+-- ---------------------------------------------------------------------------
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'procurement_owner') THEN
+    CREATE ROLE procurement_owner NOLOGIN;   -- owns the schema (not a superuser)
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'procurement_app') THEN
+    CREATE ROLE procurement_app LOGIN;       -- the e-procurement web application
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bpk_auditor') THEN
+    CREATE ROLE bpk_auditor LOGIN;           -- an external auditor (BPK)
+  END IF;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- The application's schema, owned by an ordinary role
+-- ---------------------------------------------------------------------------
+CREATE SCHEMA procurement AUTHORIZATION procurement_owner;
+SET ROLE procurement_owner;
+
+CREATE TABLE procurement.budget_lines (
+    budget_code   text PRIMARY KEY,            -- account code in the DPA
+    fiscal_year   integer NOT NULL,
+    description   text NOT NULL,
+    ceiling_idr   numeric(18,2) NOT NULL       -- approved ceiling (pagu), rupiah
+);
+
+CREATE TABLE procurement.tenders (
+    tender_id     integer PRIMARY KEY,
+    budget_code   text NOT NULL REFERENCES procurement.budget_lines,
+    title         text NOT NULL,
+    hps_idr       numeric(18,2) NOT NULL,      -- owner's estimate (HPS)
+    bid_deadline  timestamptz NOT NULL,
+    status        text NOT NULL DEFAULT 'announced'
+);
+
+CREATE TABLE procurement.contracts (
+    contract_no   text PRIMARY KEY,            -- e.g. SPK-014/DPUPR/2024
+    tender_id     integer NOT NULL REFERENCES procurement.tenders,
+    vendor        text NOT NULL,
+    value_idr     numeric(18,2) NOT NULL,
+    signed_on     date NOT NULL,
+    finish_by     date NOT NULL
+);
+
+CREATE TABLE procurement.payments (
+    payment_id    integer PRIMARY KEY,
+    contract_no   text NOT NULL REFERENCES procurement.contracts,
+    term          text NOT NULL,               -- termin
+    amount_idr    numeric(18,2) NOT NULL,
+    paid_on       date,
+    status        text NOT NULL DEFAULT 'requested'
+);
+
+-- An append-only notebook without a primary key: pg_notary identifies its
+-- rows by their whole content.
+CREATE TABLE procurement.contract_notes (
+    contract_no   text NOT NULL,
+    noted_at      timestamptz NOT NULL,
+    note          text NOT NULL
+);
+
+GRANT USAGE ON SCHEMA procurement TO procurement_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA procurement TO procurement_app;
+
+-- Data that exists before pg_notary is enabled: it goes into the baseline.
+INSERT INTO procurement.budget_lines VALUES
+  ('1.03.02.5.2.03', 2024, 'Belanja modal jalan, irigasi dan jaringan',  12500000000.00),
+  ('1.03.02.5.2.02', 2024, 'Belanja modal peralatan dan mesin',           1750000000.00),
+  ('1.03.02.5.1.02', 2024, 'Belanja barang dan jasa: pemeliharaan gedung', 640000000.00);
+INSERT INTO procurement.tenders VALUES
+  (101, '1.03.02.5.2.03', 'Rehabilitasi Jalan Soekarno-Hatta Km 3-5',
+        4950000000.00, '2024-03-18 16:00+07', 'evaluation'),
+  (102, '1.03.02.5.2.02', 'Pengadaan alat berat: excavator mini 2 unit',
+        1320000000.00, '2024-04-02 16:00+07', 'announced');
+RESET ROLE;
+
+\echo
+\echo '1. The DBA enables pg_notary for the whole schema, in one call.'
+\echo '   Every existing row is recorded as a baseline; every later change'
+\echo '   is captured by a C trigger into the hash-chained ledger.'
+\echo
+CREATE EXTENSION pg_notary;
+SELECT notary.enable('procurement') AS tables_enrolled;
+
+SELECT table_name, capturing FROM notary.enrolled ORDER BY table_name;
+
+-- The auditor may read the ledger and verify.  USAGE on the schema only lets
+-- them name its tables ('procurement.contracts'); it gives no access to rows.
+SET client_min_messages = warning;   -- quiet if a previous run granted it
+GRANT notary_auditor TO bpk_auditor;
+SET client_min_messages = notice;
+GRANT USAGE ON SCHEMA procurement TO bpk_auditor;
+
+\echo
+\echo '2. The application works as before (role procurement_app, no change'
+\echo '   to its SQL): a new tender, a deadline moved by an official addendum,'
+\echo '   a contract awarded and amended, a payment requested and paid.'
+\echo
+SET ROLE procurement_app;
+SET application_name = 'e-procurement web';
+
+INSERT INTO procurement.tenders VALUES
+  (103, '1.03.02.5.1.02', 'Pemeliharaan gedung kantor dinas (atap dan talang)',
+        615000000.00, '2024-04-15 16:00+07', 'announced');
+
+-- Addendum 1 of tender 102: the bid deadline moves by one week, legitimately.
+UPDATE procurement.tenders SET bid_deadline = '2024-04-09 16:00+07' WHERE tender_id = 102;
+
+-- Tender 101 is awarded.
+UPDATE procurement.tenders SET status = 'awarded' WHERE tender_id = 101;
+INSERT INTO procurement.contracts VALUES
+  ('SPK-014/DPUPR/2024', 101, 'PT Sinar Jaya Konstruksi', 4785000000.00, '2024-04-01', '2024-09-30');
+INSERT INTO procurement.contract_notes VALUES
+  ('SPK-014/DPUPR/2024', '2024-04-01 10:15+07', 'Kontrak ditandatangani; jaminan pelaksanaan 5% diterima.');
+
+-- Tender 102 is awarded too.
+UPDATE procurement.tenders SET status = 'awarded' WHERE tender_id = 102;
+INSERT INTO procurement.contracts VALUES
+  ('SPK-021/DPUPR/2024', 102, 'CV Karya Mandiri Abadi', 1287500000.00, '2024-04-22', '2024-06-21');
+
+-- Contract amendment (CCO): extra drainage work, value and end date change.
+UPDATE procurement.contracts
+   SET value_idr = 4911250000.00, finish_by = '2024-10-31'
+ WHERE contract_no = 'SPK-014/DPUPR/2024';
+INSERT INTO procurement.contract_notes VALUES
+  ('SPK-014/DPUPR/2024', '2024-06-10 14:00+07', 'Addendum 1 (CCO): pekerjaan drainase tambahan, nilai dan waktu disesuaikan.');
+
+-- First payment (termin 1, 30%): requested, then paid.
+INSERT INTO procurement.payments VALUES
+  (1, 'SPK-014/DPUPR/2024', 'Termin 1 (30%)', 1473375000.00, NULL, 'requested');
+UPDATE procurement.payments SET status = 'paid', paid_on = '2024-07-05' WHERE payment_id = 1;
+
+RESET application_name;
+RESET ROLE;
+
+\echo 'Ledger entries by operation:'
+SELECT op, count(*) AS entries FROM notary.ledger GROUP BY op ORDER BY min(seq);
+
+\echo
+\echo '================================================================'
+\echo ' (a) Verification: the ledger is intact and every table agrees'
+\echo '================================================================'
+\echo 'As the auditor bpk_auditor (member of notary_auditor).'
+\echo
+\echo 'notary.verify() recomputes every hash and link; no rows = intact:'
+SET ROLE bpk_auditor;
+SELECT seq, chain_id, chain_pos, problem, detail FROM notary.verify();
+
+\echo 'notary.verify_table() compares each live table with its ledger history:'
+SELECT e.table_name,
+       (SELECT count(*) FROM notary.verify_table(e.relid)) AS findings
+  FROM notary.enrolled e
+ ORDER BY e.table_name;
+
+\echo 'The auditor takes a signed checkpoint and keeps the document outside the'
+\echo 'database (here: in a psql variable; in real life a file, a mail, a website):'
+SELECT notary.checkpoint() AS held_checkpoint \gset
+SELECT :'held_checkpoint'::jsonb ->> 'checkpoint_id' AS checkpoint_id,
+       :'held_checkpoint'::jsonb ->> 'entries' AS entries_covered,
+       :'held_checkpoint'::jsonb ->> 'key_id' AS signed_with_key;
+RESET ROLE;
+
+\echo
+\echo '================================================================'
+\echo ' (b) A superuser marks up a contract with capture switched off'
+\echo '================================================================'
+\echo 'Non-superusers cannot do this: even the schema owner is refused (NT002).'
+\echo 'The error is caught and printed, since this script stops on errors:'
+SET ROLE procurement_owner;
+DO $$
+BEGIN
+  ALTER TABLE procurement.contracts DISABLE TRIGGER notary_capture;
+EXCEPTION WHEN OTHERS THEN
+  RAISE NOTICE 'refused, SQLSTATE %: %', SQLSTATE, SQLERRM;
+END
+$$;
+RESET ROLE;
+
+\echo
+\echo 'A superuser can.  They disable the capture trigger, raise the value of'
+\echo 'SPK-014/DPUPR/2024 from 4,911,250,000 to 5,411,250,000 rupiah (+500 million)'
+\echo 'and switch capture back on:'
+\echo
+\echo '  ALTER TABLE procurement.contracts DISABLE TRIGGER notary_capture;'
+\echo '  UPDATE procurement.contracts SET value_idr = 5411250000.00'
+\echo '   WHERE contract_no = ''SPK-014/DPUPR/2024'';'
+\echo '  ALTER TABLE procurement.contracts ENABLE ALWAYS TRIGGER notary_capture;'
+ALTER TABLE procurement.contracts DISABLE TRIGGER notary_capture;
+UPDATE procurement.contracts SET value_idr = 5411250000.00
+ WHERE contract_no = 'SPK-014/DPUPR/2024';
+ALTER TABLE procurement.contracts ENABLE ALWAYS TRIGGER notary_capture;
+
+SET ROLE bpk_auditor;
+\echo
+\echo 'The ledger itself is intact, so notary.verify() is still silent:'
+SELECT seq, chain_id, chain_pos, problem, detail FROM notary.verify();
+
+\echo 'But notary.verify_table() compares the table with its history and points'
+\echo 'at the contract (ledger value versus the value in the table):'
+\x on
+SELECT problem, row_key, seq, detail
+  FROM notary.verify_table('procurement.contracts');
+\x off
+
+\echo 'And the ledger recorded the switch-off itself, with who and when:'
+\x on
+SELECT l.seq, l.op, l.logged_at, l.session_user_name, l.current_user_name,
+       l.application_name, l.detail
+  FROM notary.ledger l JOIN notary.tables t USING (table_id)
+ WHERE l.op = 'DDL' AND t.schema_name = 'procurement' AND t.table_name = 'contracts'
+ ORDER BY l.seq;
+\x off
+RESET ROLE;
+
+\echo
+\echo '================================================================'
+\echo ' (c) The superuser tries to cover the tracks in the ledger itself'
+\echo '================================================================'
+\echo 'The ledger refuses UPDATE, DELETE and TRUNCATE, even from a superuser (NT001):'
+DO $$
+BEGIN
+  UPDATE notary.ledger SET op = op WHERE seq = 1;
+EXCEPTION WHEN OTHERS THEN
+  RAISE NOTICE 'refused, SQLSTATE %: %', SQLSTATE, SQLERRM;
+END
+$$;
+
+\echo
+\echo 'So the superuser disables the guard trigger and rewrites the newest ledger'
+\echo 'entry of SPK-014/DPUPR/2024 (the amendment) to show the marked-up value,'
+\echo 'so that the ledger would agree with the table:'
+\echo
+\echo '  ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;'
+\echo '  UPDATE notary.ledger SET row_image[<value_idr>] = ''5411250000.00'' WHERE seq = <that entry>;'
+\echo '  ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;'
+\echo
+
+-- The entry to rewrite: the last INSERT/UPDATE of that contract, and the
+-- position of value_idr in its layout.
+SELECT l.seq AS target_seq,
+       array_position(y.column_names, 'value_idr') AS value_col,
+       l.row_image[array_position(y.column_names, 'value_idr')] AS old_value
+  FROM notary.ledger l
+  JOIN notary.layouts y USING (layout_id)
+ WHERE y.schema_name = 'procurement' AND y.table_name = 'contracts'
+   AND l.op IN ('INSERT', 'UPDATE')
+   AND l.row_image[array_position(y.column_names, 'contract_no')] = 'SPK-014/DPUPR/2024'
+ ORDER BY l.seq DESC LIMIT 1 \gset
+
+\echo 'Entry' :target_seq 'has value_idr =' :old_value '; rewriting it.'
+ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;
+UPDATE notary.ledger SET row_image[:value_col] = '5411250000.00'
+ WHERE seq = :target_seq;
+ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;
+
+SET ROLE bpk_auditor;
+\echo
+\echo 'The forged entry agrees with the table, so verify_table() is silent now:'
+SELECT problem, row_key, seq, detail
+  FROM notary.verify_table('procurement.contracts');
+
+\echo 'But notary.verify() recomputes the hashes and reports altered_entry at'
+\echo 'exactly that entry:'
+\x on
+SELECT seq, chain_id, chain_pos, problem, detail FROM notary.verify();
+\x off
+
+\echo 'And disabling the guard was itself recorded as DDL on the ledger:'
+\x on
+SELECT seq, op, logged_at, session_user_name, detail
+  FROM notary.entries
+ WHERE op = 'DDL' AND table_id IS NULL
+ ORDER BY seq;
+\x off
+RESET ROLE;
+
+\echo
+\echo '================================================================'
+\echo ' (d) The history of one contract, and what the application can do'
+\echo '================================================================'
+\echo 'notary.history(''procurement.contracts'', ''SPK-014/DPUPR/2024''): every recorded'
+\echo 'version, oldest first, with who changed it and from which application:'
+SET ROLE bpk_auditor;
+\x on
+SELECT h.seq, h.op, h.current_user_name, h.application_name,
+       h.before ->> 'value_idr' AS value_before,
+       h.after ->> 'value_idr' AS value_after,
+       h.after ->> 'finish_by' AS finish_by_after,
+       CASE WHEN h.seq IN (SELECT v.seq FROM notary.verify() v WHERE v.seq IS NOT NULL)
+            THEN 'ALTERED (see verify())' ELSE 'ok' END AS entry_check
+  FROM notary.history('procurement.contracts', 'SPK-014/DPUPR/2024') h;
+\x off
+\echo 'history() shows what the ledger holds, forged entry included: always read'
+\echo 'it together with verify().'
+\echo
+
+\echo 'The tender whose deadline moved (tender_id 102; times are canonical text, UTC):'
+SELECT seq, op, current_user_name,
+       before ->> 'bid_deadline' AS deadline_before,
+       after ->> 'bid_deadline' AS deadline_after,
+       after ->> 'status' AS status_after
+  FROM notary.history('procurement.tenders', '102');
+RESET ROLE;
+
+\echo 'The application role cannot read, change or delete the ledger:'
+SET ROLE procurement_app;
+DO $$
+BEGIN
+  DELETE FROM notary.ledger;
+EXCEPTION WHEN OTHERS THEN
+  RAISE NOTICE 'DELETE refused, SQLSTATE %: %', SQLSTATE, SQLERRM;
+END
+$$;
+DO $$
+BEGIN
+  PERFORM notary.disable('procurement');
+EXCEPTION WHEN OTHERS THEN
+  RAISE NOTICE 'notary.disable() refused, SQLSTATE %: %', SQLSTATE, SQLERRM;
+END
+$$;
+RESET ROLE;
+
+\echo
+\echo '================================================================'
+\echo ' (e) Cutting off the newest entries, and the checkpoint held outside'
+\echo '================================================================'
+\echo 'A more careful superuser first silences the event triggers (PostgreSQL'
+\echo 'fires no event trigger for ALTER EVENT TRIGGER, so this is not recorded),'
+\echo 'then deletes the newest entries of the chain, from the contract amendment'
+\echo 'on: the forged entry, the payment and every DDL record of the tampering.'
+\echo
+\echo '  ALTER EVENT TRIGGER notary_ddl_end DISABLE;'
+\echo '  ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;'
+\echo '  DELETE FROM notary.ledger WHERE chain_id = <chain> AND chain_pos >= <amendment>;'
+\echo '  ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;'
+\echo '  ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;'
+SELECT chain_id AS cut_chain, chain_pos AS cut_pos
+  FROM notary.ledger WHERE seq = :target_seq \gset
+BEGIN;
+ALTER EVENT TRIGGER notary_ddl_end DISABLE;
+ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;
+DELETE FROM notary.ledger WHERE chain_id = :cut_chain AND chain_pos >= :cut_pos;
+ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;
+ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;
+COMMIT;
+
+SET ROLE bpk_auditor;
+\echo
+\echo 'What is left is a shorter chain whose hashes and links are all correct, so'
+\echo 'notary.verify() alone is silent:'
+SELECT seq, chain_id, chain_pos, problem, detail FROM notary.verify();
+
+\echo 'The checkpoint the auditor kept after (a) says the chain was cut:'
+\x on
+SELECT problem, chain_id, position, detail
+  FROM notary.verify_checkpoint(:'held_checkpoint');
+\x off
+\echo 'And the tables no longer match the shortened history:'
+SELECT e.table_name, v.problem, left(v.row_key, 60) AS row_key
+  FROM notary.enrolled e, notary.verify_table(e.relid) v
+ ORDER BY e.table_name, v.row_key;
+RESET ROLE;
+
+\echo
+\echo 'Done.  Findings are rows, so an auditor can keep them, diff them, or'
+\echo 'alert on them.  See README.md and docs/threat-model.md for what is'
+\echo 'refused, recorded and detected, and what needs signed checkpoints.'
