@@ -105,17 +105,50 @@ layouts_load(int32 table_id, MemoryContext mcxt)
 		LayoutInfo *l = hash_search(h, &id, HASH_ENTER, NULL);
 		bytea	   *stored;
 		int			ntypes;
+		Datum		v;
 
 		l->layout_id = id;
-		l->table_id = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
-		stored = DatumGetByteaPP(SPI_getbinval(t, d, 3, &isnull));
-		l->schema_name = TextDatumGetCString(SPI_getbinval(t, d, 4, &isnull));
-		l->table_name = TextDatumGetCString(SPI_getbinval(t, d, 5, &isnull));
-		l->ncols = read_text_array(SPI_getbinval(t, d, 6, &isnull), &l->names);
-		ntypes = read_text_array(SPI_getbinval(t, d, 7, &isnull), &l->types);
-		l->nkeys = read_positions(SPI_getbinval(t, d, 8, &isnull), &l->keys);
-		l->npersonal = read_positions(SPI_getbinval(t, d, 9, &isnull), &l->personal);
-		l->well_formed = (ntypes == l->ncols);
+		l->well_formed = true;
+		v = SPI_getbinval(t, d, 2, &isnull);
+		l->table_id = isnull ? 0 : DatumGetInt32(v);
+		l->well_formed &= !isnull;
+		v = SPI_getbinval(t, d, 3, &isnull);
+		stored = isnull ? NULL : DatumGetByteaPP(v);
+		v = SPI_getbinval(t, d, 4, &isnull);
+		l->schema_name = isnull ? NULL : TextDatumGetCString(v);
+		l->well_formed &= !isnull;
+		v = SPI_getbinval(t, d, 5, &isnull);
+		l->table_name = isnull ? NULL : TextDatumGetCString(v);
+		l->well_formed &= !isnull;
+		l->ncols = l->nkeys = l->npersonal = ntypes = 0;
+		l->names = l->types = NULL;
+		l->keys = l->personal = NULL;
+		v = SPI_getbinval(t, d, 6, &isnull);
+		if (!isnull)
+			l->ncols = read_text_array(v, &l->names);
+		l->well_formed &= !isnull;
+		v = SPI_getbinval(t, d, 7, &isnull);
+		if (!isnull)
+			ntypes = read_text_array(v, &l->types);
+		l->well_formed &= !isnull;
+		v = SPI_getbinval(t, d, 8, &isnull);
+		if (!isnull)
+			l->nkeys = read_positions(v, &l->keys);
+		l->well_formed &= !isnull;
+		v = SPI_getbinval(t, d, 9, &isnull);
+		if (!isnull)
+			l->npersonal = read_positions(v, &l->personal);
+		l->well_formed &= !isnull;
+		l->well_formed &= (ntypes == l->ncols);
+		for (int c = 0; l->well_formed && c < l->ncols; c++)
+			if (l->names[c] == NULL || l->types[c] == NULL)
+				l->well_formed = false;
+		for (int c = 0; l->well_formed && c < l->nkeys; c++)
+			if (l->keys[c] < 0 || l->keys[c] >= l->ncols)
+				l->well_formed = false;
+		for (int c = 0; l->well_formed && c < l->npersonal; c++)
+			if (l->personal[c] < 0 || l->personal[c] >= l->ncols)
+				l->well_formed = false;
 		if (l->well_formed)
 			format_layout_digest(l->table_id, l->schema_name, l->table_name,
 								 l->ncols, l->names, l->types,
@@ -123,7 +156,7 @@ layouts_load(int32 table_id, MemoryContext mcxt)
 								 l->digest);
 		else
 			memset(l->digest, 0, NOTARY_HASH_LEN);
-		l->digest_ok = l->well_formed &&
+		l->digest_ok = l->well_formed && stored != NULL &&
 			VARSIZE_ANY_EXHDR(stored) == NOTARY_HASH_LEN &&
 			memcmp(VARDATA_ANY(stored), l->digest, NOTARY_HASH_LEN) == 0;
 	}

@@ -268,8 +268,8 @@ notary_verify(PG_FUNCTION_ARGS)
 	{
 		if (!l->well_formed)
 			report(&f, false, 0, 0, 0, "altered_layout",
-				   psprintf("layout " INT64_FORMAT " of %s.%s has %d column names but a different number of types",
-							l->layout_id, l->schema_name, l->table_name, l->ncols));
+				   psprintf("layout " INT64_FORMAT " cannot be hashed: a name or type is missing or their numbers differ",
+							l->layout_id));
 		else if (!l->digest_ok)
 			report(&f, false, 0, 0, 0, "altered_layout",
 				   psprintf("layout " INT64_FORMAT " of %s.%s does not match its digest: its names, types or key were changed after it was written",
@@ -315,11 +315,11 @@ notary_verify(PG_FUNCTION_ARGS)
 				expected = 1;
 				memset(last_hash, 0, NOTARY_HASH_LEN);
 				link_known = true;
-				for (i = 0; i < since.nchains; i++)
-					if (since.chains[i].chain_id == chain)
+				for (int c = 0; c < since.nchains; c++)
+					if (since.chains[c].chain_id == chain)
 					{
-						expected = since.chains[i].position + 1;
-						memcpy(last_hash, since.chains[i].hash, NOTARY_HASH_LEN);
+						expected = since.chains[c].position + 1;
+						memcpy(last_hash, since.chains[c].hash, NOTARY_HASH_LEN);
 					}
 			}
 			if (pos != expected)
