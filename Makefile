@@ -56,3 +56,20 @@ EXTRA_CLEAN := results/ regression.diffs regression.out output_iso/ \
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# --- notary-verify, the independent verifier (cli/) -------------------------
+# Its own sub-make (see the note on OBJS above): cli/Makefile builds it from
+# cli/*.c only, links libpq, libsodium and jansson, and installs it into
+# $(bindir) of the same pg_config.
+all: notary-verify
+install: install-notary-verify
+clean: clean-notary-verify
+
+notary-verify:
+	$(MAKE) -C cli PG_CONFIG=$(PG_CONFIG)
+install-notary-verify: notary-verify
+	$(MAKE) -C cli install PG_CONFIG=$(PG_CONFIG)
+clean-notary-verify:
+	$(MAKE) -C cli clean PG_CONFIG=$(PG_CONFIG)
+
+.PHONY: notary-verify install-notary-verify clean-notary-verify

@@ -23,6 +23,10 @@ NOTARY_PACKAGES=(
   gcc
   libipc-run-perl                     # PostgreSQL::Test::Cluster needs IPC::Run
   python3
+  libpq-dev                           # notary-verify (cli/): libpq
+  libjansson-dev                      # notary-verify: JSON
+  clang                               # cli/fuzz_parsers: libFuzzer target
+  libclang-rt-14-dev                  # clang's runtime: libFuzzer, ASan, UBSan
 )
 
 notary_log() { printf '==> %s\n' "$*"; }

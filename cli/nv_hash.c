@@ -1,0 +1,446 @@
+/*-------------------------------------------------------------------------
+ *
+ * nv_hash.c
+ *		The hashed byte format of pg_notary, written again from
+ *		docs/format.md and docs/checkpoints.md: layout digests, column
+ *		commitments, image digests, entry hashes, checkpoint digests and
+ *		key ids.  Also hex and small allocation helpers.
+ *
+ * Written independently of the extension's src/format.c: the only shared
+ * thing is the document.  Every hash is BLAKE2b-256 (libsodium
+ * crypto_generichash, no key), begun with its domain tag
+ * str("pg_notary/<what>/v1"); integers are big-endian; strings are a u32
+ * byte length and UTF-8 bytes (the inputs here are already UTF-8: JSON).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "nv.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+typedef crypto_generichash_state Hasher;
+
+void
+nv_error(NvError *err, const char *fmt,...)
+{
+	va_list		ap;
+
+	if (err == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+}
+
+/* Out of memory is the one condition not worth a graceful path. */
+void *
+nv_malloc(size_t n)
+{
+	void	   *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+	{
+		fputs("notary-verify: out of memory\n", stderr);
+		exit(NV_EXIT_ERROR);
+	}
+	return p;
+}
+
+void *
+nv_realloc(void *p, size_t n)
+{
+	void	   *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+	{
+		fputs("notary-verify: out of memory\n", stderr);
+		exit(NV_EXIT_ERROR);
+	}
+	return q;
+}
+
+char *
+nv_strdup(const char *s)
+{
+	size_t		n = strlen(s) + 1;
+	char	   *d = nv_malloc(n);
+
+	memcpy(d, s, n);
+	return d;
+}
+
+char *
+nv_printf(const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+	char	   *s;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return nv_strdup("");
+	s = nv_malloc((size_t) n + 1);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t) n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* True if s is an even number of hex digits (possibly none). */
+bool
+nv_is_hex(const char *s)
+{
+	size_t		n = 0;
+
+	for (; s[n]; n++)
+		if (hexval(s[n]) < 0)
+			return false;
+	return n % 2 == 0;
+}
+
+/*
+ * Decode hex into out (at most outlen bytes); returns the byte count, or
+ * -1 if s is not hex or does not fit.
+ */
+long
+nv_hex_decode(const char *hex, uint8_t *out, size_t outlen)
+{
+	size_t		n = strlen(hex);
+	size_t		i;
+
+	if (n % 2 != 0 || n / 2 > outlen)
+		return -1;
+	for (i = 0; i < n / 2; i++)
+	{
+		int			hi = hexval(hex[2 * i]);
+		int			lo = hexval(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t) (hi << 4 | lo);
+	}
+	return (long) (n / 2);
+}
+
+/* Lower-case hex; out must hold 2 * len + 1 bytes. */
+void
+nv_hex_encode(const uint8_t *bytes, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t		i;
+
+	for (i = 0; i < len; i++)
+	{
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 0x0f];
+	}
+	out[2 * len] = '\0';
+}
+
+/* ---- primitives of docs/format.md ---------------------------------------- */
+
+static void
+put_bytes(Hasher *h, const void *p, size_t n)
+{
+	crypto_generichash_update(h, (const unsigned char *) p, n);
+}
+
+static void
+put_u8(Hasher *h, uint8_t v)
+{
+	put_bytes(h, &v, 1);
+}
+
+static void
+put_u16(Hasher *h, uint16_t v)
+{
+	uint8_t		b[2] = {(uint8_t) (v >> 8), (uint8_t) v};
+
+	put_bytes(h, b, 2);
+}
+
+static void
+put_u32(Hasher *h, uint32_t v)
+{
+	uint8_t		b[4] = {(uint8_t) (v >> 24), (uint8_t) (v >> 16),
+	(uint8_t) (v >> 8), (uint8_t) v};
+
+	put_bytes(h, b, 4);
+}
+
+static void
+put_u64(Hasher *h, uint64_t v)
+{
+	uint8_t		b[8];
+	int			i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (uint8_t) (v >> (56 - 8 * i));
+	put_bytes(h, b, 8);
+}
+
+/* str(s): u32 length, UTF-8 bytes. */
+static void
+put_str(Hasher *h, const char *s)
+{
+	size_t		n = strlen(s);
+
+	put_u32(h, (uint32_t) n);
+	put_bytes(h, s, n);
+}
+
+/* opt(s): u8 0 for NULL, else u8 1 || str(s). */
+static void
+put_opt(Hasher *h, const char *s)
+{
+	if (s == NULL)
+		put_u8(h, 0);
+	else
+	{
+		put_u8(h, 1);
+		put_str(h, s);
+	}
+}
+
+/* Start a hash with tag(what) = str("pg_notary/" what "/v1"). */
+static void
+begin(Hasher *h, const char *what)
+{
+	char		tag[64];
+
+	snprintf(tag, sizeof(tag), "pg_notary/%s/v1", what);
+	crypto_generichash_init(h, NULL, 0, NV_HASH_LEN);
+	put_str(h, tag);
+}
+
+static void
+finish(Hasher *h, uint8_t *out)
+{
+	crypto_generichash_final(h, out, NV_HASH_LEN);
+}
+
+/* ---- the ledger format --------------------------------------------------- */
+
+/*
+ * Recompute a layout's digest from its content and compare it with the
+ * stored one.  A layout whose names and types do not pair up, or that has
+ * a NULL name or type, cannot be hashed: it is not well formed, and its
+ * digest is taken as 32 zero bytes (so every image under it fails too).
+ */
+void
+nv_layout_check(NvLayout *l)
+{
+	Hasher		h;
+	int			i;
+
+	l->well_formed = true;
+	l->why = NULL;
+	if (l->ntypes != l->ncols)
+	{
+		l->well_formed = false;
+		l->why = "its column names and column types differ in number";
+	}
+	for (i = 0; l->well_formed && i < l->ncols; i++)
+		if (l->names[i] == NULL || l->types[i] == NULL)
+		{
+			l->well_formed = false;
+			l->why = "a column name or type is null";
+		}
+	if (!l->well_formed)
+	{
+		memset(l->digest, 0, NV_HASH_LEN);
+		l->digest_ok = false;
+		return;
+	}
+
+	begin(&h, "layout");
+	put_u32(&h, (uint32_t) l->table_id);
+	put_str(&h, l->schema_name);
+	put_str(&h, l->table_name);
+	put_u32(&h, (uint32_t) l->ncols);
+	for (i = 0; i < l->ncols; i++)
+	{
+		put_str(&h, l->names[i]);
+		put_str(&h, l->types[i]);
+	}
+	/* positions are hashed 0-based, as u16 */
+	put_u32(&h, (uint32_t) l->nkeys);
+	for (i = 0; i < l->nkeys; i++)
+		put_u16(&h, (uint16_t) (l->keys[i] - 1));
+	put_u32(&h, (uint32_t) l->npersonal);
+	for (i = 0; i < l->npersonal; i++)
+		put_u16(&h, (uint16_t) (l->personal[i] - 1));
+	finish(&h, l->digest);
+	l->digest_ok = l->stored_ok &&
+		memcmp(l->digest, l->stored_digest, NV_HASH_LEN) == 0;
+}
+
+/* commitment(v, s) = H(tag("column") || (u8 0 | u8 1 || str(v)) || u32 len(s) || s) */
+void
+nv_column_commitment(const char *value, const uint8_t *salt, size_t saltlen,
+					 uint8_t *out)
+{
+	Hasher		h;
+
+	begin(&h, "column");
+	if (value == NULL)
+		put_u8(&h, 0);
+	else
+	{
+		put_u8(&h, 1);
+		put_str(&h, value);
+	}
+	put_u32(&h, (uint32_t) saltlen);
+	if (saltlen > 0)
+		put_bytes(&h, salt, saltlen);
+	finish(&h, out);
+}
+
+/*
+ * image_digest = H(tag("image") || layout_digest || u32 n || commitment_1..n)
+ *
+ * personal[] holds the layout's personal columns (1-based, ascending); the
+ * p-th personal column takes the p-th 16-byte salt when there is one.
+ */
+void
+nv_image_digest(const uint8_t *layout_digest, int nvalues,
+				const char *const *values,
+				const int32_t *personal, int npersonal,
+				const uint8_t *salts, size_t salts_len, uint8_t *out)
+{
+	Hasher		h;
+	int			i;
+	int			p = 0;
+	size_t		nsalts = salts ? salts_len / NV_SALT_LEN : 0;
+
+	begin(&h, "image");
+	put_bytes(&h, layout_digest, NV_HASH_LEN);
+	put_u32(&h, (uint32_t) nvalues);
+	for (i = 0; i < nvalues; i++)
+	{
+		uint8_t		c[NV_HASH_LEN];
+
+		if (p < npersonal && personal[p] - 1 == i)
+		{
+			if ((size_t) p < nsalts)
+				nv_column_commitment(values[i], salts + (size_t) p * NV_SALT_LEN,
+									 NV_SALT_LEN, c);
+			else
+				nv_column_commitment(values[i], NULL, 0, c);
+			p++;
+		}
+		else
+			nv_column_commitment(values[i], NULL, 0, c);
+		put_bytes(&h, c, NV_HASH_LEN);
+	}
+	finish(&h, out);
+}
+
+/* entry_hash, docs/format.md "Ledger entries"; prev_hash from the entry. */
+void
+nv_entry_hash(const NvEntry *e, bool has_image, const uint8_t *image_digest,
+			  uint8_t *out)
+{
+	Hasher		h;
+
+	begin(&h, "entry");
+	put_bytes(&h, e->prev_hash, NV_HASH_LEN);
+	put_u64(&h, (uint64_t) e->seq);
+	put_u32(&h, (uint32_t) e->chain_id);
+	put_u64(&h, (uint64_t) e->chain_pos);
+	put_str(&h, e->op);
+	put_u64(&h, e->xid);
+	put_u64(&h, (uint64_t) e->logged_at_us);
+	put_str(&h, e->session_user_name);
+	put_str(&h, e->current_user_name);
+	put_opt(&h, e->application_name);
+	put_opt(&h, e->client_addr);
+	if (e->has_table)
+	{
+		put_u8(&h, 1);
+		put_u32(&h, (uint32_t) e->table_id);
+	}
+	else
+		put_u8(&h, 0);
+	if (has_image)
+	{
+		put_u8(&h, 1);
+		put_bytes(&h, image_digest, NV_HASH_LEN);
+	}
+	else
+		put_u8(&h, 0);
+	if (e->has_old)
+	{
+		put_u8(&h, 1);
+		put_bytes(&h, e->old_digest, NV_HASH_LEN);
+	}
+	else
+		put_u8(&h, 0);
+	put_opt(&h, e->detail);
+	finish(&h, out);
+}
+
+/* digest of a checkpoint, docs/checkpoints.md "The checkpoint document". */
+void
+nv_checkpoint_digest(const NvCheckpoint *cp, uint8_t *out)
+{
+	Hasher		h;
+	int			i;
+
+	begin(&h, "checkpoint");
+	put_str(&h, NV_CHECKPOINT_FORMAT);
+	put_u64(&h, cp->checkpoint_id);
+	put_str(&h, cp->system_identifier);
+	put_u32(&h, cp->timeline);
+	put_str(&h, cp->database);
+	put_u64(&h, (uint64_t) cp->created_at_us);
+	put_u64(&h, cp->ledger_seq);
+	put_u64(&h, cp->entries);
+	put_u32(&h, (uint32_t) cp->nchains);
+	for (i = 0; i < cp->nchains; i++)
+	{
+		put_u32(&h, cp->chains[i].chain_id);
+		put_u64(&h, cp->chains[i].position);
+		put_bytes(&h, cp->chains[i].hash, NV_HASH_LEN);
+	}
+	put_bytes(&h, cp->entries_root, NV_HASH_LEN);
+	if (cp->has_previous)
+	{
+		put_u8(&h, 1);
+		put_bytes(&h, cp->previous, NV_HASH_LEN);
+	}
+	else
+		put_u8(&h, 0);
+	finish(&h, out);
+}
+
+/* key_id = first 8 bytes of H(tag("key") || public_key) */
+void
+nv_key_id(const uint8_t *public_key, uint8_t *out)
+{
+	Hasher		h;
+	uint8_t		full[NV_HASH_LEN];
+
+	begin(&h, "key");
+	put_bytes(&h, public_key, NV_KEY_LEN);
+	finish(&h, full);
+	memcpy(out, full, NV_KEYID_LEN);
+}

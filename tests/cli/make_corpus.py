@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Write the seed corpus of cli/fuzz_parsers (tests/cli/corpus/).
+
+Small, valid documents of every kind the fuzz target parses: an export
+(layouts, entries of three chains, a stored checkpoint), a checkpoint, and
+proofs with and without a layout.  Signed with the key of RFC 8032 test 1,
+whose public key the fuzz target uses, so the fuzzer starts from documents
+that pass every check and mutates towards every branch.  Needs cc and
+libsodium-dev (tests/cli/sign_helper.c).  Deterministic: rerunning it
+rewrites the same files.
+"""
+import json
+import os
+
+import test_cli as t
+
+RFC8032_SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+RFC8032_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+
+
+def main():
+    out = os.path.join(t.HERE, "corpus")
+    os.makedirs(out, exist_ok=True)
+    t.build_helper()
+    import subprocess
+    sk, pk = subprocess.run([t.HELPER, "keypair", RFC8032_SEED], capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert pk == RFC8032_PUBLIC
+    layouts, entries = t.synthetic_ledger()
+    small = [e for e in entries if e["chain_pos"] <= 2]
+    cp = t.make_checkpoint(small, {3: 2, 5: 2, 9: 2}, sk, pk, database="d")
+
+    def put(name, text):
+        with open(os.path.join(out, name), "w", encoding="utf-8") as f:
+            f.write(text)
+
+    put("export.jsonl", "".join(json.dumps(o, separators=(",", ":")) + "\n"
+                                for o in t.export(layouts, small, [cp])))
+    put("checkpoint.json", json.dumps(cp, separators=(",", ":")))
+    covered = sorted(small, key=lambda e: (e["chain_id"], e["chain_pos"]))
+    leaves = [bytes.fromhex(e["entry_hash"]) for e in covered]
+    for name, m in (("proof_layout.json", 2), ("proof_no_layout.json", 4)):
+        e = covered[m]
+        lay = [l for l in layouts if l["layout_id"] == e["layout_id"]]
+        put(name, json.dumps({"format": "pg_notary-proof-v1", "checkpoint": cp,
+                              "layout": lay[0] if lay else None, "entry": e, "leaf_index": m,
+                              "path": [h.hex() for h in t.audit_path(m, leaves)]},
+                             separators=(",", ":")))
+    # the documents must verify, or the corpus starts from the error paths
+    for name in ("proof_layout.json", "proof_no_layout.json"):
+        rc, o, err = t.nv("--proof", os.path.join(out, name), "--public-key", pk)
+        assert rc == 0, (name, o, err)
+    rc, o, err = t.nv("--export", os.path.join(out, "export.jsonl"),
+                      "--checkpoint", os.path.join(out, "checkpoint.json"), "--public-key", pk)
+    assert rc == 0, (o, err)
+    import shutil
+    shutil.rmtree(t.TMP, ignore_errors=True)
+    print("corpus written to " + out)
+
+
+if __name__ == "__main__":
+    main()

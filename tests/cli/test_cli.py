@@ -1,0 +1,970 @@
+#!/usr/bin/env python3
+"""Tests of notary-verify, the independent command-line verifier (cli/).
+
+Part A (offline): documents built here, with Python's own BLAKE2b
+(tests/format/check_format.py, an implementation of docs/format.md that
+shares nothing with the C code) and a tiny libsodium signer
+(tests/cli/sign_helper.c, since Python has no Ed25519):
+  - the test vectors of docs/format.md, read back through an export;
+  - a synthetic ledger of three chains, clean and tampered in every way
+    docs/format.md "What verification checks" names;
+  - checkpoints: valid, forged, wrong key, tail cut, rewritten history,
+    root-only mismatch, other cluster, malformed, stored checkpoint chain;
+  - proofs: every leaf of every Merkle tree of 1..20 leaves, and tampered
+    paths, entries, layouts, keys;
+  - malformed input of every kind: exit status 2 with a message.
+Part B (a live cluster, PGHOST/PGPORT, as the postgres OS user): a ledger
+written by the extension under odd session settings; notary-verify on the
+database and on its export agrees with notary.verify() on the clean ledger
+and on a corpus of tampered copies; then, with the extension's own
+checkpoints, proofs and key: a consistent rewrite of history (invisible to
+notary.verify()), a tail cut, a forged checkpoint, another cluster's
+checkpoint, a wrong key; and progress output on a ledger of 120k entries.
+
+Needs python3, psql, cc and libsodium-dev; notary-verify from PATH (or
+$NOTARY_VERIFY).  Prints "ok:"/"FAIL:" per check, exits 1 on any failure.
+"""
+import copy
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "tests", "format"))
+import check_format as fmt  # noqa: E402
+
+NV = os.environ.get("NOTARY_VERIFY") or shutil.which("notary-verify")
+TMP = tempfile.mkdtemp(prefix="nv_test_")
+FAILED = []
+PASSED = [0]
+
+
+def check(cond, msg):
+    if cond:
+        PASSED[0] += 1
+        print("ok: " + msg)
+    else:
+        FAILED.append(msg)
+        print("FAIL: " + msg)
+
+
+def path(name):
+    return os.path.join(TMP, name)
+
+
+def write(name, text):
+    p = path(name)
+    with open(p, "w", encoding="utf-8") as f:
+        f.write(text)
+    return p
+
+
+def write_lines(name, objs):
+    return write(name, "".join(json.dumps(o) + "\n" for o in objs))
+
+
+def nv(*args, env=None):
+    """Run notary-verify; returns (exit status, stdout, stderr)."""
+    r = subprocess.run([NV] + list(args), capture_output=True, text=True,
+                       env=dict(os.environ, **(env or {})))
+    return r.returncode, r.stdout, r.stderr
+
+
+def nvj(*args):
+    """Run notary-verify --json; returns (exit status, parsed output or None, stderr)."""
+    rc, out, err = nv("--json", *args)
+    try:
+        doc = json.loads(out) if out.strip() else None
+    except ValueError:
+        doc = None
+    return rc, doc, err
+
+
+def problems(doc):
+    return sorted(f["problem"] for f in doc["findings"]) if doc else None
+
+
+def pairs(doc):
+    return sorted((f["problem"], f["seq"] if f["seq"] is not None else -1)
+                  for f in doc["findings"]) if doc else None
+
+
+# --- Ed25519 through sign_helper ---------------------------------------------
+
+HELPER = path("sign_helper")
+
+
+def build_helper():
+    subprocess.run(["cc", "-O2", "-Wall", "-Werror", "-o", HELPER,
+                    os.path.join(HERE, "sign_helper.c"), "-lsodium"], check=True)
+
+
+def keypair(seed_byte):
+    out = subprocess.run([HELPER, "keypair", ("%02x" % seed_byte) * 32],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return out[0], out[1]
+
+
+def sign(secret_hex, message):
+    return subprocess.run([HELPER, "sign", secret_hex, message.hex()],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+# --- docs/checkpoints.md, written here from the document ----------------------
+
+def H(data=b""):
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def leaf(h):
+    return H(b"\x00" + h)
+
+
+def mth(leaves):
+    """RFC 9162 2.1.1 over entry hashes."""
+    n = len(leaves)
+    if n == 0:
+        return H()
+    if n == 1:
+        return leaf(leaves[0])
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return H(b"\x01" + mth(leaves[:k]) + mth(leaves[k:]))
+
+
+def audit_path(m, leaves):
+    """RFC 9162 2.1.3.1 PATH(m, D[n])."""
+    n = len(leaves)
+    if n <= 1:
+        return []
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    if m < k:
+        return audit_path(m, leaves[:k]) + [mth(leaves[k:])]
+    return audit_path(m - k, leaves[k:]) + [mth(leaves[:k])]
+
+
+def key_id(public_hex):
+    h = fmt.begin("key")
+    h.update(bytes.fromhex(public_hex))
+    return h.digest()[:8].hex()
+
+
+def checkpoint_digest(cp):
+    h = fmt.begin("checkpoint")
+    fmt.string(h, cp["format"])
+    fmt.u64(h, cp["checkpoint_id"])
+    fmt.string(h, cp["system_identifier"])
+    fmt.u32(h, cp["timeline"])
+    fmt.string(h, cp["database"])
+    fmt.u64(h, cp["created_at_us"])
+    fmt.u64(h, cp["ledger_seq"])
+    fmt.u64(h, cp["entries"])
+    fmt.u32(h, len(cp["chains"]))
+    for c in cp["chains"]:
+        fmt.u32(h, c["chain_id"])
+        fmt.u64(h, c["position"])
+        h.update(bytes.fromhex(c["hash"]))
+    h.update(bytes.fromhex(cp["entries_root"]))
+    if cp["previous"] is None:
+        fmt.u8(h, 0)
+    else:
+        fmt.u8(h, 1)
+        h.update(bytes.fromhex(cp["previous"]))
+    return h.digest()
+
+
+def seal(cp, secret, public):
+    """(Re)compute digest, key id and signature of a checkpoint document."""
+    cp = dict(cp)
+    d = checkpoint_digest(cp)
+    cp["digest"] = d.hex()
+    cp["key_id"] = key_id(public)
+    cp["signature"] = sign(secret, d)
+    return cp
+
+
+def make_checkpoint(entries, cover, secret, public, cid=1, sysid="7441218370993838121",
+                    database="procurement_demo", previous=None):
+    """A checkpoint over entries (export lines) covering cover[chain] positions."""
+    covered = sorted((e for e in entries if e["chain_pos"] <= cover.get(e["chain_id"], 0)),
+                     key=lambda e: (e["chain_id"], e["chain_pos"]))
+    chains = []
+    for c in sorted(cover):
+        head = [e for e in covered if e["chain_id"] == c and e["chain_pos"] == cover[c]][0]
+        chains.append({"chain_id": c, "position": cover[c], "hash": head["entry_hash"]})
+    cp = {"format": "pg_notary-checkpoint-v1", "checkpoint_id": cid,
+          "system_identifier": sysid, "timeline": 1, "database": database,
+          "created_at": "2026-11-28 08:40:00.123456+00", "created_at_us": 1795855200123456 + cid,
+          "ledger_seq": max([e["seq"] for e in covered] or [0]),
+          "entries": len(covered), "chains": chains,
+          "entries_root": mth([bytes.fromhex(e["entry_hash"]) for e in covered]).hex(),
+          "previous": previous, "digest": "", "key_id": "", "signature": ""}
+    return seal(cp, secret, public)
+
+
+# --- a synthetic ledger, hashed with check_format.py ---------------------------
+
+def layout_line(layout_id, table_id, schema, table, names, types, keys, personal):
+    d = fmt.layout_digest(table_id, schema, table, names, types,
+                          [k - 1 for k in keys], [p - 1 for p in personal])
+    return {"type": "layout", "layout_id": layout_id, "table_id": table_id,
+            "layout_digest": d.hex(), "schema_name": schema, "table_name": table,
+            "column_names": names, "column_types": types, "key_columns": keys,
+            "personal_columns": personal}
+
+
+def rehash(layouts, entries, start=0):
+    """Recompute prev_hash and entry_hash of entries[start:] (one ordered list)."""
+    lay = {l["layout_id"]: l for l in layouts}
+    last = {}
+    for i, e in enumerate(entries):
+        if i >= start:
+            e["prev_hash"] = last.get(e["chain_id"], bytes(32)).hex()
+            img = None
+            if e["layout_id"] is not None:
+                l = lay[e["layout_id"]]
+                ld = fmt.layout_digest(l["table_id"], l["schema_name"], l["table_name"],
+                                       l["column_names"], l["column_types"],
+                                       [k - 1 for k in l["key_columns"]],
+                                       [p - 1 for p in l["personal_columns"]])
+                salts = bytes.fromhex(e["row_salts"]) if e["row_salts"] else b""
+                img = fmt.image_digest(ld, e["row_image"],
+                                       [p - 1 for p in l["personal_columns"]], salts)
+            e["entry_hash"] = fmt.entry_hash(bytes.fromhex(e["prev_hash"]), e, img).hex()
+        last[e["chain_id"]] = bytes.fromhex(e["entry_hash"])
+    return entries
+
+
+def synthetic_ledger():
+    layouts = [
+        layout_line(1, 7, "procurement", "contracts", ["id", "vendor", "value", "signed_at"],
+                    ["integer", "pg_catalog.text", "numeric(14,2)", "timestamp with time zone"],
+                    [1], []),
+        layout_line(2, 8, "registry", "citizens", ["nik", "name", "born"],
+                    ["pg_catalog.text", "pg_catalog.text", "pg_catalog.date"], [1], [1, 3]),
+    ]
+    entries = []
+    seq = 100
+    plan = [(3, 5), (5, 4), (9, 3)]     # chain, number of entries
+    for chain, n in plan:
+        for pos in range(1, n + 1):
+            seq += 1
+            e = {"type": "entry", "seq": seq, "chain_id": chain, "chain_pos": pos,
+                 "prev_hash": "", "entry_hash": "", "op": "INSERT", "xid": str(7000 + seq),
+                 "logged_at_us": 1709262000000000 + seq, "session_user_name": "alice",
+                 "current_user_name": "procurement_app", "application_name": "e-procurement",
+                 "client_addr": None, "table_id": 7, "layout_id": 1,
+                 "row_image": [str(seq), "PT Sinar Jaya ꦗꦏꦂꦠ", "150000000.00", None],
+                 "row_salts": None, "old_digest": None, "detail": None}
+            if chain == 5:
+                e.update(table_id=8, layout_id=2, client_addr="10.0.0.7",
+                         row_image=["317123456789%04d" % pos, "Siti", "1990-01-0%d" % pos],
+                         row_salts=bytes(range(pos, pos + 32)).hex())
+            if chain == 9 and pos == 1:
+                e.update(op="ENABLE", table_id=None, layout_id=None, row_image=None,
+                         application_name=None, detail='{"schema": "procurement", "tables": 1}')
+            if chain == 3 and pos == 4:
+                e.update(op="UPDATE", old_digest=H(b"old row").hex(),
+                         xid="18446744073709551615", logged_at_us=-5)
+            entries.append(e)
+    return layouts, rehash(layouts, entries)
+
+
+def export(layouts, entries, checkpoints=()):
+    return list(layouts) + list(entries) + [dict(c, type="checkpoint") for c in checkpoints]
+
+
+# --- Part A: offline -----------------------------------------------------------
+
+def test_vectors():
+    """docs/format.md's vectors, read back by the C verifier through an export."""
+    lay = layout_line(1, 7, "procurement", "contracts", ["id", "vendor", "value", "signed_at"],
+                      ["integer", "text", "numeric(14,2)", "timestamp with time zone"], [1], [])
+    check(lay["layout_digest"] == "c7831049a8495318015a2e6d13047b66b4b2d23440c3bd175cd1249a924aba97",
+          "vectors: the Python layout digest is the documented one")
+    e = {"type": "entry", "seq": 1001, "chain_id": 3, "chain_pos": 17, "prev_hash": "00" * 32,
+         "entry_hash": "bae560a841ad005de84cbc3d1645b5d4aa7dc025b25df87b6049b8965a3c1f52",
+         "op": "INSERT", "xid": "7531", "logged_at_us": 1709262000000000,
+         "session_user_name": "alice", "current_user_name": "procurement_app",
+         "application_name": "e-procurement", "client_addr": None, "table_id": 7,
+         "layout_id": 1, "row_image": ["42", "PT Sinar Jaya Konstruksi", "150000000.00",
+                                       "2024-03-01 03:00:00+00"],
+         "row_salts": None, "old_digest": None, "detail": None}
+    rc, doc, _ = nvj("--export", write_lines("vec.jsonl", [lay, e]))
+    # position 17 alone: positions 1..16 are missing, but the hash must verify
+    check(rc == 1 and problems(doc) == ["missing_entry"],
+          "vectors: the documented layout digest and entry hash verify in C (only the gap before position 17 is reported): %s" % problems(doc))
+    e2 = dict(e, row_image=["42", "PT Sinar Jaya Konstruksi", "150000000.01", "2024-03-01 03:00:00+00"])
+    rc, doc, _ = nvj("--export", write_lines("vec2.jsonl", [lay, e2]))
+    check(problems(doc) == ["altered_entry", "missing_entry"],
+          "vectors: one changed byte of the image is altered_entry: %s" % problems(doc))
+    lay2 = dict(lay, column_types=["integer", "text", "numeric(14,3)", "timestamp with time zone"])
+    rc, doc, _ = nvj("--export", write_lines("vec3.jsonl", [lay2, e]))
+    check(problems(doc) == ["altered_entry", "altered_layout", "missing_entry"],
+          "vectors: one changed column type is altered_layout (and its entries fail): %s" % problems(doc))
+
+
+def test_synthetic(layouts, entries):
+    rc, doc, err = nvj("--export", write_lines("clean.jsonl", export(layouts, entries)))
+    check(rc == 0 and doc["intact"] and doc["entries"] == 12 and doc["chains"] == 3
+          and doc["layouts"] == 2, "synthetic: a clean ledger of 3 chains is intact (exit 0): %s %s" % (rc, err))
+    rc, out, _ = nv("--export", path("clean.jsonl"))
+    check(rc == 0 and out.strip().endswith("intact"), "synthetic: text output ends with 'intact'")
+
+    def tampered(name, change, expect):
+        ls, es = copy.deepcopy(layouts), copy.deepcopy(entries)
+        change(ls, es)
+        rc, doc, err = nvj("--export", write_lines(name + ".jsonl", export(ls, es)))
+        got = pairs(doc)
+        check(rc == 1 and got == sorted(expect),
+              "synthetic: %s -> %s (got %s %s)" % (name, expect, got, err.strip()))
+
+    def seq_of(chain, pos):
+        return [e["seq"] for e in entries if e["chain_id"] == chain and e["chain_pos"] == pos][0]
+
+    def find(es, chain, pos):
+        return [e for e in es if e["chain_id"] == chain and e["chain_pos"] == pos][0]
+
+    tampered("row_image", lambda ls, es: find(es, 3, 2)["row_image"].__setitem__(2, "950000000.00"),
+             [("altered_entry", seq_of(3, 2))])
+    tampered("salted", lambda ls, es: find(es, 5, 2)["row_image"].__setitem__(2, "1990-01-03"),
+             [("altered_entry", seq_of(5, 2))])
+    tampered("salt", lambda ls, es: find(es, 5, 3).__setitem__("row_salts", "ff" + find(es, 5, 3)["row_salts"][2:]),
+             [("altered_entry", seq_of(5, 3))])
+    tampered("detail", lambda ls, es: find(es, 9, 1).__setitem__("detail", '{"schema": "x", "tables": 1}'),
+             [("altered_entry", seq_of(9, 1))])
+    tampered("xid", lambda ls, es: find(es, 3, 4).__setitem__("xid", "18446744073709551614"),
+             [("altered_entry", seq_of(3, 4))])
+    tampered("entry_hash", lambda ls, es: find(es, 3, 2).__setitem__("entry_hash", "ab" * 32),
+             [("altered_entry", seq_of(3, 2)), ("broken_link", seq_of(3, 3))])
+    tampered("relinked", lambda ls, es: rehash(ls, es, es.index(find(es, 3, 2)) + 1) and
+             find(es, 3, 2).__setitem__("op", "DELETE"),
+             [("altered_entry", seq_of(3, 2))])
+    tampered("delete_middle", lambda ls, es: es.remove(find(es, 5, 2)),
+             [("missing_entry", seq_of(5, 3))])
+    tampered("delete_first", lambda ls, es: es.remove(find(es, 9, 1)),
+             [("missing_entry", seq_of(9, 2))])
+    tampered("prev_hash", lambda ls, es: find(es, 9, 3).__setitem__("prev_hash", "00" * 32),
+             [("altered_entry", seq_of(9, 3)), ("broken_link", seq_of(9, 3))])
+    tampered("short_hash", lambda ls, es: find(es, 3, 3).__setitem__("entry_hash", "ab" * 31),
+             [("malformed_entry", seq_of(3, 3))])
+    tampered("unknown_layout", lambda ls, es: find(es, 3, 1).__setitem__("layout_id", 99),
+             [("malformed_entry", seq_of(3, 1))])
+    tampered("image_without_layout", lambda ls, es: find(es, 9, 1).__setitem__("row_image", ["x"]),
+             [("malformed_entry", seq_of(9, 1))])
+    tampered("wrong_salts", lambda ls, es: find(es, 5, 1).__setitem__("row_salts", "00" * 16),
+             [("malformed_entry", seq_of(5, 1))])
+    tampered("image_count", lambda ls, es: find(es, 3, 5)["row_image"].append("extra"),
+             [("malformed_entry", seq_of(3, 5))])
+    tampered("layout", lambda ls, es: ls[1]["column_names"].__setitem__(1, "full_name"),
+             [("altered_layout", -1)] + [("altered_entry", seq_of(5, p)) for p in range(1, 5)])
+    tampered("layout_digest", lambda ls, es: ls[0].__setitem__("layout_digest", "00" * 32),
+             [("altered_layout", -1)])
+    tampered("layout_null_name", lambda ls, es: ls[0]["column_names"].__setitem__(0, None),
+             [("altered_layout", -1)] + [("altered_entry", e["seq"]) for e in entries if e["layout_id"] == 1])
+    tampered("duplicate_position", lambda ls, es: es.insert(es.index(find(es, 3, 3)) + 1, dict(find(es, 3, 3))),
+             [("malformed_entry", seq_of(3, 3))])
+
+
+def test_checkpoints(layouts, entries):
+    sk, pk = keypair(1)
+    sk2, pk2 = keypair(2)
+    write("pk.hex", pk + "\n")
+    write("pk.json", json.dumps({"key_id": key_id(pk), "public_key": pk}))
+    full = {3: 5, 5: 4, 9: 3}
+    cp = make_checkpoint(entries, full, sk, pk)
+    cpf = write("cp.json", json.dumps(cp))
+    ex = write_lines("cpx.jsonl", export(layouts, entries, [cp]))
+    ex_bare = write_lines("cpx_bare.jsonl", export(layouts, entries))
+
+    rc, doc, _ = nvj("--export", ex, "--checkpoint", cpf, "--public-key", pk)
+    check(rc == 0 and doc["checkpoints"] == 1 and doc["notes"] == [],
+          "checkpoint: a valid checkpoint over the whole ledger verifies (exit 0, no note): %s" % (doc and doc["notes"]))
+    for k in (path("pk.hex"), path("pk.json")):
+        rc, _, err = nv("--export", ex, "--checkpoint", cpf, "--public-key", k)
+        check(rc == 0, "checkpoint: the key is read from %s" % os.path.basename(k))
+    rc, doc, _ = nvj("--export", ex_bare, "--checkpoint", cpf, "--public-key", pk)
+    check(rc == 1 and problems(doc) == ["unknown_checkpoint"]
+          and any("cluster not checked" in n for n in doc["notes"]),
+          "checkpoint: an export without stored checkpoints: unknown_checkpoint, and a note that its cluster is unknown")
+    rc, doc, _ = nvj("--export", ex, "--checkpoint", cpf)
+    check(rc == 0 and any("signature not checked" in n for n in doc["notes"]),
+          "checkpoint: without --public-key the signature is not checked, and that is noted")
+    early = make_checkpoint(entries, {3: 2, 5: 4}, sk, pk)
+    rc, doc, _ = nvj("--export", write_lines("early.jsonl", export(layouts, entries, [early])),
+                     "--checkpoint", write("early.json", json.dumps(early)), "--public-key", pk)
+    check(rc == 0, "checkpoint: an earlier checkpoint (part of the chains, one chain not yet born) verifies against a grown ledger: %s" % problems(doc))
+
+    def run(name, trusted, ledger, expect, key=pk):
+        rc, doc, err = nvj("--export", write_lines(name + ".jsonl", ledger),
+                           "--checkpoint", write(name + ".json", json.dumps(trusted)), "--public-key", key)
+        check(rc == 1 and problems(doc) == sorted(expect),
+              "checkpoint: %s -> %s (got %s %s)" % (name, expect, problems(doc), err.strip()))
+        return doc
+
+    forged = dict(cp, entries_root="00" * 32)
+    run("forged_root", forged, export(layouts, entries, [cp]), ["bad_signature"])
+    forged = dict(cp, ledger_seq=cp["ledger_seq"] + 1)
+    run("forged_seq", forged, export(layouts, entries, [cp]), ["bad_signature"])
+    forged = dict(cp, chains=[dict(c) for c in cp["chains"]])
+    forged["chains"][0]["position"] = 4
+    run("forged_chain", forged, export(layouts, entries, [cp]), ["bad_signature"])
+    bad_sig = dict(cp, signature=("0" if cp["signature"][0] != "0" else "1") + cp["signature"][1:])
+    run("bad_signature", bad_sig, export(layouts, entries, [cp]), ["bad_signature"])
+    run("wrong_key", cp, export(layouts, entries, [cp]), ["wrong_key"], key=pk2)
+    other_key = make_checkpoint(entries, full, sk2, pk2)
+    run("signed_by_other_key", other_key, export(layouts, entries, [cp]), ["wrong_key"])
+
+    # tail cut: the newest two entries of chain 5 are gone
+    cut = [e for e in entries if not (e["chain_id"] == 5 and e["chain_pos"] >= 3)]
+    doc = run("tail_cut", cp, export(layouts, cut, [cp]), ["entries_missing"])
+    check(doc and doc["findings"][0]["chain_id"] == 5 and doc["findings"][0]["chain_pos"] == 4,
+          "checkpoint: entries_missing names chain 5 position 4")
+    gone = [e for e in entries if e["chain_id"] != 9]
+    run("chain_gone", cp, export(layouts, gone, [cp]), ["entries_missing"])
+    rc, doc, _ = nvj("--export", write_lines("tail_cut_plain.jsonl", export(layouts, cut)))
+    check(rc == 0, "checkpoint: without the checkpoint, the tail cut is invisible (exit 0)")
+
+    # consistent rewrite: chain 3 position 2 marked up, chain rehashed
+    rw = copy.deepcopy(entries)
+    [e for e in rw if e["chain_id"] == 3 and e["chain_pos"] == 2][0]["row_image"][2] = "950000000.00"
+    rehash(layouts, rw)
+    rc, doc, _ = nvj("--export", write_lines("rewritten_plain.jsonl", export(layouts, rw)))
+    check(rc == 0, "checkpoint: a consistent rewrite is invisible without a checkpoint (exit 0)")
+    doc = run("rewritten", cp, export(layouts, rw, [cp]), ["history_rewritten"])
+    check(doc and doc["findings"][0]["chain_id"] == 3 and doc["findings"][0]["chain_pos"] == 5,
+          "checkpoint: history_rewritten names chain 3 at the checkpoint's head (position 5)")
+    # a rewrite after the checkpoint's coverage is not history the checkpoint knows
+    early3 = make_checkpoint(entries, {3: 1, 5: 4, 9: 3}, sk, pk)
+    rc, doc, _ = nvj("--export", write_lines("rewritten_after.jsonl", export(layouts, rw, [early3])),
+                     "--checkpoint", write("early3.json", json.dumps(early3)), "--public-key", pk)
+    check(rc == 0, "checkpoint: a rewrite of entries after the checkpoint is not reported against it")
+    # heads right, root wrong (signed so): only the root can tell
+    rootless = seal(dict(cp, entries_root=H(b"x").hex()), sk, pk)
+    run("root_only", rootless, export(layouts, entries, [rootless]), ["history_rewritten"])
+    counted = seal(dict(cp, entries=cp["entries"] + 1), sk, pk)
+    run("entry_count", counted, export(layouts, entries, [counted]), ["history_rewritten"])
+
+    # another cluster / database
+    other = seal(dict(cp, system_identifier="1"), sk, pk)
+    run("other_cluster", other, export(layouts, entries, [cp]), ["other_cluster"])
+    other_db = seal(dict(cp, database="elsewhere"), sk, pk)
+    run("other_database", other_db, export(layouts, entries, [cp]), ["other_cluster"])
+
+    # the database's own record of checkpoints
+    cp2 = make_checkpoint(entries, full, sk, pk, cid=2, previous=cp["digest"])
+    rc, doc, _ = nvj("--export", write_lines("two.jsonl", export(layouts, entries, [cp, cp2])),
+                     "--checkpoint", write("cp2.json", json.dumps(cp2)), "--public-key", pk)
+    check(rc == 0, "checkpoint: two stored checkpoints chained by 'previous' are intact")
+    run("unknown_checkpoint", cp2, export(layouts, entries, [cp]), ["unknown_checkpoint"])
+    replay = seal(dict(cp, created_at_us=cp["created_at_us"] + 1), sk, pk)
+    run("checkpoint_mismatch", replay, export(layouts, entries, [cp]), ["checkpoint_mismatch"])
+    unchained = make_checkpoint(entries, full, sk, pk, cid=2, previous=None)
+    run("stored_unchained", cp, export(layouts, entries, [cp, unchained]), ["checkpoint_chain"])
+    cp3 = make_checkpoint(entries, full, sk, pk, cid=3, previous=cp["digest"])
+    run("stored_gap", cp, export(layouts, entries, [cp, cp3]), ["checkpoint_chain"])
+    altered = dict(cp2, ledger_seq=1)
+    run("stored_altered", cp, export(layouts, entries, [cp, altered]), ["checkpoint_chain"])
+
+    # malformed checkpoints: a finding (exit 1), not a crash
+    for name, change in [("no_entries", lambda c: c.pop("entries")),
+                         ("bad_format", lambda c: c.__setitem__("format", "pg_notary-checkpoint-v2")),
+                         ("unsorted", lambda c: c.__setitem__("chains", list(reversed(c["chains"])))),
+                         ("short_key_id", lambda c: c.__setitem__("key_id", "abcd")),
+                         ("float_id", lambda c: c.__setitem__("checkpoint_id", 1.5)),
+                         ("sysid_number", lambda c: c.__setitem__("system_identifier", 7441218370993838121)),
+                         ("not_object", None)]:
+        bad = copy.deepcopy(cp)
+        if change:
+            change(bad)
+        else:
+            bad = [bad]
+        run("malformed_" + name, bad, export(layouts, entries, [cp]), ["malformed_checkpoint"])
+    rc, doc, _ = nvj("--export", write_lines("stored_malformed.jsonl",
+                                             export(layouts, entries, [dict(cp, timeline="one")])))
+    check(rc == 1 and problems(doc) == ["malformed_checkpoint"],
+          "checkpoint: a malformed stored checkpoint in an export is malformed_checkpoint: %s" % problems(doc))
+    return sk, pk
+
+
+def test_proofs(layouts, entries, sk, pk):
+    """Every leaf of every tree of 1..20 leaves, then tampered proofs."""
+    lay = {l["layout_id"]: l for l in layouts}
+    ok_all = True
+    count = 0
+    for n in range(1, 21):
+        for m in range(n):
+            e = entries[(n * 7 + m) % len(entries)]
+            leaves = [H(b"leaf %d %d" % (n, i)) for i in range(n)]
+            leaves[m] = bytes.fromhex(e["entry_hash"])
+            cp = {"format": "pg_notary-checkpoint-v1", "checkpoint_id": n, "system_identifier": "1",
+                  "timeline": 1, "database": "d", "created_at_us": 0, "ledger_seq": 0, "entries": n,
+                  "chains": [{"chain_id": e["chain_id"], "position": e["chain_pos"] + 1,
+                              "hash": H(b"head").hex()}],
+                  "entries_root": mth(leaves).hex(), "previous": None}
+            proof = {"format": "pg_notary-proof-v1", "checkpoint": seal(cp, sk, pk),
+                     "layout": lay.get(e["layout_id"]), "entry": e, "leaf_index": m,
+                     "path": [h.hex() for h in audit_path(m, leaves)]}
+            rc, out, err = nv("--proof", write("proof.json", json.dumps(proof)), "--public-key", pk)
+            count += 1
+            if rc != 0:
+                ok_all = False
+                print("   proof n=%d m=%d: %s %s" % (n, m, out, err))
+            if n in (1, 5, 8, 13) and m == n - 1:
+                base = proof
+    check(ok_all, "proof: all %d proofs (every leaf of trees of 1..20 leaves) verify" % count)
+
+    def bad(name, change, expect, rc_expect=1):
+        p = copy.deepcopy(base)
+        change(p)
+        rc, doc, err = nvj("--proof", write("bad_proof.json", json.dumps(p)), "--public-key", pk)
+        check(rc == rc_expect and problems(doc) == sorted(expect),
+              "proof: %s -> %s (got %s %s)" % (name, expect, problems(doc), err.strip()))
+
+    bad("flipped_path", lambda p: p["path"].__setitem__(0, "00" * 32), ["not_included"])
+    bad("leaf_index", lambda p: p.__setitem__("leaf_index", p["leaf_index"] - 1), ["not_included"])
+    bad("leaf_beyond", lambda p: p.__setitem__("leaf_index", 13), ["not_included"])
+    bad("extra_hash", lambda p: p["path"].append("00" * 32), ["not_included"])
+    bad("short_path", lambda p: p["path"].pop(), ["not_included"])
+    bad("entry", lambda p: p["entry"].__setitem__("current_user_name", "mallory"),
+        ["altered_entry", "not_included"])
+    bad("layout", lambda p: p["layout"].__setitem__("table_name", "x"),
+        ["altered_entry", "altered_layout", "not_included"])
+    bad("forged", lambda p: p["checkpoint"].__setitem__("entries", 14), ["bad_signature"])
+    bad("not_covered", lambda p: p["checkpoint"]["chains"].clear() or
+        p.__setitem__("checkpoint", seal(p["checkpoint"], sk, pk)), ["not_included"])
+    bad("path_not_hex", lambda p: p["path"].__setitem__(0, "zz" * 32), ["malformed_proof"])
+    bad("path_too_long", lambda p: p.__setitem__("path", ["00" * 32] * 65), ["malformed_proof"])
+    bad("no_entry", lambda p: p.pop("entry"), ["malformed_proof"])
+    bad("format", lambda p: p.__setitem__("format", "x"), ["malformed_proof"])
+    rc, _, err = nv("--proof", path("proof.json"), "--public-key", keypair(3)[1])
+    check(rc == 1, "proof: another key is a finding (wrong_key)")
+    rc, _, err = nv("--proof", path("proof.json"))
+    check(rc == 2 and "--public-key" in err, "proof: --proof without --public-key is exit 2")
+
+
+def test_malformed(layouts, entries):
+    good = "".join(json.dumps(o) + "\n" for o in export(layouts, entries))
+    lines = good.splitlines(True)
+    cases = [
+        ("empty file", "", "empty"),
+        ("blank file", "\n", "empty line"),
+        ("cut mid-line", good[:len(good) - 40], "cut short"),
+        ("last newline missing", good[:-1], "cut short"),
+        ("garbled line", "".join(lines[:3]) + lines[3][:20] + "#garbage\n" + "".join(lines[4:]), "not valid JSON"),
+        ("not an object", "[1, 2]\n", "not a JSON object"),
+        ("no type", json.dumps({"seq": 1}) + "\n", "type"),
+        ("unknown type", json.dumps({"type": "redaction"}) + "\n", "unknown line type"),
+        ("missing member", "".join(lines[:2]) + json.dumps({k: v for k, v in entries[0].items() if k != "op"}) + "\n", "\"op\""),
+        ("string seq", "".join(lines[:2]) + json.dumps(dict(entries[0], seq="101")) + "\n", "\"seq\""),
+        ("float seq", "".join(lines[:2]) + json.dumps(dict(entries[0], seq=101.5)) + "\n", "\"seq\""),
+        ("not hex", "".join(lines[:2]) + json.dumps(dict(entries[0], entry_hash="zz" * 32)) + "\n", "not hex"),
+        ("bad xid", "".join(lines[:2]) + json.dumps(dict(entries[0], xid="-1")) + "\n", "xid"),
+        ("xid overflow", "".join(lines[:2]) + json.dumps(dict(entries[0], xid="18446744073709551616")) + "\n", "xid"),
+        ("chain_id range", "".join(lines[:2]) + json.dumps(dict(entries[0], chain_id=2 ** 31)) + "\n", "range"),
+        ("huge integer", "".join(lines[:2]) + json.dumps(dict(entries[0], seq=2 ** 64)) + "\n", "JSON"),
+        ("layout after entry", "".join(lines[:3]) + lines[0], "order"),
+        ("chains out of order", "".join(lines[:2]) + "".join(reversed(lines[2:])), "ordered"),
+        ("duplicate layout", lines[0] + lines[0] + "".join(lines[2:]), "twice"),
+        ("duplicate member", lines[0][:-2] + ', "type": "layout"}\n', "duplicate"),
+        ("NUL byte", lines[0][:10] + "\0" + lines[0][10:], "NUL"),
+        ("invalid UTF-8", None, "JSON"),
+        ("nested too deep", "".join(lines[:2]) + json.dumps(dict(entries[0], row_image=[[[[[[[["x"]]]]]]]])) + "\n", "nested"),
+    ]
+    for name, text, needle in cases:
+        p = path("malformed.jsonl")
+        if text is None:
+            with open(p, "wb") as f:
+                f.write(lines[0].encode()[:30] + b"\xff\xfe" + lines[0].encode()[30:])
+        else:
+            with open(p, "w", encoding="utf-8") as f:
+                f.write(text)
+        rc, out, err = nv("--export", p)
+        check(rc == 2 and needle.lower() in err.lower() and out == "",
+              "malformed export: %s -> exit 2 with a message containing %r (got %d: %s)"
+              % (name, needle, rc, err.strip()[:160]))
+
+    cp_ok = write("cp_garbled.json", '{"format": "pg_notary-checkpoint-v1", "checkpoint_id": 1,')
+    args = [
+        ("missing export file", ["--export", path("nonexistent.jsonl")], "could not open"),
+        ("garbled checkpoint", ["--export", path("clean.jsonl"), "--checkpoint", cp_ok], "not valid JSON"),
+        ("empty checkpoint", ["--export", path("clean.jsonl"), "--checkpoint", write("e.json", "")], "empty"),
+        ("missing checkpoint", ["--export", path("clean.jsonl"), "--checkpoint", path("nope.json")], "could not open"),
+        ("key too short", ["--export", path("clean.jsonl"), "--public-key", "ab" * 31], "wrong length"),
+        ("key too long", ["--export", path("clean.jsonl"), "--public-key", "ab" * 33], "wrong length"),
+        ("key not hex", ["--export", path("clean.jsonl"), "--public-key", "xyz"], "neither"),
+        ("key file too short", ["--export", path("clean.jsonl"), "--public-key", write("short.key", "abcd\n")], "wrong length"),
+        ("key file JSON without key", ["--export", path("clean.jsonl"), "--public-key", write("k.json", "{}")], "public_key"),
+        ("two sources", ["--export", path("clean.jsonl"), "--dbname", "x"], "exactly one"),
+        ("no source", [], "exactly one"),
+        ("stray argument", ["--export", path("clean.jsonl"), "extra"], "unexpected"),
+        ("unknown option", ["--bogus"], "--help"),
+        ("garbled proof", ["--proof", cp_ok, "--public-key", "ab" * 32], "not valid JSON"),
+        ("bad connection", ["--dbname", "host=/nonexistent/socket dbname=x connect_timeout=2"], "could not connect"),
+    ]
+    for name, a, needle in args:
+        rc, out, err = nv(*a)
+        check(rc == 2 and needle.lower() in err.lower(),
+              "bad input: %s -> exit 2 with %r (got %d: %s)" % (name, needle, rc, err.strip()[:160]))
+
+
+# --- Part B: a live cluster ------------------------------------------------------
+
+DB = "pg_notary_cli_check"
+SQL_TIMEOUT = 120
+
+
+class Hung(Exception):
+    pass
+
+
+def psql(sql, db=DB, settings="", timeout=SQL_TIMEOUT):
+    """psql -At; a statement that does not return in time fails the run
+    (a server function that loops forever must not hang the test suite)."""
+    env = dict(os.environ, PGDATABASE=db, PGOPTIONS=settings)
+    try:
+        r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                           env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Hung("did not return within %d s: %s" % (timeout, sql[:200]))
+    if r.returncode != 0:
+        raise SystemExit("psql failed: %s\n%s" % (sql[:200], r.stderr))
+    return r.stdout
+
+
+def dburl(db=DB, user=None):
+    s = "dbname=%s" % db
+    if user:
+        s += " user=%s" % user
+    return s
+
+
+WORKLOAD = r"""
+CREATE EXTENSION pg_notary;
+CREATE SCHEMA s;
+CREATE TYPE s.pair AS (a int, b text);
+CREATE TYPE s.mood AS ENUM ('sad', 'happy');
+CREATE TABLE s.t (id int PRIMARY KEY, n numeric, f float8, ts timestamptz, d date,
+                  iv interval, b bytea, arr text[], j jsonb, p s.pair, r tstzrange, u text,
+                  m money, mo s.mood, ip inet);
+INSERT INTO s.t VALUES (1, 1.50, 'NaN', '2024-01-01 10:00+07', '2024-02-29', '1 day 2 hours',
+  '\x00ff', '{a,NULL,"b c"}', '{"k": [1, 2]}', ROW(1, 'x y'), '[2024-01-01,2024-02-01)', 'Jakarta ꦗꦏꦂꦠ',
+  12.50, 'happy', '10.1.2.3/8');
+SELECT notary.enable('s');
+INSERT INTO s.t VALUES (2, -0.001, '-Infinity', 'infinity', '-infinity', '-3 mons', '\x', '{}', 'null', NULL, 'empty', NULL,
+  NULL, 'sad', NULL);
+INSERT INTO s.t (id, u) SELECT g, 'baris ' || g FROM generate_series(3, 40) g;
+UPDATE s.t SET n = n * 2, u = 'rubah' WHERE id <= 2;
+CREATE TABLE s.nopk (x text, y int);
+INSERT INTO s.nopk VALUES ('a', 1), ('a', 1);
+DELETE FROM s.t WHERE id = 2;
+ALTER TABLE s.t ADD COLUMN extra int;
+COPY s.nopk FROM PROGRAM 'printf "b\\t2\\n"';
+TRUNCATE s.nopk;
+"""
+
+
+def findings_sql(sql, db=DB):
+    out = psql(sql, db=db).strip()
+    return [line.split("|") for line in out.splitlines() if line]
+
+
+def verify_pairs(db):
+    out = psql("SELECT problem, coalesce(seq, -1) FROM notary.verify()", db=db, timeout=60).strip()
+    rows = [line.split("|") for line in out.splitlines() if line]
+    return sorted((r[0], int(r[1])) for r in rows)
+
+
+def export_db(db, name):
+    """The export twice: notary.export() and notary-verify's own SQL through psql."""
+    a = psql("SELECT * FROM notary.export()", db=db)
+    sql = subprocess.run([NV, "--print-export-sql"], capture_output=True, text=True, check=True).stdout
+    b = psql(sql, db=db)
+    write(name + ".sql.jsonl", b)
+    return write(name, a), a == b
+
+
+def agree(db, name, expect=None):
+    """notary-verify on the database and on its export agrees with notary.verify()."""
+    want = verify_pairs(db)
+    ex, same = export_db(db, name + ".jsonl")
+    rc1, d1, e1 = nvj("--dbname", dburl(db))
+    rc2, d2, e2 = nvj("--export", ex)
+    ok = (pairs(d1) == want and pairs(d2) == want and same and
+          rc1 == rc2 == (1 if want else 0) and (expect is None or sorted(set(p for p, _ in want)) == sorted(expect)))
+    check(ok, "agree: %s: notary-verify (database, export) = notary.verify() = %s%s"
+          % (name, want, "" if ok else " (db %s %s; export %s %s; same export %s)"
+             % (rc1, pairs(d1) or e1.strip(), rc2, pairs(d2) or e2.strip(), same)))
+
+
+TAMPER = [
+    ("row_image", "UPDATE notary.ledger SET row_image[2] = '999' WHERE seq = (SELECT min(seq) FROM notary.ledger WHERE op = 'UPDATE')",
+     ["altered_entry"]),
+    ("entry_hash", "UPDATE notary.ledger SET entry_hash = decode(repeat('ab', 32), 'hex') WHERE seq = (SELECT min(seq) + 3 FROM notary.ledger)",
+     ["altered_entry", "broken_link"]),
+    ("delete_middle", "DELETE FROM notary.ledger WHERE seq = (SELECT min(seq) + 5 FROM notary.ledger)",
+     ["missing_entry"]),
+    ("layout", "UPDATE notary.layouts SET column_names[2] = 'amount' WHERE layout_id = (SELECT min(layout_id) FROM notary.layouts)",
+     ["altered_entry", "altered_layout"]),
+    ("layout_digest", "UPDATE notary.layouts SET layout_digest = '\\x00' WHERE layout_id = (SELECT max(layout_id) FROM notary.layouts)",
+     ["altered_layout"]),
+    ("prev_hash", "UPDATE notary.ledger SET prev_hash = decode(repeat('00', 32), 'hex') WHERE seq = (SELECT min(seq) + 2 FROM notary.ledger)",
+     ["altered_entry", "broken_link"]),
+    ("detail", "UPDATE notary.ledger SET detail = '{\"schema\": \"t\", \"tables\": 9}' WHERE op = 'ENABLE'",
+     ["altered_entry"]),
+    ("logged_at", "UPDATE notary.ledger SET logged_at = logged_at - interval '1 day' WHERE op = 'DELETE'",
+     ["altered_entry"]),
+    ("unknown_layout", "UPDATE notary.ledger SET layout_id = 9999 WHERE op = 'INSERT' AND seq = (SELECT max(seq) FROM notary.ledger WHERE op = 'INSERT')",
+     ["malformed_entry"]),
+    ("short_hash", "UPDATE notary.ledger SET entry_hash = '\\x00' WHERE seq = (SELECT min(seq) + 4 FROM notary.ledger)",
+     ["malformed_entry"]),
+    ("salts", "UPDATE notary.ledger SET row_salts = '\\x00' WHERE op = 'SNAPSHOT'",
+     ["malformed_entry"]),
+    ("first_entry", "DELETE FROM notary.ledger WHERE chain_pos = 1",
+     ["missing_entry"]),
+    ("image_dims", "UPDATE notary.ledger SET row_image = ARRAY[row_image, row_image] WHERE op = 'DELETE'",
+     ["malformed_entry"]),
+]
+
+
+def tamper_sql(sql):
+    return ("ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only; "
+            "ALTER TABLE notary.layouts DISABLE TRIGGER layouts_append_only; "
+            + sql + "; "
+            "ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only; "
+            "ALTER TABLE notary.layouts ENABLE ALWAYS TRIGGER layouts_append_only;")
+
+
+def server_secret_key():
+    ddir = psql("SHOW data_directory").strip()
+    kf = psql("LOAD 'pg_notary'; SHOW notary.signing_key_file").strip()
+    with open(os.path.join(ddir, kf) if not os.path.isabs(kf) else kf) as f:
+        return f.read().strip()
+
+
+def test_database():
+    psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
+    psql("CREATE DATABASE %s" % DB, db="postgres")
+    odd = ("-c TimeZone=Asia/Jakarta -c DateStyle=SQL,DMY -c extra_float_digits=0 "
+           "-c bytea_output=escape -c IntervalStyle=sql_standard -c lc_monetary=C "
+           "-c application_name=odd_app -c search_path=s")
+    psql(WORKLOAD, settings=odd)
+    # a few more sessions; two at once, so that the ledger has two chains
+    psql("INSERT INTO s.t (id) VALUES (100)")
+    p = subprocess.Popen(["psql", "-X", "-q", "-d", DB, "-c",
+                          "BEGIN; INSERT INTO s.t (id) VALUES (200); SELECT pg_sleep(2); COMMIT;"],
+                         stdout=subprocess.DEVNULL)
+    psql("SELECT pg_sleep(0.7); INSERT INTO s.t (id) VALUES (300); UPDATE s.t SET u = 'x' WHERE id = 300")
+    p.wait()
+    nchains = int(psql("SELECT count(DISTINCT chain_id) FROM notary.ledger").strip())
+    nentries = int(psql("SELECT count(*) FROM notary.ledger").strip())
+    check(nchains >= 2, "database: the workload wrote %d chains (concurrent sessions)" % nchains)
+    agree(DB, "clean")
+    rc, doc, err = nvj("--dbname", dburl())
+    check(rc == 0 and doc["entries"] == nentries and doc["chains"] == nchains,
+          "database: notary-verify reads all %d entries in %d chains" % (nentries, nchains))
+
+    # the auditor role: only SELECT on the ledger's tables
+    psql("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'nv_auditor') THEN "
+         "CREATE ROLE nv_auditor LOGIN IN ROLE notary_auditor; END IF; END$$")
+    rc, doc, err = nvj("--dbname", dburl(user="nv_auditor"))
+    check(rc == 0 and doc["entries"] == nentries,
+          "database: a notary_auditor login (SELECT only) can verify: %s %s" % (rc, err.strip()))
+    psql("CREATE ROLE nv_nobody LOGIN", db="postgres") if not psql(
+        "SELECT 1 FROM pg_roles WHERE rolname = 'nv_nobody'").strip() else None
+    rc, out, err = nv("--dbname", dburl(user="nv_nobody"))
+    check(rc == 2 and "permission denied" in err, "database: a role that may not read the ledger -> exit 2: %s" % err.strip()[:120])
+    rc, out, err = nv("--dbname", dburl(db="postgres"))
+    check(rc == 2 and "not installed" in err, "database: a database without pg_notary -> exit 2")
+
+    # the tampering corpus: each on a copy of the clean database
+    for name, sql, expect in TAMPER:
+        copy_db = "nv_t_" + name
+        psql("DROP DATABASE IF EXISTS %s" % copy_db, db="postgres")
+        psql("CREATE DATABASE %s TEMPLATE %s" % (copy_db, DB), db="postgres")
+        try:
+            psql(tamper_sql(sql), db=copy_db)
+            agree(copy_db, name, expect)
+        finally:
+            psql("DROP DATABASE IF EXISTS %s" % copy_db, db="postgres")
+
+
+def test_database_checkpoints():
+    keyinfo = json.loads(psql("SELECT row_to_json(k) FROM notary.public_key() k").strip())
+    pk = keyinfo["public_key"]
+    pkf = write("server_pk.json", json.dumps(keyinfo))
+    cp1 = psql("SELECT notary.checkpoint()").strip()
+    cp1f = write("db_cp1.json", cp1)
+    rc, doc, err = nvj("--dbname", dburl(), "--checkpoint", cp1f, "--public-key", pkf)
+    check(rc == 0 and doc["notes"] == [], "db checkpoint: a fresh checkpoint verifies against the database: %s %s"
+          % (problems(doc), err.strip()))
+    ex, _ = export_db(DB, "db_cp1.jsonl")
+    rc, doc, err = nvj("--export", ex, "--checkpoint", cp1f, "--public-key", pk)
+    check(rc == 0 and doc["notes"] == [], "db checkpoint: ... and against the export (cluster known from its stored checkpoint)")
+
+    # proofs from the extension, checked offline
+    seqs = [int(s) for s in psql("SELECT seq FROM notary.ledger ORDER BY seq").split()]
+    ok = True
+    for s in seqs[:: max(1, len(seqs) // 12)]:
+        pr = write("db_proof.json", psql("SELECT notary.proof(%d)" % s).strip())
+        rc, out, err = nv("--proof", pr, "--public-key", pk)
+        ok = ok and rc == 0
+    check(ok, "db proof: notary.proof() documents verify offline")
+    pr = json.loads(psql("SELECT notary.proof(%d)" % seqs[3]).strip())
+    pr["entry"]["session_user_name"] = "mallory"
+    rc, doc, err = nvj("--proof", write("db_proof_bad.json", json.dumps(pr)), "--public-key", pk)
+    check(rc == 1 and "altered_entry" in problems(doc), "db proof: an edited proof entry -> altered_entry")
+
+    # more history, then the consistent rewrite of an entry before cp1
+    psql("INSERT INTO s.t (id, u) VALUES (400, 'after checkpoint')")
+    target = json.loads(psql(
+        "SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos FROM notary.ledger "
+        "WHERE op = 'INSERT' ORDER BY seq LIMIT 1 OFFSET 5) e").strip())
+    # lifting the guard is itself recorded (a DDL entry, perhaps in the
+    # victim's chain): read the ledger after it, then rewrite and rehash
+    psql("ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only")
+    objs = [json.loads(l) for l in psql("SELECT * FROM notary.export()").splitlines()]
+    layouts = [o for o in objs if o["type"] == "layout"]
+    chain = sorted((o for o in objs if o["type"] == "entry" and o["chain_id"] == target["chain_id"]),
+                   key=lambda e: e["chain_pos"])
+    victim = [e for e in chain if e["chain_pos"] == target["chain_pos"]][0]
+    names = [l for l in layouts if l["layout_id"] == victim["layout_id"]][0]["column_names"]
+    victim["row_image"][names.index("u")] = "rewritten"
+    rehash(layouts, chain)
+
+    def literal(v):
+        return "NULL" if v is None else "'%s'" % v.replace("'", "''")
+    updates = "; ".join(
+        "UPDATE notary.ledger SET row_image = %s, prev_hash = '\\x%s', entry_hash = '\\x%s' WHERE seq = %d"
+        % ("ARRAY[%s]::text[]" % ", ".join(literal(v) for v in e["row_image"])
+           if e["row_image"] is not None else "row_image",
+           e["prev_hash"], e["entry_hash"], e["seq"])
+        for e in chain if e["chain_pos"] >= target["chain_pos"])
+    psql(updates)
+    psql("ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only")
+    # (re-enabling is recorded too, in a session whose chain continues from
+    # the rewritten head: the ledger stays consistent)
+    check(verify_pairs(DB) == [], "db rewrite: notary.verify() finds nothing after a consistent rewrite")
+    rc, doc, _ = nvj("--dbname", dburl())
+    check(rc == 0, "db rewrite: notary-verify without a checkpoint finds nothing either")
+    rc, doc, err = nvj("--dbname", dburl(), "--checkpoint", cp1f, "--public-key", pk)
+    sqlp = sorted(r[0] for r in findings_sql("SELECT problem FROM notary.verify_checkpoint('%s')" % cp1))
+    check(rc == 1 and problems(doc) == ["history_rewritten"] == sqlp
+          and doc["findings"][0]["chain_id"] == target["chain_id"],
+          "db rewrite: with the earlier checkpoint, notary-verify (database) reports history_rewritten on chain %d, as verify_checkpoint() does: %s / %s"
+          % (target["chain_id"], problems(doc), sqlp))
+    ex, _ = export_db(DB, "db_rewritten.jsonl")
+    rc, doc, err = nvj("--export", ex, "--checkpoint", cp1f, "--public-key", pk)
+    check(rc == 1 and problems(doc) == ["history_rewritten"],
+          "db rewrite: ... and so does notary-verify on the export: %s" % problems(doc))
+
+    # tail cut after a new checkpoint (cut in the session that lifts the guard)
+    cp2 = psql("SELECT notary.checkpoint()").strip()
+    cp2f = write("db_cp2.json", cp2)
+    head = json.loads(cp2)["chains"][-1]
+    psql("ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only; "
+         "DELETE FROM notary.ledger WHERE chain_id = %d AND chain_pos >= %d"
+         % (head["chain_id"], head["position"] - 1))
+    check(verify_pairs(DB) == [], "db tail cut: notary.verify() alone cannot see it")
+    rc, doc, err = nvj("--dbname", dburl(), "--checkpoint", cp2f, "--public-key", pk)
+    sqlp = sorted(r[0] for r in findings_sql("SELECT problem FROM notary.verify_checkpoint('%s')" % cp2))
+    check(rc == 1 and problems(doc) == ["entries_missing"] == sqlp,
+          "db tail cut: notary-verify with the checkpoint reports entries_missing, as verify_checkpoint() does: %s / %s"
+          % (problems(doc), sqlp))
+    psql("ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only")
+
+    # forged, foreign and wrongly keyed checkpoints
+    forged = json.loads(cp2)
+    forged["entries"] += 1
+    rc, doc, _ = nvj("--dbname", dburl(), "--checkpoint", write("forged.json", json.dumps(forged)), "--public-key", pk)
+    check(rc == 1 and problems(doc) == ["bad_signature"], "db forged: one field changed -> bad_signature: %s" % problems(doc))
+    secret = server_secret_key()
+    check(subprocess.run([HELPER, "public", secret], capture_output=True, text=True).stdout.strip() == pk,
+          "db other cluster: the server's key file holds the key notary.public_key() returns")
+    other = seal(dict(json.loads(cp2), system_identifier="1"), secret, pk)
+    of = write("other.json", json.dumps(other))
+    rc, doc, _ = nvj("--dbname", dburl(), "--checkpoint", of, "--public-key", pk)
+    check(rc == 1 and problems(doc) == ["other_cluster"], "db other cluster: re-signed with another system_identifier -> other_cluster (database): %s" % problems(doc))
+    rc, doc, _ = nvj("--export", ex, "--checkpoint", of, "--public-key", pk)
+    check(rc == 1 and problems(doc) == ["other_cluster"], "db other cluster: ... and from the export's stored checkpoints: %s" % problems(doc))
+    rc, doc, _ = nvj("--dbname", dburl(), "--checkpoint", cp2f, "--public-key", keypair(9)[1])
+    check(rc == 1 and problems(doc) == ["wrong_key"], "db wrong key: another public key -> wrong_key")
+
+
+def test_progress():
+    psql("CREATE TABLE s.bulk (id int PRIMARY KEY); INSERT INTO s.bulk SELECT generate_series(1, 120000)")
+    rc, out, err = nv("--dbname", dburl(), "--progress")
+    check("100000 entries checked" in err and rc in (0, 1),
+          "progress: --progress reports every 100000 entries on stderr: %r" % err[-80:])
+    rc, out, err = nv("--dbname", dburl())
+    check("entries checked" not in err, "progress: none when stderr is not a TTY")
+
+
+def test_null_layout_name():
+    """A layout column name set to NULL by a superuser: notary.verify() must
+    report altered_layout (as notary-verify does), not crash.  Last, because
+    a crash restarts the server."""
+    db = "nv_t_null_name"
+    psql("DROP DATABASE IF EXISTS %s" % db, db="postgres")
+    psql("CREATE DATABASE %s TEMPLATE %s" % (db, DB), db="postgres")
+    psql(tamper_sql("UPDATE notary.layouts SET column_names[1] = NULL "
+                    "WHERE layout_id = (SELECT min(layout_id) FROM notary.layouts)"), db=db)
+    rc, doc, err = nvj("--dbname", dburl(db))
+    check(rc == 1 and "altered_layout" in problems(doc),
+          "null column name: notary-verify reports altered_layout: %s" % problems(doc))
+    try:
+        agree(db, "null_column_name")
+    except SystemExit as e:
+        check(False, "null column name: notary.verify() failed instead of reporting altered_layout "
+              "(server crash?): %s" % str(e).strip()[-200:])
+        for _ in range(120):
+            if subprocess.run(["pg_isready", "-q"]).returncode == 0:
+                break
+            subprocess.run(["sleep", "0.5"])
+    psql("DROP DATABASE IF EXISTS %s" % db, db="postgres")
+
+
+def main():
+    if NV is None:
+        print("FAIL: notary-verify not found (PATH or $NOTARY_VERIFY)")
+        sys.exit(1)
+    build_helper()
+    test_vectors()
+    layouts, entries = synthetic_ledger()
+    test_synthetic(layouts, entries)
+    sk, pk = test_checkpoints(layouts, entries)
+    test_proofs(layouts, entries, sk, pk)
+    test_malformed(layouts, entries)
+    if os.environ.get("PGHOST"):
+        try:
+            test_database()
+            test_database_checkpoints()
+            test_progress()
+            test_null_layout_name()
+            psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
+        except Hung as e:
+            # the backend may spin without checking for interrupts: leave the
+            # database for the cluster's teardown
+            check(False, "the server hung: a query " + str(e))
+    else:
+        print("note: PGHOST not set, database tests skipped")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        if not FAILED:
+            shutil.rmtree(TMP, ignore_errors=True)
+        else:
+            print("files kept in " + TMP)
+    print("%d passed, %d failed" % (PASSED[0], len(FAILED)))
+    sys.exit(1 if FAILED else 0)
