@@ -25,12 +25,18 @@
  */
 #include "pg_notary.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "storage/backendid.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
 
 typedef struct SavedHead
 {
@@ -53,46 +59,53 @@ static SavedHead *saved = NULL;		/* in TopMemoryContext */
 static int	nsaved = 0;
 static int	maxsaved = 0;
 
-/* Read this chain's last committed entry from the ledger. */
+/*
+ * Read this chain's last committed entry from the ledger.  A direct,
+ * backward scan of the (chain_id, chain_pos) index with SnapshotSelf: it
+ * sees every committed entry, takes no SERIALIZABLE predicate lock (a
+ * transaction snapshot would, and every other writer's insert would then
+ * count as a conflict), and needs no privilege.
+ */
 static void
 chain_load_head(void)
 {
-	NotaryUserSwitch sw;
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1];
-	int			ret;
+	const NotaryCatalog *cat = notary_catalog();
+	Relation	heap = table_open(cat->ledger_oid, AccessShareLock);
+	Oid			pkoid = RelationGetPrimaryKeyIndex(heap);
+	Relation	index;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
 
-	args[0] = Int32GetDatum((int32) MyBackendId);
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute_with_args("SELECT chain_pos, entry_hash FROM notary.ledger "
-								"WHERE chain_id OPERATOR(pg_catalog.=) $1 "
-								"ORDER BY chain_pos DESC LIMIT 1",
-								1, argtypes, args, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %d", ret);
-	if (SPI_processed == 0)
+	if (!OidIsValid(pkoid))
+		elog(ERROR, "notary.ledger has no primary key");
+	index = index_open(pkoid, AccessShareLock);
+	/* attribute numbers of the heap: chain_id is the ledger's 2nd column */
+	ScanKeyInit(&key, 2, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum((int32) MyBackendId));
+	scan = systable_beginscan_ordered(heap, index, SnapshotSelf, 1, &key);
+	tup = systable_getnext_ordered(scan, BackwardScanDirection);
+	head_pos = 0;
+	memset(head_hash, 0, NOTARY_HASH_LEN);
+	if (HeapTupleIsValid(tup))
 	{
-		head_pos = 0;
-		memset(head_hash, 0, NOTARY_HASH_LEN);
-	}
-	else
-	{
+		TupleDesc	desc = RelationGetDescr(heap);
 		bool		isnull;
 		Datum		d;
-		bytea	   *h;
 
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		head_pos = DatumGetInt64(d);
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-		h = DatumGetByteaPP(d);
-		memset(head_hash, 0, NOTARY_HASH_LEN);
-		if (VARSIZE_ANY_EXHDR(h) == NOTARY_HASH_LEN)
-			memcpy(head_hash, VARDATA_ANY(h), NOTARY_HASH_LEN);
+		head_pos = DatumGetInt64(heap_getattr(tup, 3, desc, &isnull));
+		d = heap_getattr(tup, 5, desc, &isnull);
+		if (!isnull)
+		{
+			bytea	   *h = DatumGetByteaPP(d);
+
+			if (VARSIZE_ANY_EXHDR(h) == NOTARY_HASH_LEN)
+				memcpy(head_hash, VARDATA_ANY(h), NOTARY_HASH_LEN);
+		}
 	}
-	SPI_finish();
-	notary_restore_user(&sw);
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
 	head_loaded = true;
 }
 
