@@ -120,7 +120,11 @@ notary_restore_user(NotaryUserSwitch *sw)
 	SetUserIdAndSecContext(sw->saved_userid, sw->saved_sec_context);
 }
 
-/* Is a schema currently enabled?  (Caller is connected to SPI as owner.) */
+/*
+ * Is a schema currently enabled?  Read with a fresh snapshot, so that a
+ * caller that waited for enable() or disable() sees its outcome.  (Caller
+ * is connected to SPI as owner.)
+ */
 bool
 notary_schema_enabled(const char *schema_name)
 {
@@ -131,7 +135,7 @@ notary_schema_enabled(const char *schema_name)
 	args[0] = CStringGetTextDatum(schema_name);
 	ret = SPI_execute_with_args("SELECT 1 FROM notary.schemas "
 								"WHERE schema_name OPERATOR(pg_catalog.=) $1 AND enabled",
-								1, argtypes, args, NULL, true, 1);
+								1, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %d", ret);
 	return SPI_processed > 0;

@@ -55,7 +55,7 @@ run_internal_ddl(const char *sql)
 	PG_END_TRY();
 }
 
-/* Does relid have the named trigger?  (SPI connected.) */
+/* Does relid have the named trigger?  Fresh snapshot.  (SPI connected.) */
 static bool
 has_trigger(Oid relid, const char *tgname)
 {
@@ -67,7 +67,7 @@ has_trigger(Oid relid, const char *tgname)
 	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_trigger "
 							  "WHERE tgrelid OPERATOR(pg_catalog.=) $1 "
 							  "AND tgname OPERATOR(pg_catalog.=) $2::pg_catalog.name",
-							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed");
 	return SPI_processed > 0;
 }
@@ -193,13 +193,18 @@ notary_enable(PG_FUNCTION_ARGS)
 	notary_become_owner(&sw);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/*
+	 * Keep CREATE TABLE in this schema (it takes ACCESS SHARE on the schema)
+	 * and other enable()/disable() calls out until we commit; what we read
+	 * after the lock is read with fresh snapshots (read_only = false), so a
+	 * table created just before is seen, and one created after sees us.
+	 */
+	LockDatabaseObject(NamespaceRelationId, nsp, 0, AccessExclusiveLock);
 	if (notary_schema_enabled(schema))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("schema \"%s\" is already enabled for pg_notary", schema),
 				 errhint("See notary.enrolled for what is captured.")));
-	/* keep new tables out while we enroll the existing ones */
-	LockDatabaseObject(NamespaceRelationId, nsp, 0, AccessShareLock);
 	if (SPI_execute_with_args("INSERT INTO notary.schemas AS s "
 							  "(schema_name, enabled, enabled_at, enabled_by) "
 							  "VALUES ($1, true, pg_catalog.now(), SESSION_USER) "
@@ -213,7 +218,7 @@ notary_enable(PG_FUNCTION_ARGS)
 							  "AND c.relkind OPERATOR(pg_catalog.=) 'r' "
 							  "AND c.relpersistence OPERATOR(pg_catalog.<>) 't' "
 							  "ORDER BY c.relname",
-							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the tables of schema \"%s\"", schema);
 	nrels = (int) SPI_processed;
 	relids = MemoryContextAlloc(TopTransactionContext, sizeof(Oid) * Max(nrels, 1));
@@ -242,6 +247,7 @@ Datum
 notary_disable(PG_FUNCTION_ARGS)
 {
 	char	   *schema = NameStr(*PG_GETARG_NAME(0));
+	Oid			nsp = get_namespace_oid(schema, true);
 	NotaryUserSwitch sw;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
@@ -250,6 +256,8 @@ notary_disable(PG_FUNCTION_ARGS)
 
 	args[0] = CStringGetTextDatum(schema);
 
+	if (OidIsValid(nsp))
+		LockDatabaseObject(NamespaceRelationId, nsp, 0, AccessExclusiveLock);
 	notary_become_owner(&sw);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -275,8 +283,10 @@ notary_disable(PG_FUNCTION_ARGS)
 			Oid			relid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 			char	   *qname = quote_qualified_identifier(schema, get_rel_name(relid));
 
-			run_internal_ddl(psprintf("DROP TRIGGER IF EXISTS notary_capture ON %s", qname));
-			run_internal_ddl(psprintf("DROP TRIGGER IF EXISTS notary_capture_truncate ON %s", qname));
+			if (has_trigger(relid, "notary_capture"))
+				run_internal_ddl(psprintf("DROP TRIGGER notary_capture ON %s", qname));
+			if (has_trigger(relid, "notary_capture_truncate"))
+				run_internal_ddl(psprintf("DROP TRIGGER notary_capture_truncate ON %s", qname));
 		}
 	}
 	if (SPI_execute_with_args("UPDATE notary.tables t SET capturing = false "
