@@ -50,6 +50,7 @@
 #include "lib/ilist.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -1053,6 +1054,7 @@ notary_verify_table(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1];
 	int32		table_id;
+	Snapshot	snap;
 
 	InitMaterializedSRF(fcinfo, 0);
 	f.store = rsinfo->setResult;
@@ -1062,6 +1064,17 @@ notary_verify_table(PG_FUNCTION_ARGS)
 								  ALLOCSET_DEFAULT_SIZES);
 	scratch = AllocSetContextCreate(callcxt, "pg_notary verify_table entry",
 									ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * Lock the table first, then take the one snapshot both the ledger and
+	 * the table are read with: a snapshot taken before waiting for a
+	 * concurrent TRUNCATE would see the ledger without its entries and the
+	 * table already empty.  Writers are not blocked; what they commit
+	 * meanwhile is invisible to both reads alike.
+	 */
+	LockRelationOid(relid, AccessShareLock);
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	PushActiveSnapshot(snap);
 
 	notary_become_owner(&sw);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1108,6 +1121,8 @@ notary_verify_table(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 	notary_restore_user(&sw);
+	PopActiveSnapshot();
+	UnregisterSnapshot(snap);
 	MemoryContextDelete(scratch);
 	MemoryContextDelete(vtcxt);
 	return (Datum) 0;
