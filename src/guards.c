@@ -18,7 +18,8 @@
  *	- a change of an enrolled table's layout is followed by a baseline;
  *	- DROP EXTENSION pg_notary is refused unless notary.allow_uninstall.
  * Event triggers are created ENABLE ALWAYS, so session_replication_role
- * does not silence them.  Commands pg_notary runs itself are skipped.
+ * does not silence them.  Commands pg_notary runs itself are skipped, and
+ * so is everything while a superuser restores a dump (notary.restore_mode).
  *
  *-------------------------------------------------------------------------
  */
@@ -272,7 +273,11 @@ handle_table_ddl(DdlCommand *cmd, int32 table_id, bytea *old_digest)
 	notary_restore_user(&sw);
 
 	if (state != NULL && !superuser())
-		refuse_capture_bypass(cmd->identity);
+		refuse_capture_bypass(quote_qualified_identifier(get_namespace_name(get_rel_namespace(cmd->relid)),
+														 get_rel_name(cmd->relid)));
+
+	/* keep the current names in notary.tables (renames, SET SCHEMA) */
+	(void) relinfo_register_table(cmd->relid, true);
 
 	ledger_append_event(NOTARY_OP_DDL, true, table_id,
 						json_ddl(cmd->tag, cmd->identity, state));
@@ -303,7 +308,7 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 	Oid			notary_nsp;
 
 	require_event_trigger(fcinfo, "notary.on_ddl_end()");
-	if (notary_internal_ddl || !notary_extension_present())
+	if (notary_internal_ddl || notary_restore_mode || !notary_extension_present())
 		PG_RETURN_VOID();
 	notary_nsp = notary_catalog()->namespace_oid;
 
@@ -321,7 +326,7 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 					"LEFT JOIN pg_catalog.pg_trigger tg ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass "
 					"     AND tg.oid OPERATOR(pg_catalog.=) d.objid "
 					"WHERE NOT d.in_extension",
-					true, 0) != SPI_OK_SELECT)
+					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_event_trigger_ddl_commands()");
 	ncmds = (int) SPI_processed;
 	cmds = MemoryContextAlloc(CurTransactionContext, sizeof(DdlCommand) * Max(ncmds, 1));
@@ -441,6 +446,8 @@ notary_on_sql_drop(PG_FUNCTION_ARGS)
 
 	require_event_trigger(fcinfo, "notary.on_sql_drop()");
 	if (notary_internal_ddl)
+		PG_RETURN_VOID();
+	if (notary_restore_mode && notary_extension_present())
 		PG_RETURN_VOID();
 	if (!notary_extension_present())
 	{
