@@ -13,8 +13,11 @@
  * in the postgres style, money as its integer count of minor units.
  * Arrays, composites and ranges are encoded element by element with the
  * same quoting rules as their output functions, so nested values are
- * canonical too.  Domains take their base type.  Every other type uses its
- * output function; docs/format.md lists which built-in types that covers.
+ * canonical too.  Domains take their base type.  Types whose output depends
+ * on no setting (integers, numeric, uuid, json, ...) use their output
+ * function; every other type uses it under fixed settings (UTC, ISO,
+ * shortest floats, empty search_path, C locale), set and reset around the
+ * call; docs/format.md lists them.
  *
  * Memory: a codec lives in the context it was created in (the relation
  * cache's context for captured columns); canon_text() allocates its
@@ -40,11 +43,13 @@
 #include "utils/lsyscache.h"
 #include "utils/rangetypes.h"
 #include "utils/timestamp.h"
+#include "utils/guc.h"
 #include "utils/typcache.h"
 
 typedef enum CanonKind
 {
 	CANON_OUTPUT,				/* the type's output function is canonical */
+	CANON_GUARDED_OUTPUT,		/* output function, under fixed settings */
 	CANON_TEXT,					/* text-like: the string itself */
 	CANON_TIMESTAMPTZ,
 	CANON_TIMESTAMP,
@@ -65,7 +70,7 @@ struct CanonCodec
 {
 	Oid			typid;			/* after looking through domains */
 	CanonKind	kind;
-	FmgrInfo	outfunc;		/* CANON_OUTPUT */
+	FmgrInfo	outfunc;		/* CANON_OUTPUT, CANON_GUARDED_OUTPUT */
 	CanonCodec *elem;			/* CANON_ARRAY element, CANON_RANGE subtype */
 	int16		elmlen;
 	bool		elmbyval;
@@ -73,6 +78,8 @@ struct CanonCodec
 	TypeCacheEntry *rangetyp;	/* CANON_RANGE */
 	MemoryContext mcxt;
 };
+
+static bool output_is_canonical(Oid typid, char typtype);
 
 /* Create the codec for a type, allocated in mcxt. */
 CanonCodec *
@@ -155,11 +162,80 @@ canon_codec_create(Oid typid, MemoryContext mcxt)
 		Oid			outfn;
 		bool		isvarlena;
 
-		c->kind = CANON_OUTPUT;
+		c->kind = output_is_canonical(base, typtype) ? CANON_OUTPUT : CANON_GUARDED_OUTPUT;
 		getTypeOutputInfo(base, &outfn, &isvarlena);
 		fmgr_info_cxt(outfn, &c->outfunc, mcxt);
 	}
 	return c;
+}
+
+/*
+ * Types whose output function depends on no setting: printed as they are.
+ * Every other type (geometric types follow extra_float_digits, reg* types
+ * search_path, multiranges TimeZone and DateStyle, extension types who
+ * knows what) is printed under fixed settings instead.
+ */
+static bool
+output_is_canonical(Oid typid, char typtype)
+{
+	if (typtype == TYPTYPE_ENUM)
+		return true;
+	switch (typid)
+	{
+		case BOOLOID:
+		case CHAROID:
+		case NAMEOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case NUMERICOID:
+		case UUIDOID:
+		case JSONOID:
+		case JSONBOID:
+		case XMLOID:
+		case INETOID:
+		case CIDROID:
+		case MACADDROID:
+		case MACADDR8OID:
+		case BITOID:
+		case VARBITOID:
+		case TSVECTOROID:
+		case TSQUERYOID:
+		case PG_LSNOID:
+		case XID8OID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* The settings every guarded output function runs under. */
+static const char *const guarded_settings[][2] = {
+	{"DateStyle", "ISO, YMD"},
+	{"TimeZone", "UTC"},
+	{"IntervalStyle", "postgres"},
+	{"extra_float_digits", "1"},
+	{"bytea_output", "hex"},
+	{"search_path", ""},
+	{"lc_monetary", "C"},
+	{"lc_numeric", "C"},
+};
+
+static char *
+guarded_output(CanonCodec *c, Datum value)
+{
+	int			level = NewGUCNestLevel();
+	char	   *result;
+	int			i;
+
+	for (i = 0; i < lengthof(guarded_settings); i++)
+		(void) set_config_option(guarded_settings[i][0], guarded_settings[i][1],
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	result = OutputFunctionCall(&c->outfunc, value);
+	AtEOXact_GUC(true, level);
+	return result;
 }
 
 /* Append s to buf, quoted as array_out (quote_chars) would do it. */
@@ -459,6 +535,8 @@ canon_text(CanonCodec *c, Datum value)
 			}
 		case CANON_OUTPUT:
 			return OutputFunctionCall(&c->outfunc, value);
+		case CANON_GUARDED_OUTPUT:
+			return guarded_output(c, value);
 	}
 	elog(ERROR, "unexpected canonical kind %d", (int) c->kind);
 	return NULL;				/* keep compiler quiet */
