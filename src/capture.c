@@ -83,6 +83,8 @@ notary_capture(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("notary.capture() must be an AFTER ... FOR EACH ROW trigger")));
+	if (notary_restore_mode)
+		return PointerGetDatum(NULL);
 
 	ri = relinfo_get(td->tg_relation);
 
@@ -144,6 +146,8 @@ notary_capture_truncate(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("notary.capture_truncate() must be a BEFORE TRUNCATE trigger")));
+	if (notary_restore_mode)
+		return PointerGetDatum(NULL);
 
 	(void) capture_all_rows(td->tg_relation, NOTARY_OP_TRUNCATE);
 	return PointerGetDatum(NULL);

@@ -11,6 +11,9 @@
  * Settings (prefix notary., reserved):
  *	notary.allow_uninstall (superuser only): lets DROP EXTENSION pg_notary
  *	through; off by default, since dropping the extension drops the ledger.
+ *	notary.restore_mode (superuser only): capture and DDL recording do
+ *	nothing, so that pg_restore can load a dumped ledger and the tables it
+ *	covers without the triggers writing into it meanwhile.
  *	notary.signing_key_file (superuser only): the checkpoint signing key.
  *	notary.checkpoint_interval, notary.checkpoint_database: worker.c.
  *
@@ -25,6 +28,7 @@
 PG_MODULE_MAGIC;
 
 bool		notary_allow_uninstall = false;
+bool		notary_restore_mode = false;
 
 void		_PG_init(void);
 
@@ -40,6 +44,14 @@ _PG_init(void)
 							 "Allows DROP EXTENSION pg_notary, which destroys the ledger.",
 							 "Superuser only; off by default.",
 							 &notary_allow_uninstall,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("notary.restore_mode",
+							 "Turns capture and DDL recording off while a dump is restored.",
+							 "Superuser only; set it for pg_restore (PGOPTIONS='-c notary.restore_mode=on'). Changes made meanwhile are not captured; verify_table() reports them.",
+							 &notary_restore_mode,
 							 false,
 							 PGC_SUSET,
 							 0,

@@ -312,6 +312,7 @@ extern void enroll_note_layout(int32 table_id, const uint8 *digest, bool capturi
 /* ---- module.c ---- */
 
 extern bool notary_allow_uninstall;
+extern bool notary_restore_mode;
 
 /* ---- worker.c ---- */
 
