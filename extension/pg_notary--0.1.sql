@@ -304,12 +304,11 @@ COMMENT ON VIEW notary.entries IS
 REVOKE ALL ON ALL TABLES IN SCHEMA notary FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA notary FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA notary FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION notary.canonical(anyelement) TO PUBLIC;
-
 GRANT USAGE ON SCHEMA notary TO notary_auditor;
 GRANT SELECT ON notary.ledger, notary.layouts, notary.tables, notary.schemas,
                 notary.checkpoints, notary.enrolled, notary.entries TO notary_auditor;
 GRANT EXECUTE ON FUNCTION notary.verify(jsonb), notary.verify_table(regclass),
                           notary.history(regclass, text[]), notary.checkpoint(boolean),
                           notary.verify_checkpoint(jsonb, text), notary.public_key(),
-                          notary.proof(bigint), notary.export() TO notary_auditor;
+                          notary.proof(bigint), notary.export(),
+                          notary.canonical(anyelement) TO notary_auditor;
