@@ -120,6 +120,22 @@ notary_restore_user(NotaryUserSwitch *sw)
 	SetUserIdAndSecContext(sw->saved_userid, sw->saved_sec_context);
 }
 
+/* Connect to SPI as the extension's owner; pair with notary_spi_end(). */
+void
+notary_spi_begin(NotaryUserSwitch *sw)
+{
+	notary_become_owner(sw);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+void
+notary_spi_end(NotaryUserSwitch *sw)
+{
+	SPI_finish();
+	notary_restore_user(sw);
+}
+
 /*
  * Is a schema currently enabled?  Read with a fresh snapshot, so that a
  * caller that waited for enable() or disable() sees its outcome.  (Caller
@@ -139,4 +155,19 @@ notary_schema_enabled(const char *schema_name)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %d", ret);
 	return SPI_processed > 0;
+}
+
+/* Record that a schema is no longer enabled.  (SPI connected, as owner.) */
+void
+notary_schema_mark_disabled(const char *schema_name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+
+	args[0] = CStringGetTextDatum(schema_name);
+	if (SPI_execute_with_args("UPDATE notary.schemas SET enabled = false, "
+							  "disabled_at = pg_catalog.now(), disabled_by = SESSION_USER "
+							  "WHERE schema_name OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update notary.schemas");
 }

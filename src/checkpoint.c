@@ -44,6 +44,29 @@ typedef struct ChainLimit
 	int64		position;
 } ChainLimit;
 
+/* The chains a checkpoint covers, and up to which position, as a hash. */
+HTAB *
+checkpoint_limits(const NotaryCheckpoint *cp)
+{
+	HASHCTL		ctl;
+	HTAB	   *limits;
+	int			i;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(ChainLimit);
+	ctl.hcxt = CurrentMemoryContext;
+	limits = hash_create("pg_notary chain limits", Max(cp->nchains, 16), &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (i = 0; i < cp->nchains; i++)
+	{
+		ChainLimit *l = hash_search(limits, &cp->chains[i].chain_id, HASH_ENTER, NULL);
+
+		l->position = cp->chains[i].position;
+	}
+	return limits;
+}
+
 /*
  * Scan the ledger in (chain_id, chain_pos) order, restricted to positions
  * <= limit per chain when limits is given (chains not in it are skipped).
@@ -338,9 +361,7 @@ notary_checkpoint(PG_FUNCTION_ARGS)
 				 errhint("Take checkpoints on the primary; verify them on the standby.")));
 
 	memset(&cp, 0, sizeof(cp));
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	if (SPI_execute("LOCK TABLE notary.checkpoints IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not lock notary.checkpoints");
 	cp.has_previous = latest_checkpoint(&prev_id, cp.previous, &prev_seq, &prev_entries);
@@ -349,8 +370,7 @@ notary_checkpoint(PG_FUNCTION_ARGS)
 	if (only_if_changed && cp.has_previous &&
 		cp.ledger_seq == prev_seq && cp.entries == prev_entries)
 	{
-		SPI_finish();
-		notary_restore_user(&sw);
+		notary_spi_end(&sw);
 		PG_RETURN_NULL();
 	}
 
@@ -377,8 +397,7 @@ notary_checkpoint(PG_FUNCTION_ARGS)
 							  "VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp(), $5)",
 							  5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store the checkpoint");
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 
 	MemoryContextSwitchTo(callcxt);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
@@ -497,7 +516,6 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 	NotaryUserSwitch sw;
 	NotaryCheckpoint cp;
 	NotaryCheckpoint now;
-	HASHCTL		ctl;
 	HTAB	   *limits;
 	int			i,
 				j;
@@ -512,16 +530,13 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 	f.store = rsinfo->setResult;
 	f.desc = rsinfo->setDesc;
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	checkpoint_from_jsonb(doc, &cp);
 
 	/* a checkpoint that cannot be trusted says nothing about the ledger */
 	if (!check_signature(&f, &cp, trusted_key))
 	{
-		SPI_finish();
-		notary_restore_user(&sw);
+		notary_spi_end(&sw);
 		return (Datum) 0;
 	}
 	{
@@ -552,18 +567,7 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 	}
 
 	/* the ledger against the checkpoint: heads, then the root */
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int32);
-	ctl.entrysize = sizeof(ChainLimit);
-	ctl.hcxt = CurrentMemoryContext;
-	limits = hash_create("pg_notary chain limits", Max(cp.nchains, 16), &ctl,
-						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	for (i = 0; i < cp.nchains; i++)
-	{
-		ChainLimit *l = hash_search(limits, &cp.chains[i].chain_id, HASH_ENTER, NULL);
-
-		l->position = cp.chains[i].position;
-	}
+	limits = checkpoint_limits(&cp);
 	checkpoint_scan(&now, limits, false, 0, 0, NULL, NULL);
 
 	for (i = 0, j = 0; i < cp.nchains; i++)
@@ -597,8 +601,7 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 				  psprintf("the Merkle root over the " INT64_FORMAT " entries the checkpoint covers differs (the ledger has " INT64_FORMAT "): entries before the checkpoint were changed",
 						   cp.entries, now.entries));
 
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 	return (Datum) 0;
 }
 

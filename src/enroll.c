@@ -86,15 +86,12 @@ enroll_note_layout(int32 table_id, const uint8 *digest, bool capturing)
 	args[0] = Int32GetDatum(table_id);
 	args[1] = PointerGetDatum(b);
 	args[2] = BoolGetDatum(capturing);
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	if (SPI_execute_with_args("UPDATE notary.tables SET layout_digest = $2, capturing = $3 "
 							  "WHERE table_id OPERATOR(pg_catalog.=) $1",
 							  3, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update notary.tables");
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 }
 
 /*
@@ -112,9 +109,7 @@ enroll_table(Oid relid, const char *reason)
 
 	(void) relinfo_register_table(relid, true);
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	if (!has_trigger(relid, "notary_capture"))
 		run_internal_ddl(psprintf("CREATE TRIGGER notary_capture "
 								  "AFTER INSERT OR UPDATE OR DELETE ON %s "
@@ -127,8 +122,7 @@ enroll_table(Oid relid, const char *reason)
 								  qname));
 	run_internal_ddl(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER notary_capture", qname));
 	run_internal_ddl(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER notary_capture_truncate", qname));
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 
 	/* writers stay out until commit: CREATE TRIGGER's lock, or this one */
 	rel = table_open(relid, ShareRowExclusiveLock);
@@ -190,9 +184,7 @@ notary_enable(PG_FUNCTION_ARGS)
 	args[0] = CStringGetTextDatum(schema);
 	args[1] = ObjectIdGetDatum(nsp);
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	/*
 	 * Keep CREATE TABLE in this schema (it takes ACCESS SHARE on the schema)
 	 * and other enable()/disable() calls out until we commit; what we read
@@ -229,8 +221,7 @@ notary_enable(PG_FUNCTION_ARGS)
 		relids[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 												   SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 
 	ledger_append_event(NOTARY_OP_ENABLE, false, 0,
 						json_detail("schema", schema, "tables", nrels));
@@ -258,9 +249,7 @@ notary_disable(PG_FUNCTION_ARGS)
 
 	if (OidIsValid(nsp))
 		LockDatabaseObject(NamespaceRelationId, nsp, 0, AccessExclusiveLock);
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	if (!notary_schema_enabled(schema))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -296,13 +285,8 @@ notary_disable(PG_FUNCTION_ARGS)
 							  "AND n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update notary.tables");
-	if (SPI_execute_with_args("UPDATE notary.schemas SET enabled = false, "
-							  "disabled_at = pg_catalog.now(), disabled_by = SESSION_USER "
-							  "WHERE schema_name OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update notary.schemas");
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_schema_mark_disabled(schema);
+	notary_spi_end(&sw);
 
 	ledger_append_event(NOTARY_OP_DISABLE, false, 0,
 						json_detail("schema", schema, "tables", ntables));

@@ -72,9 +72,7 @@ notary_export(PG_FUNCTION_ARGS)
 	NotaryUserSwitch sw;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	export_query(rsinfo->setResult, rsinfo->setDesc,
 				 psprintf("%s ORDER BY layout_id", export_layouts_sql));
 	export_query(rsinfo->setResult, rsinfo->setDesc,
@@ -82,7 +80,6 @@ notary_export(PG_FUNCTION_ARGS)
 	export_query(rsinfo->setResult, rsinfo->setDesc,
 				 "SELECT (document OPERATOR(pg_catalog.||) '{\"type\": \"checkpoint\"}'::pg_catalog.jsonb)::text "
 				 "FROM notary.checkpoints ORDER BY checkpoint_id");
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 	return (Datum) 0;
 }

@@ -265,12 +265,9 @@ handle_table_ddl(DdlCommand *cmd, int32 table_id, bytea *old_digest)
 	Relation	rel;
 	RelInfo    *ri;
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	state = capture_trigger_state(cmd->relid);
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 
 	if (state != NULL && !superuser())
 		refuse_capture_bypass(quote_qualified_identifier(get_namespace_name(get_rel_namespace(cmd->relid)),
@@ -312,9 +309,7 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	notary_nsp = notary_catalog()->namespace_oid;
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	if (SPI_execute("SELECT d.command_tag, d.object_identity, "
 					"CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
 					"     THEN COALESCE(i.indrelid, d.objid) "
@@ -345,8 +340,7 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 		rd = SPI_getbinval(t, d, 3, &isnull);
 		cmds[i].relid = isnull ? InvalidOid : DatumGetObjectId(rd);
 	}
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 
 	for (i = 0; i < ncmds; i++)
 	{
@@ -368,20 +362,15 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 		{
 			const char *guard;
 
-			notary_become_owner(&sw);
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
+			notary_spi_begin(&sw);
 			guard = guard_state(cmd->relid);
-			SPI_finish();
-			notary_restore_user(&sw);
+			notary_spi_end(&sw);
 			ledger_append_event(NOTARY_OP_DDL, false, 0,
 								json_ddl_guard(cmd->tag, cmd->identity, guard));
 			continue;
 		}
 
-		notary_become_owner(&sw);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		notary_spi_begin(&sw);
 		table_id = lookup_table(cmd->relid, &capturing, &digest);
 		if (table_id == 0 && relkind == RELKIND_RELATION &&
 			get_rel_persistence(cmd->relid) != RELPERSISTENCE_TEMP)
@@ -393,8 +382,7 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 		}
 		else if (table_id == 0)
 			table_id = -1;
-		SPI_finish();
-		notary_restore_user(&sw);
+		notary_spi_end(&sw);
 
 		if (table_id == -1)
 			continue;			/* not ours */
@@ -405,12 +393,9 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 			{
 				bool		c;
 
-				notary_become_owner(&sw);
-				if (SPI_connect() != SPI_OK_CONNECT)
-					elog(ERROR, "SPI_connect failed");
+				notary_spi_begin(&sw);
 				table_id = lookup_table(cmd->relid, &c, NULL);
-				SPI_finish();
-				notary_restore_user(&sw);
+				notary_spi_end(&sw);
 			}
 			ledger_append_event(NOTARY_OP_DDL, true, table_id,
 								json_ddl(cmd->tag, cmd->identity, NULL));
@@ -458,9 +443,7 @@ notary_on_sql_drop(PG_FUNCTION_ARGS)
 	}
 	(void) notary_catalog();
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	if (SPI_execute("SELECT objid, object_type, object_name, object_identity "
 					"FROM pg_catalog.pg_event_trigger_dropped_objects()",
 					true, 0) != SPI_OK_SELECT)
@@ -501,13 +484,10 @@ notary_on_sql_drop(PG_FUNCTION_ARGS)
 									  "WHERE table_id OPERATOR(pg_catalog.=) $1",
 									  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "could not update notary.tables");
-			SPI_finish();
-			notary_restore_user(&sw);
+			notary_spi_end(&sw);
 			ledger_append_event(NOTARY_OP_DDL, true, table_id,
 								json_ddl("DROP TABLE", o->identity, NULL));
-			notary_become_owner(&sw);
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
+			notary_spi_begin(&sw);
 		}
 		else if (strcmp(o->type, "trigger") == 0 &&
 				 (strncmp(o->identity, "notary_capture on ", 18) == 0 ||
@@ -531,49 +511,31 @@ notary_on_sql_drop(PG_FUNCTION_ARGS)
 				table_id = lookup_table(relid, &capturing, NULL);
 			if (table_id == 0 || !capturing)
 				continue;
-			SPI_finish();
-			notary_restore_user(&sw);
+			notary_spi_end(&sw);
 			if (!superuser())
 				refuse_capture_bypass(table_ident);
 			ledger_append_event(NOTARY_OP_DDL, true, table_id,
 								json_ddl("DROP TRIGGER", o->identity, "missing"));
-			notary_become_owner(&sw);
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
+			notary_spi_begin(&sw);
 		}
 		else if (strcmp(o->type, "trigger") == 0 && strstr(o->identity, " on notary.") != NULL)
 		{
 			/* a guard of the ledger, layouts or checkpoints was dropped */
-			SPI_finish();
-			notary_restore_user(&sw);
+			notary_spi_end(&sw);
 			ledger_append_event(NOTARY_OP_DDL, false, 0,
 								json_ddl_guard("DROP TRIGGER", o->identity, "off"));
-			notary_become_owner(&sw);
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
+			notary_spi_begin(&sw);
 		}
 		else if (strcmp(o->type, "schema") == 0 && o->name != NULL &&
 				 notary_schema_enabled(o->name))
 		{
-			Oid			argtypes[1] = {TEXTOID};
-			Datum		args[1];
-
-			args[0] = CStringGetTextDatum(o->name);
-			if (SPI_execute_with_args("UPDATE notary.schemas SET enabled = false, "
-									  "disabled_at = pg_catalog.now(), disabled_by = SESSION_USER "
-									  "WHERE schema_name OPERATOR(pg_catalog.=) $1",
-									  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not update notary.schemas");
-			SPI_finish();
-			notary_restore_user(&sw);
+			notary_schema_mark_disabled(o->name);
+			notary_spi_end(&sw);
 			ledger_append_event(NOTARY_OP_DDL, false, 0,
 								json_ddl("DROP SCHEMA", o->identity, NULL));
-			notary_become_owner(&sw);
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
+			notary_spi_begin(&sw);
 		}
 	}
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 	PG_RETURN_VOID();
 }

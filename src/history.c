@@ -463,12 +463,9 @@ notary_history(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	/* refuse a table the ledger does not know before reading the key */
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	table_id = read_enrolled_table_id(relid);
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 
 	/* the key texts are read as the caller would read them */
 	read_target(relid, keyarr, &target);
@@ -486,9 +483,7 @@ notary_history(PG_FUNCTION_ARGS)
 	cache = hash_create("pg_notary history layouts", 16, &ctl,
 						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	layouts = layouts_load(table_id, hcxt);
 	args[0] = Int32GetDatum(table_id);
 	portal = SPI_cursor_open_with_args(NULL,
@@ -518,8 +513,7 @@ notary_history(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 	MemoryContextDelete(scratch);
 	MemoryContextDelete(hcxt);
 	return (Datum) 0;

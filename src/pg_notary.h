@@ -207,7 +207,10 @@ extern bool notary_extension_present(void);
 extern void notary_catalog_reset(void);
 extern void notary_become_owner(NotaryUserSwitch *sw);
 extern void notary_restore_user(NotaryUserSwitch *sw);
+extern void notary_spi_begin(NotaryUserSwitch *sw);
+extern void notary_spi_end(NotaryUserSwitch *sw);
 extern bool notary_schema_enabled(const char *schema_name);
+extern void notary_schema_mark_disabled(const char *schema_name);
 
 /* ---- relinfo.c ---- */
 
@@ -288,6 +291,7 @@ struct HTAB;
 extern void checkpoint_scan(NotaryCheckpoint *cp, struct HTAB *limits, bool collect,
 							int32 find_chain, int64 find_pos, int64 *found,
 							uint8 (**hashes)[NOTARY_HASH_LEN]);
+extern struct HTAB *checkpoint_limits(const NotaryCheckpoint *cp);
 extern char *checkpoint_to_json(const NotaryCheckpoint *cp);
 extern void checkpoint_from_jsonb(Datum doc, NotaryCheckpoint *cp);
 extern void checkpoint_verify_stored(void (*report) (void *arg, const char *problem,

@@ -24,12 +24,6 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-typedef struct ChainLimitEntry
-{
-	int32		chain_id;
-	int64		position;
-} ChainLimitEntry;
-
 /* One export line (as text) from sql with $1 = id, or NULL. */
 static char *
 export_line(const char *sql, const char *where, int64 id)
@@ -63,7 +57,6 @@ notary_proof(PG_FUNCTION_ARGS)
 	NotaryCheckpoint cp;
 	NotaryCheckpoint now;
 	Datum		cpdoc;
-	HASHCTL		ctl;
 	HTAB	   *limits;
 	uint8		(*hashes)[NOTARY_HASH_LEN] = NULL;
 	uint8		path[64][NOTARY_HASH_LEN];
@@ -76,9 +69,7 @@ notary_proof(PG_FUNCTION_ARGS)
 	MemoryContext callcxt = CurrentMemoryContext;
 	Datum		result;
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 
 	args[0] = Int64GetDatum(seq);
 	argtypes[0] = INT8OID;
@@ -114,18 +105,7 @@ notary_proof(PG_FUNCTION_ARGS)
 							  false, -1);
 	checkpoint_from_jsonb(cpdoc, &cp);
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int32);
-	ctl.entrysize = sizeof(ChainLimitEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	limits = hash_create("pg_notary proof limits", Max(cp.nchains, 16), &ctl,
-						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	for (i = 0; i < cp.nchains; i++)
-	{
-		ChainLimitEntry *l = hash_search(limits, &cp.chains[i].chain_id, HASH_ENTER, NULL);
-
-		l->position = cp.chains[i].position;
-	}
+	limits = checkpoint_limits(&cp);
 	checkpoint_scan(&now, limits, true, chain, pos, &index, &hashes);
 	if (index < 0 || now.entries != cp.entries ||
 		memcmp(now.entries_root, cp.entries_root, NOTARY_HASH_LEN) != 0)
@@ -151,7 +131,6 @@ notary_proof(PG_FUNCTION_ARGS)
 	appendStringInfoString(&sb, "]}");
 	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(sb.data));
 
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 	PG_RETURN_DATUM(result);
 }

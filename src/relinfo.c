@@ -153,9 +153,7 @@ relinfo_register_table(Oid relid, bool capturing)
 	args[2] = CStringGetTextDatum(relname);
 	args[3] = BoolGetDatum(capturing);
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	ret = SPI_execute_with_args(
 								"INSERT INTO notary.tables AS t "
 								"(table_id, relid, schema_name, table_name, capturing, enrolled_at) "
@@ -169,8 +167,7 @@ relinfo_register_table(Oid relid, bool capturing)
 		elog(ERROR, "could not register table %u in notary.tables", relid);
 	table_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 	return table_id;
 }
 
@@ -194,9 +191,7 @@ relinfo_find_layout(RelInfo *ri, bool may_insert)
 	args[0] = PointerGetDatum(digest);
 	args[1] = Int32GetDatum(ri->table_id);
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	ret = SPI_execute_with_args("SELECT layout_id FROM notary.layouts "
 								"WHERE layout_digest OPERATOR(pg_catalog.=) $1 "
 								"AND table_id OPERATOR(pg_catalog.=) $2 "
@@ -226,8 +221,7 @@ relinfo_find_layout(RelInfo *ri, bool may_insert)
 	if (SPI_processed > 0)
 		ri->layout_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 													SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 }
 
 /* The table's id, or 0 if it was never registered. */
@@ -241,9 +235,7 @@ relinfo_lookup_table_id(Oid relid)
 	int32		table_id = 0;
 
 	args[0] = ObjectIdGetDatum(relid);
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	ret = SPI_execute_with_args("SELECT table_id FROM notary.tables "
 								"WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 								1, argtypes, args, NULL, false, 1);
@@ -256,8 +248,7 @@ relinfo_lookup_table_id(Oid relid)
 		table_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 	return table_id;
 }
 

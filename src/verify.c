@@ -239,9 +239,7 @@ notary_verify(PG_FUNCTION_ARGS)
 	scratch = AllocSetContextCreate(CurrentMemoryContext, "pg_notary verify",
 									ALLOCSET_DEFAULT_SIZES);
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 
 	if (has_since)
 		checkpoint_from_jsonb(PG_GETARG_DATUM(0), &since);
@@ -381,8 +379,7 @@ notary_verify(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 	MemoryContextDelete(scratch);
 	return (Datum) 0;
 }

@@ -1076,9 +1076,7 @@ notary_verify_table(PG_FUNCTION_ARGS)
 	snap = RegisterSnapshot(GetTransactionSnapshot());
 	PushActiveSnapshot(snap);
 
-	notary_become_owner(&sw);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	notary_spi_begin(&sw);
 	table_id = read_enrolled_table_id(relid);
 
 	memset(&rp, 0, sizeof(rp));
@@ -1119,8 +1117,7 @@ notary_verify_table(PG_FUNCTION_ARGS)
 
 	compare_with_table(&rp, relid, scratch);
 
-	SPI_finish();
-	notary_restore_user(&sw);
+	notary_spi_end(&sw);
 	PopActiveSnapshot();
 	UnregisterSnapshot(snap);
 	MemoryContextDelete(scratch);

@@ -18,24 +18,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use NotaryTest;
 
-my $node = PostgreSQL::Test::Cluster->new('settings');
-$node->init;
-# statement_timeout: a runaway statement must fail the test, not exhaust memory.
-$node->append_conf('postgresql.conf', "autovacuum = off\ntimezone = 'America/Sao_Paulo'\nstatement_timeout = '60s'\n");
-$node->start;
-cap_memory($node);
+my $node = notary_node('settings', "timezone = 'America/Sao_Paulo'\n");
 
-# Cap the address space of the server (every backend forked later inherits
-# it): a runaway statement then fails with "out of memory" instead of
-# exhausting the machine's memory.
-sub cap_memory
-{
-	my ($n) = @_;
-	my ($pid) = split /\n/, slurp_file($n->data_dir . '/postmaster.pid');
-	system('prlimit', "--pid=$pid", '--as=3000000000') == 0
-	  or note('prlimit failed; server memory not capped');
-}
 
 sub sql
 {

@@ -23,29 +23,17 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use NotaryTest;
 
 my $clients = 4;
-my $node    = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
+my $node    = notary_node('crash', qq{
 restart_after_crash = on
 max_connections = 20
 log_statement = none
-statement_timeout = '60s'
 });
-$node->start;
-cap_memory($node);
 
-# Cap the address space of the server (every backend forked later inherits
-# it): a runaway statement then fails with "out of memory" instead of
-# exhausting the machine's memory.
-sub cap_memory
-{
-	my ($n) = @_;
-	my ($pid) = split /\n/, slurp_file($n->data_dir . '/postmaster.pid');
-	system('prlimit', "--pid=$pid", '--as=3000000000') == 0
-	  or note('prlimit failed; server memory not capped');
-}
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 

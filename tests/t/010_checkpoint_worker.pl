@@ -6,15 +6,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use NotaryTest;
 
-my $node = PostgreSQL::Test::Cluster->new('worker');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
+my $node = notary_node('worker', qq{
 shared_preload_libraries = 'pg_notary'
 notary.checkpoint_database = 'postgres'
 notary.checkpoint_interval = 1
 });
-$node->start;
 
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_notary;
