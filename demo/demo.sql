@@ -7,8 +7,13 @@
 -- contracts and payments in PostgreSQL.  pg_notary is enabled for the schema
 -- in one call; the application keeps working unchanged; then a superuser
 -- marks up a contract behind the ledger's back, and later tries to cover
--- the tracks by rewriting the ledger itself.  Verification finds both.
--- Every query reads only pg_notary's public SQL surface (docs/reference.md).
+-- the tracks by rewriting the ledger itself: an edited entry, then history
+-- rewritten with recomputed hashes, then the newest entries cut off.
+-- Verification finds all of it; the last two only with the signed
+-- checkpoint the auditor published outside the database.
+-- Every query reads only pg_notary's public SQL surface (docs/reference.md);
+-- the attacker's tool in (e) is demo/forge_history.py, and the independent
+-- verifier notary-verify (cli/) must be on PATH (demo/run sees to both).
 
 \set QUIET on
 \pset pager off
@@ -19,6 +24,21 @@ SET client_min_messages = notice;
 -- Session settings do not matter to the ledger (canonical form, UTC inside):
 SET TimeZone = 'Asia/Jakarta';
 SET DateStyle = 'ISO, DMY';
+
+-- Where the auditor "publishes" the checkpoint and the public key (a):
+-- demo/run passes -v publish_dir=<dir>; otherwise a new temporary directory.
+\if :{?publish_dir}
+\else
+  \set publish_dir `mktemp -d /tmp/pg_notary_published.XXXXXX`
+\endif
+\set checkpoint_file :publish_dir '/checkpoint.json'
+\set public_key_file :publish_dir '/public_key.json'
+-- Shell commands run with \! (sections a, e) reach this same database.
+\setenv PGHOST :HOST
+\setenv PGPORT :PORT
+\setenv PGDATABASE :DBNAME
+\setenv PGUSER :USER
+\setenv PUBLISH_DIR :publish_dir
 
 \echo
 \echo '================================================================'
@@ -184,12 +204,23 @@ SELECT e.table_name,
   FROM notary.enrolled e
  ORDER BY e.table_name;
 
-\echo 'The auditor takes a signed checkpoint and keeps the document outside the'
-\echo 'database (here: in a psql variable; in real life a file, a mail, a website):'
+\echo 'The auditor takes a signed checkpoint (every chain head and a Merkle root'
+\echo 'over every entry) and publishes it outside the database, together with the'
+\echo 'public key that verifies its signature.  Here: two files; in real life a'
+\echo 'website, a mail, an audit report.'
 SELECT notary.checkpoint() AS held_checkpoint \gset
 SELECT :'held_checkpoint'::jsonb ->> 'checkpoint_id' AS checkpoint_id,
        :'held_checkpoint'::jsonb ->> 'entries' AS entries_covered,
        :'held_checkpoint'::jsonb ->> 'key_id' AS signed_with_key;
+SELECT :'held_checkpoint' \g (format=unaligned tuples_only=on) :checkpoint_file
+SELECT row_to_json(k) FROM notary.public_key() k \g (format=unaligned tuples_only=on) :public_key_file
+\echo 'Published:' :checkpoint_file 'and' :public_key_file
+\echo
+\echo 'With these two files anyone can check the ledger, for instance with the'
+\echo 'independent verifier notary-verify (cli/), which reads the ledger with'
+\echo 'plain SQL and recomputes everything with its own code; exit status 0 = intact:'
+\echo '$ notary-verify --dbname ''user=bpk_auditor'' --checkpoint checkpoint.json --public-key public_key.json'
+\! cd "$PUBLISH_DIR" && notary-verify --dbname 'user=bpk_auditor' --checkpoint checkpoint.json --public-key public_key.json 2>&1; echo "exit status $?"
 RESET ROLE;
 
 \echo
@@ -354,12 +385,84 @@ RESET ROLE;
 
 \echo
 \echo '================================================================'
-\echo ' (e) Cutting off the newest entries, and the checkpoint held outside'
+\echo ' (e) History rewritten with recomputed hashes'
 \echo '================================================================'
-\echo 'A more careful superuser first silences the event triggers (PostgreSQL'
-\echo 'fires no event trigger for ALTER EVENT TRIGGER, so this is not recorded),'
-\echo 'then deletes the newest entries of the chain, from the contract amendment'
-\echo 'on: the forged entry, the payment and every DDL record of the tampering.'
+\echo 'In (c), verify() caught the forged entry because its hash no longer matched'
+\echo 'its content.  But the hash formulas are public (docs/format.md) and hold no'
+\echo 'secret: a superuser can recompute the hash of the forged entry and of every'
+\echo 'later entry of its chain, so that every hash and link is correct again.'
+\echo 'demo/forge_history.py is such a tool, written for this demo: it computes'
+\echo 'the hashes with the independent Python implementation of the format in'
+\echo 'tests/format/check_format.py, and writes them as the superuser, after'
+\echo 'silencing the event triggers (PostgreSQL fires no event trigger for ALTER'
+\echo 'EVENT TRIGGER, so this time switching the guard off is not recorded):'
+\echo
+\echo '  ALTER EVENT TRIGGER notary_ddl_end DISABLE;'
+\echo '  ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;'
+\echo '  UPDATE notary.ledger SET prev_hash = <recomputed>, entry_hash = <recomputed>'
+\echo '   WHERE seq = <the forged entry, and each later entry of its chain>;'
+\echo '  ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;'
+\echo '  ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;'
+\echo
+-- \! runs a shell command and does not expand psql variables: pass the entry
+-- in the environment.  (From here on this session writes nothing more to the
+-- ledger: its backend keeps its chain's old head hash in memory, so a new
+-- entry of this session would not link to the rewritten chain.)
+\setenv FORGE_SEQ :target_seq
+\echo '$ python3 demo/forge_history.py' :target_seq
+\! python3 demo/forge_history.py "$FORGE_SEQ"
+-- psql goes on when a \! command fails: stop the demo (tests/run runs it) if
+-- the tool failed, since the rest of the story depends on it.
+DO $$
+BEGIN
+  IF EXISTS (SELECT FROM notary.verify()) THEN
+    RAISE EXCEPTION 'demo: forge_history.py did not leave a consistent ledger';
+  END IF;
+END
+$$;
+
+SET ROLE bpk_auditor;
+\echo
+\echo 'Inside the database everything agrees now.  notary.verify(): no rows, intact:'
+SELECT seq, chain_id, chain_pos, problem, detail FROM notary.verify();
+
+\echo 'notary.verify_table(''procurement.contracts''): the ledger agrees with the table:'
+SELECT problem, row_key, seq, detail
+  FROM notary.verify_table('procurement.contracts');
+
+\echo 'And the history says the application itself wrote the marked-up value:'
+SELECT seq, op, current_user_name, application_name,
+       after ->> 'value_idr' AS value_after
+  FROM notary.history('procurement.contracts', 'SPK-014/DPUPR/2024');
+
+\echo 'Only what was published outside the database still tells the truth.  The'
+\echo 'auditor reads back the checkpoint and the public key published after (a):'
+\echo
+\set published_checkpoint `cat :'checkpoint_file'`
+\set published_key `cat :'public_key_file'`
+\echo 'notary.verify_checkpoint(<published checkpoint>, <published public key>):'
+\echo 'the signature is good, but the ledger no longer holds what the checkpoint'
+\echo 'covers:'
+\x on
+SELECT problem, chain_id, position, detail
+  FROM notary.verify_checkpoint(:'published_checkpoint',
+                                :'published_key'::jsonb ->> 'public_key');
+\x off
+
+\echo 'notary-verify, which trusts nothing in the database and recomputes every hash'
+\echo 'and the Merkle root with its own C code, finds the same; the command that'
+\echo 'said intact in (a) now exits with status 1 (findings):'
+\echo '$ notary-verify --dbname ''user=bpk_auditor'' --checkpoint checkpoint.json --public-key public_key.json'
+\! cd "$PUBLISH_DIR" && notary-verify --dbname 'user=bpk_auditor' --checkpoint checkpoint.json --public-key public_key.json 2>&1; echo "exit status $?"
+RESET ROLE;
+
+\echo
+\echo '================================================================'
+\echo ' (f) Cutting off the newest entries, and the published checkpoint'
+\echo '================================================================'
+\echo 'Instead of rewriting entries, a superuser can delete the newest entries of'
+\echo 'the chain, from the contract amendment on: the forged entry, the payment and'
+\echo 'every DDL record of the tampering (event triggers silenced as in (e)).'
 \echo
 \echo '  ALTER EVENT TRIGGER notary_ddl_end DISABLE;'
 \echo '  ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;'
@@ -382,10 +485,11 @@ SET ROLE bpk_auditor;
 \echo 'notary.verify() alone is silent:'
 SELECT seq, chain_id, chain_pos, problem, detail FROM notary.verify();
 
-\echo 'The checkpoint the auditor kept after (a) says the chain was cut:'
+\echo 'The checkpoint published after (a) says the chain was cut:'
 \x on
 SELECT problem, chain_id, position, detail
-  FROM notary.verify_checkpoint(:'held_checkpoint');
+  FROM notary.verify_checkpoint(:'published_checkpoint',
+                                :'published_key'::jsonb ->> 'public_key');
 \x off
 \echo 'And the tables no longer match the shortened history:'
 SELECT e.table_name, v.problem, left(v.row_key, 60) AS row_key
