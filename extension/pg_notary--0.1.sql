@@ -17,6 +17,11 @@ BEGIN
     COMMENT ON ROLE notary_auditor IS
       'pg_notary: may read the ledger and run every verification, nothing else';
   END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'notary_redactor') THEN
+    CREATE ROLE notary_redactor NOLOGIN;
+    COMMENT ON ROLE notary_redactor IS
+      'pg_notary: may erase personal data from the ledger (notary.redact, notary.redact_subject), each act recorded';
+  END IF;
 END
 $roles$;
 
@@ -57,6 +62,17 @@ CREATE TABLE notary.tables (
 COMMENT ON TABLE notary.tables IS
   'pg_notary: every table ever enrolled, with a stable id that survives renames and dump/restore (relid is NULL once dropped)';
 
+CREATE TABLE notary.columns (
+    table_id      integer     NOT NULL,
+    column_name   text        NOT NULL,
+    class         text        NOT NULL CHECK (class IN ('identifier', 'quasi_identifier', 'sensitive', 'public')),
+    classified_at timestamptz NOT NULL,
+    classified_by text        NOT NULL,
+    PRIMARY KEY (table_id, column_name)
+);
+COMMENT ON TABLE notary.columns IS
+  'pg_notary: column classification (notary.classify); identifier, quasi_identifier and sensitive columns hold personal data: salted in the ledger and redactable';
+
 CREATE TABLE notary.layouts (
     layout_id        bigint   PRIMARY KEY,
     table_id         integer  NOT NULL,
@@ -91,6 +107,7 @@ CREATE TABLE notary.ledger (
     row_salts         bytea,
     old_digest        bytea,
     detail            jsonb,
+    redacted          bytea,
     PRIMARY KEY (chain_id, chain_pos)
 );
 COMMENT ON TABLE notary.ledger IS
@@ -100,11 +117,12 @@ COMMENT ON COLUMN notary.ledger.chain_id IS 'chain (one writer at a time: the ba
 COMMENT ON COLUMN notary.ledger.chain_pos IS 'position in the chain, from 1, without gaps';
 COMMENT ON COLUMN notary.ledger.prev_hash IS 'entry_hash of the previous entry of the chain (32 zero bytes at position 1)';
 COMMENT ON COLUMN notary.ledger.entry_hash IS 'BLAKE2b-256 over the previous entry''s hash and this entry (docs/format.md)';
-COMMENT ON COLUMN notary.ledger.op IS 'INSERT, UPDATE, DELETE, TRUNCATE, SNAPSHOT, BASELINE, DDL, ENABLE, DISABLE';
+COMMENT ON COLUMN notary.ledger.op IS 'INSERT, UPDATE, DELETE, TRUNCATE, SNAPSHOT, BASELINE, DDL, ENABLE, DISABLE, CLASSIFY, REDACT';
 COMMENT ON COLUMN notary.ledger.row_image IS 'canonical text of every column (after-image; the removed row for DELETE and TRUNCATE)';
 COMMENT ON COLUMN notary.ledger.row_salts IS 'random salts of personal columns, 16 bytes each, in column order';
 COMMENT ON COLUMN notary.ledger.old_digest IS 'UPDATE: row digest of the row before the change (personal columns left out; docs/format.md)';
 COMMENT ON COLUMN notary.ledger.detail IS 'DDL and schema events: what happened';
+COMMENT ON COLUMN notary.ledger.redacted IS 'redacted columns: (u16 position, 32-byte commitment) each; their values and salts are erased (docs/format.md)';
 
 CREATE INDEX ledger_table_idx ON notary.ledger (table_id, seq);
 
@@ -125,6 +143,7 @@ SELECT pg_catalog.pg_extension_config_dump('notary.tables', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.layouts', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('notary.columns', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.ledger_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.table_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('notary.layout_id_seq', '');
@@ -214,6 +233,29 @@ CREATE FUNCTION notary.disable(schema_name name) RETURNS integer
 COMMENT ON FUNCTION notary.disable(name) IS
   'pg_notary: stop capturing a schema; the act is recorded in the ledger; returns the number of tables';
 
+CREATE FUNCTION notary.classify(tbl regclass, column_name name, class text) RETURNS void
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_classify';
+COMMENT ON FUNCTION notary.classify(regclass, name, text) IS
+  'pg_notary: classify a column of an enrolled table (identifier, quasi_identifier, sensitive: personal data; public); recorded, followed by a new baseline';
+
+CREATE VIEW notary.classification AS
+  SELECT t.schema_name, t.table_name, c.column_name, c.class,
+         c.class OPERATOR(pg_catalog.<>) 'public' AS personal,
+         c.classified_at, c.classified_by
+    FROM notary.columns c JOIN notary.tables t USING (table_id);
+COMMENT ON VIEW notary.classification IS
+  'pg_notary: how columns are classified, in one place (drives redaction and open data)';
+
+CREATE FUNCTION notary.redact(tbl regclass, key text[], columns name[], reason text) RETURNS integer
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_redact';
+COMMENT ON FUNCTION notary.redact(regclass, text[], name[], text) IS
+  'pg_notary: erase personal columns of one row (key: primary key values) from every ledger entry of its history; verification keeps working; recorded; returns the number of values erased';
+
+CREATE FUNCTION notary.redact_subject(column_name name, value text, reason text) RETURNS integer
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_redact_subject';
+COMMENT ON FUNCTION notary.redact_subject(name, text, text) IS
+  'pg_notary: erase one data subject (a value of an identifier column, e.g. a NIK) and the personal columns of their rows from every enrolled table''s history; returns the number of values erased';
+
 CREATE VIEW notary.enrolled AS
   SELECT t.schema_name, t.table_name, t.relid, t.capturing, t.enrolled_at AS enrolled_since,
          s.enabled_at AS schema_enabled_at
@@ -284,6 +326,15 @@ CREATE FUNCTION notary.export() RETURNS SETOF text
 COMMENT ON FUNCTION notary.export() IS
   'pg_notary: the ledger as JSON lines (layouts, entries, checkpoints) for outside verifiers (docs/checkpoints.md)';
 
+CREATE VIEW notary.redactions AS
+  SELECT l.seq, l.logged_at, l.session_user_name, l.current_user_name,
+         t.schema_name, t.table_name, l.detail->'columns' AS columns,
+         l.detail->'entries' AS entries, l.detail->>'reason' AS reason
+    FROM notary.ledger l LEFT JOIN notary.tables t USING (table_id)
+   WHERE l.op OPERATOR(pg_catalog.=) 'REDACT';
+COMMENT ON VIEW notary.redactions IS
+  'pg_notary: every redaction: who, when, why, which entries and columns (never the erased values)';
+
 CREATE VIEW notary.entries AS
   SELECT l.seq, l.chain_id, l.chain_pos, l.op, l.xid, l.logged_at,
          l.session_user_name, l.current_user_name, l.application_name, l.client_addr,
@@ -306,7 +357,12 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA notary FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA notary FROM PUBLIC;
 GRANT USAGE ON SCHEMA notary TO notary_auditor;
 GRANT SELECT ON notary.ledger, notary.layouts, notary.tables, notary.schemas,
-                notary.checkpoints, notary.enrolled, notary.entries TO notary_auditor;
+                notary.checkpoints, notary.columns, notary.enrolled, notary.entries,
+                notary.classification, notary.redactions TO notary_auditor;
+GRANT USAGE ON SCHEMA notary TO notary_redactor;
+GRANT SELECT ON notary.classification, notary.redactions TO notary_redactor;
+GRANT EXECUTE ON FUNCTION notary.redact(regclass, text[], name[], text),
+                          notary.redact_subject(name, text, text) TO notary_redactor;
 GRANT EXECUTE ON FUNCTION notary.verify(jsonb), notary.verify_table(regclass),
                           notary.history(regclass, text[]), notary.checkpoint(boolean),
                           notary.verify_checkpoint(jsonb, text), notary.public_key(),

@@ -34,7 +34,8 @@ const char *const export_entries_sql =
 "'application_name', application_name, 'client_addr', client_addr, "
 "'table_id', table_id, 'layout_id', layout_id, 'row_image', row_image, "
 "'row_salts', pg_catalog.encode(row_salts, 'hex'), "
-"'old_digest', pg_catalog.encode(old_digest, 'hex'), 'detail', detail::text)::text "
+"'old_digest', pg_catalog.encode(old_digest, 'hex'), 'detail', detail::text, "
+"'redacted', pg_catalog.encode(redacted, 'hex'))::text "
 "FROM notary.ledger";
 
 static void

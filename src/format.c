@@ -174,7 +174,29 @@ format_column_commitment(const char *value, const uint8 *salt, int saltlen,
 }
 
 /*
+ * The commitment kept for a redacted column of img, or NULL if column i is
+ * not redacted.  img->redacted holds (u16 position, commitment) records.
+ */
+const uint8 *
+format_redacted_commitment(const NotaryImage *img, int i)
+{
+	const uint8 *r;
+	int			n;
+	int			k;
+
+	if (img->redacted == NULL)
+		return NULL;
+	r = (const uint8 *) VARDATA_ANY(img->redacted);
+	n = VARSIZE_ANY_EXHDR(img->redacted) / NOTARY_REDACTED_LEN;
+	for (k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
+		if (((r[0] << 8) | r[1]) == i)
+			return r + 2;
+	return NULL;
+}
+
+/*
  * Digest of a row image: its layout and the commitment of every column.
+ * A redacted column's commitment is the one kept when it was erased.
  * personal[] lists the columns that take a salt, in ascending order; their
  * salts follow each other in img->salts.
  */
@@ -200,16 +222,20 @@ format_image_digest(const uint8 *layout_digest, const NotaryImage *img,
 	for (i = 0; i < img->ncols; i++)
 	{
 		uint8		c[NOTARY_HASH_LEN];
+		const uint8 *kept = format_redacted_commitment(img, i);
 
 		if (p < npersonal && personal[p] == i)
+			p++;
+		if (kept != NULL)
+			memcpy(c, kept, NOTARY_HASH_LEN);
+		else if (p > 0 && personal[p - 1] == i)
 		{
-			if (p < nsalts)
+			if (p - 1 < nsalts)
 				format_column_commitment(img->values[i],
-										 salts + p * NOTARY_SALT_LEN,
+										 salts + (p - 1) * NOTARY_SALT_LEN,
 										 NOTARY_SALT_LEN, c);
 			else
 				format_column_commitment(img->values[i], NULL, 0, c);
-			p++;
 		}
 		else
 			format_column_commitment(img->values[i], NULL, 0, c);

@@ -249,6 +249,7 @@ hist_layout(HTAB *cache, LayoutInfo *l, const RowTarget *t, MemoryContext mcxt)
 			img.ncols = l->ncols;
 			img.values = h->image;
 			img.salts = NULL;
+			img.redacted = NULL;
 			format_row_digest(l->digest, &img, l->personal, l->npersonal,
 							  h->digest);
 		}

@@ -31,7 +31,7 @@
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
-#define LEDGER_NATTS 18
+#define LEDGER_NATTS 19
 
 /* Microseconds between 1970-01-01 and PostgreSQL's epoch 2000-01-01. */
 #define UNIX_EPOCH_OFFSET_US \
@@ -183,6 +183,7 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 		values[17] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->detail));
 	else
 		nulls[17] = true;
+	nulls[18] = true;			/* redacted: only a redaction sets it */
 
 	rel = table_open(cat->ledger_oid, RowExclusiveLock);
 	if (RelationGetDescr(rel)->natts != LEDGER_NATTS)

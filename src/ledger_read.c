@@ -191,6 +191,7 @@ read_image(Datum row_image, bool salts_null, Datum row_salts, NotaryImage *img)
 {
 	img->ncols = read_text_array(row_image, &img->values);
 	img->salts = salts_null ? NULL : DatumGetByteaPP(row_salts);
+	img->redacted = NULL;		/* the caller reads it if it selected it */
 }
 
 /*

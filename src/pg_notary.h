@@ -22,6 +22,7 @@
  *	proof.c			notary.proof(): inclusion of one entry under a checkpoint
  *	export.c		notary.export(): the ledger as JSON lines
  *	worker.c		background worker for periodic checkpoints
+ *	redaction.c		classification of personal columns, redaction
  *	verify.c		notary.verify(): hashes and links of every chain
  *	verify_table.c	notary.verify_table(): live table against its history
  *	history.c		notary.history(): one row's history
@@ -57,6 +58,10 @@
 #define NOTARY_OP_DDL		"DDL"
 #define NOTARY_OP_ENABLE	"ENABLE"
 #define NOTARY_OP_DISABLE	"DISABLE"
+#define NOTARY_OP_CLASSIFY	"CLASSIFY"
+#define NOTARY_OP_REDACT	"REDACT"
+
+#define NOTARY_REDACTED_LEN	(2 + NOTARY_HASH_LEN)	/* u16 position, commitment */
 
 /* ---- canonical.c ---- */
 
@@ -96,8 +101,9 @@ typedef struct NotaryEntry
 typedef struct NotaryImage
 {
 	int			ncols;
-	char	  **values;			/* NULL element = SQL NULL */
+	char	  **values;			/* NULL element = SQL NULL (or redacted) */
 	bytea	   *salts;			/* NOTARY_SALT_LEN per personal column, or NULL */
+	bytea	   *redacted;		/* NOTARY_REDACTED_LEN per redacted column, or NULL */
 } NotaryImage;
 
 extern void format_layout_digest(int32 table_id, const char *schema_name,
@@ -106,6 +112,7 @@ extern void format_layout_digest(int32 table_id, const char *schema_name,
 								 int nkeys, const int16 *keys,
 								 int npersonal, const int16 *personal,
 								 uint8 *out);
+extern const uint8 *format_redacted_commitment(const NotaryImage *img, int i);
 extern void format_column_commitment(const char *value, const uint8 *salt,
 									 int saltlen, uint8 *out);
 extern void format_image_digest(const uint8 *layout_digest,
@@ -242,6 +249,7 @@ extern void relinfo_xact_end(bool commit);
 extern void relinfo_build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple,
 								bool with_salts, NotaryImage *img);
 extern int32 relinfo_register_table(Oid relid, bool capturing);
+extern void relinfo_forget(Oid relid);
 
 /* ---- chain.c ---- */
 

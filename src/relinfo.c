@@ -252,6 +252,52 @@ relinfo_lookup_table_id(Oid relid)
 	return table_id;
 }
 
+/*
+ * The columns notary.classify() marked as personal data (any class but
+ * 'public'), as ascending positions.  They are salted in every image.
+ */
+static void
+relinfo_load_personal(RelInfo *ri)
+{
+	NotaryUserSwitch sw;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1];
+	uint64		k;
+	int			i;
+
+	ri->npersonal = 0;
+	if (ri->table_id == 0)
+		return;
+	args[0] = Int32GetDatum(ri->table_id);
+	notary_spi_begin(&sw);
+	if (SPI_execute_with_args("SELECT column_name FROM notary.columns "
+							  "WHERE table_id OPERATOR(pg_catalog.=) $1 "
+							  "AND class OPERATOR(pg_catalog.<>) 'public'",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read notary.columns");
+	for (i = 0; i < ri->ncols; i++)
+	{
+		for (k = 0; k < SPI_processed; k++)
+		{
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1);
+
+			if (name != NULL && strcmp(name, ri->names[i]) == 0)
+			{
+				ri->personal[ri->npersonal++] = (int16) i;
+				break;
+			}
+		}
+	}
+	notary_spi_end(&sw);
+}
+
+/* Forget what we know of a relation (after its classification changed). */
+void
+relinfo_forget(Oid relid)
+{
+	relinfo_invalidate((Datum) 0, relid);
+}
+
 /* Build the column part of ri from the relation's descriptor. */
 static void
 relinfo_build_columns(RelInfo *ri, Relation rel)
@@ -305,9 +351,9 @@ relinfo_build_columns(RelInfo *ri, Relation rel)
 		}
 	}
 
-	/* Personal columns come with the classification (redaction issue). */
+	/* personal columns come with the table id (relinfo_load_personal) */
 	ri->npersonal = 0;
-	ri->personal = NULL;
+	ri->personal = palloc(sizeof(int16) * Max(n, 1));
 
 	ri->schema_name = get_namespace_name(RelationGetNamespace(rel));
 	ri->table_name = pstrdup(RelationGetRelationName(rel));
@@ -366,6 +412,7 @@ relinfo_get(Relation rel)
 		if (read_only)
 		{
 			ri->table_id = table_id;
+			relinfo_load_personal(ri);
 			format_layout_digest(ri->table_id, ri->schema_name, ri->table_name,
 								 ri->ncols, ri->names, ri->types,
 								 ri->nkeys, ri->keys, ri->npersonal, ri->personal,
@@ -376,6 +423,7 @@ relinfo_get(Relation rel)
 		if (table_id == 0)
 			table_id = relinfo_register_table(relid, true);
 		ri->table_id = table_id;
+		relinfo_load_personal(ri);
 		format_layout_digest(ri->table_id, ri->schema_name, ri->table_name,
 							 ri->ncols, ri->names, ri->types,
 							 ri->nkeys, ri->keys, ri->npersonal, ri->personal,
@@ -402,6 +450,7 @@ relinfo_build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple,
 	img->ncols = ri->ncols;
 	img->values = palloc(sizeof(char *) * Max(ri->ncols, 1));
 	img->salts = NULL;
+	img->redacted = NULL;
 	for (i = 0; i < ri->ncols; i++)
 	{
 		bool		isnull;

@@ -11,7 +11,9 @@
  * the two ways an entry can be wrong are told apart: its content no longer
  * matches its own hash (altered_entry), or its link no longer matches the
  * entry before it (broken_link: that entry was rewritten, hash and all).
- * Positions must run 1, 2, 3, ... in every chain (missing_entry).  The
+ * Positions must run 1, 2, 3, ... in every chain (missing_entry).  A
+ * column erased by a redaction keeps its commitment, so the hash still
+ * holds; it must be recorded by a later REDACT entry (forged_redaction).  The
  * stored checkpoints must form an unbroken, validly signed chain
  * (checkpoint_chain).
  *
@@ -36,6 +38,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
@@ -73,6 +77,134 @@ report(Findings *f, bool has_entry, int64 seq, int32 chain_id, int64 pos,
 	f->count++;
 }
 
+/*
+ * Redactions: every (entry, column) a redaction erased must be recorded by
+ * a later REDACT entry that names it; one erased by hand is reported.
+ */
+typedef struct RedactionKey
+{
+	int64		seq;
+	char		column[NAMEDATALEN];
+} RedactionKey;
+
+typedef struct RedactionItem
+{
+	RedactionKey key;			/* hash key */
+	bool		erased;			/* the entry shows the column erased */
+	int32		chain_id;
+	int64		chain_pos;
+	int64		recorded_by;	/* seq of a later REDACT entry naming it */
+} RedactionItem;
+
+typedef struct Redactions
+{
+	HTAB	   *items;
+} Redactions;
+
+static RedactionItem *
+redaction_item(Redactions *r, int64 seq, const char *column)
+{
+	RedactionKey key;
+	bool		found;
+	RedactionItem *it;
+
+	memset(&key, 0, sizeof(key));
+	key.seq = seq;
+	strlcpy(key.column, column, NAMEDATALEN);
+	it = hash_search(r->items, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		it->erased = false;
+		it->recorded_by = 0;
+	}
+	return it;
+}
+
+/* Is the redacted field of an entry well formed for its image? */
+static bool
+redacted_well_formed(bytea *redacted, const NotaryImage *img, const char **why)
+{
+	int			len = VARSIZE_ANY_EXHDR(redacted);
+	const uint8 *r = (const uint8 *) VARDATA_ANY(redacted);
+	int			last = -1;
+	int			k;
+
+	if (len == 0 || len % NOTARY_REDACTED_LEN != 0)
+	{
+		*why = "the redacted field is not a whole number of (position, commitment) records";
+		return false;
+	}
+	for (k = 0; k < len / NOTARY_REDACTED_LEN; k++, r += NOTARY_REDACTED_LEN)
+	{
+		int			pos = (r[0] << 8) | r[1];
+
+		if (pos <= last || pos >= img->ncols)
+		{
+			*why = "a redacted position is out of range or out of order";
+			return false;
+		}
+		if (img->values[pos] != NULL)
+		{
+			*why = "a redacted column still holds a value";
+			return false;
+		}
+		last = pos;
+	}
+	return true;
+}
+
+/* The columns an entry shows erased. */
+static void
+redactions_note(Redactions *r, const NotaryEntry *e, const LayoutInfo *l,
+				bytea *redacted)
+{
+	const uint8 *p = (const uint8 *) VARDATA_ANY(redacted);
+	int			n = VARSIZE_ANY_EXHDR(redacted) / NOTARY_REDACTED_LEN;
+	int			k;
+
+	for (k = 0; k < n; k++, p += NOTARY_REDACTED_LEN)
+	{
+		RedactionItem *it = redaction_item(r, e->seq, l->names[(p[0] << 8) | p[1]]);
+
+		it->erased = true;
+		it->chain_id = e->chain_id;
+		it->chain_pos = e->chain_pos;
+	}
+}
+
+/* What a REDACT entry records: {"columns": [...], "entries": [seq, ...]} */
+static void
+redactions_record(Redactions *r, int64 redact_seq, Jsonb *detail)
+{
+	JsonbValue *cols = getKeyJsonValueFromContainer(&detail->root, "columns", 7, NULL);
+	JsonbValue *ents = getKeyJsonValueFromContainer(&detail->root, "entries", 7, NULL);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	if (cols == NULL || ents == NULL || cols->type != jbvBinary || ents->type != jbvBinary)
+		return;
+	it = JsonbIteratorInit(cols->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_ELEM && v.type == jbvString)
+			names = lappend(names, pnstrdup(v.val.string.val, v.val.string.len));
+	it = JsonbIteratorInit(ents->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int64		seq;
+
+		if (tok != WJB_ELEM || v.type != jbvNumeric)
+			continue;
+		seq = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v.val.numeric)));
+		if (seq >= redact_seq)
+			continue;			/* a redaction records only earlier entries */
+		foreach(lc, names)
+			redaction_item(r, seq, (char *) lfirst(lc))->recorded_by = redact_seq;
+	}
+}
+
 /* A 32-byte hash from a bytea column, or false if null or of another size. */
 static bool
 get_hash(HeapTuple t, TupleDesc d, int col, uint8 *out)
@@ -105,7 +237,7 @@ get_text(HeapTuple t, TupleDesc d, int col)
  */
 static bool
 recompute_entry(HeapTuple t, TupleDesc d, HTAB *layouts, const uint8 *prev,
-				uint8 *out, const char **why)
+				uint8 *out, const char **why, Redactions *r)
 {
 	NotaryEntry e;
 	bool		isnull;
@@ -153,6 +285,14 @@ recompute_entry(HeapTuple t, TupleDesc d, HTAB *layouts, const uint8 *prev,
 		{
 			*why = psprintf("the row image has %d values, its layout %d columns", img.ncols, l->ncols);
 			return false;
+		}
+		v = SPI_getbinval(t, d, 19, &isnull);
+		if (!isnull)
+		{
+			img.redacted = DatumGetByteaPP(v);
+			if (!redacted_well_formed(img.redacted, &img, why))
+				return false;
+			redactions_note(r, &e, l, img.redacted);
 		}
 		if (img.salts != NULL &&
 			VARSIZE_ANY_EXHDR(img.salts) != l->npersonal * NOTARY_SALT_LEN)
@@ -230,8 +370,19 @@ notary_verify(PG_FUNCTION_ARGS)
 	Oid			argtypes[2] = {INT4ARRAYOID, INT8ARRAYOID};
 	Datum		args[2];
 	int			i;
+	Redactions	redactions;
 
 	InitMaterializedSRF(fcinfo, 0);
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(RedactionKey);
+		ctl.entrysize = sizeof(RedactionItem);
+		ctl.hcxt = CurrentMemoryContext;
+		redactions.items = hash_create("pg_notary redactions", 64, &ctl,
+									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
 	f.store = rsinfo->setResult;
 	f.desc = rsinfo->setDesc;
 	f.count = 0;
@@ -278,7 +429,7 @@ notary_verify(PG_FUNCTION_ARGS)
 									   "SELECT l.seq, l.chain_id, l.chain_pos, l.prev_hash, l.entry_hash, l.op, l.xid, "
 									   "l.logged_at, l.session_user_name, l.current_user_name, l.application_name, "
 									   "l.client_addr, l.table_id, l.layout_id, l.row_image, l.row_salts, l.old_digest, "
-									   "l.detail FROM notary.ledger l "
+									   "l.detail, l.redacted FROM notary.ledger l "
 									   "LEFT JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS s(chain, pos) "
 									   "ON s.chain OPERATOR(pg_catalog.=) l.chain_id "
 									   "WHERE l.chain_pos OPERATOR(pg_catalog.>) COALESCE(s.pos, 0) "
@@ -356,7 +507,7 @@ notary_verify(PG_FUNCTION_ARGS)
 						   psprintf("the entry does not link to the entry before it (chain %d, position " INT64_FORMAT "): that entry was rewritten with a new hash, or this link was changed",
 									chain, pos - 1));
 				MemoryContextSwitchTo(scratch);
-				if (!recompute_entry(t, d, layouts, prev, computed, &why))
+				if (!recompute_entry(t, d, layouts, prev, computed, &why, &redactions))
 				{
 					MemoryContextSwitchTo(callcxt);
 					report(&f, true, seq, chain, pos, "malformed_entry", why);
@@ -369,6 +520,16 @@ notary_verify(PG_FUNCTION_ARGS)
 				}
 				link_known = true;
 			}
+			{
+				char	   *op = get_text(t, d, 6);
+				Datum		dj = SPI_getbinval(t, d, 18, &isnull);
+
+				if (op != NULL && strcmp(op, NOTARY_OP_REDACT) == 0 && !isnull)
+				{
+					MemoryContextSwitchTo(callcxt);
+					redactions_record(&redactions, seq, DatumGetJsonbP(dj));
+				}
+			}
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(scratch);
 
@@ -380,6 +541,18 @@ notary_verify(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 	notary_spi_end(&sw);
+
+	{
+		HASH_SEQ_STATUS rs;
+		RedactionItem *ri;
+
+		hash_seq_init(&rs, redactions.items);
+		while ((ri = hash_seq_search(&rs)) != NULL)
+			if (ri->erased && ri->recorded_by == 0)
+				report(&f, true, ri->key.seq, ri->chain_id, ri->chain_pos, "forged_redaction",
+					   psprintf("column \"%s\" of this entry was erased, but no REDACT entry records it: a value was changed or erased by hand",
+								ri->key.column));
+	}
 	MemoryContextDelete(scratch);
 	return (Datum) 0;
 }

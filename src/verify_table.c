@@ -225,6 +225,7 @@ row_digest(const LayoutInfo *l, char **values, uint8 *out)
 	img.ncols = l->ncols;
 	img.values = values;
 	img.salts = NULL;
+	img.redacted = NULL;
 	format_row_digest(l->digest, &img, l->personal, l->npersonal, out);
 }
 
@@ -455,6 +456,7 @@ compare_digest(Compare *c, LayoutInfo *l, char **values,
 	img.ncols = c->nshared;
 	img.values = palloc(sizeof(char *) * Max(c->nshared, 1));
 	img.salts = NULL;
+	img.redacted = NULL;
 	for (i = 0; i < c->nshared; i++)
 		img.values[i] = values[m->pos[i]];
 	format_row_digest(zero_digest, &img, NULL, 0, out);

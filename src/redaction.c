@@ -1,0 +1,657 @@
+/*-------------------------------------------------------------------------
+ *
+ * redaction.c
+ *		Personal data in the ledger: notary.classify(), notary.redact() and
+ *		notary.redact_subject().
+ *
+ * A column classified identifier, quasi_identifier or sensitive holds
+ * personal data: from then on every image stores it with a fresh 16-byte
+ * salt inside its commitment (format.c).  A redaction erases the value and
+ * its salt from every ledger entry of a row's history and keeps the
+ * commitment in the entry's `redacted` field, so every hash still holds
+ * and verification keeps working, while the commitment left behind cannot
+ * be matched by guessing the value.  Each redaction appends a REDACT entry
+ * naming the entries and columns (never the values); verify() reports any
+ * erased column that no REDACT entry records.
+ *
+ * The ledger refuses UPDATE through SQL; a redaction rewrites the entries
+ * through the heap directly (CatalogTupleUpdate), as the extension's
+ * owner, after locking them FOR UPDATE.  The old row versions stay on disk
+ * until VACUUM, and in WAL and backups until those expire
+ * (docs/operations.md).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_notary.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#define LEDGER_ATT_ROW_IMAGE	15	/* attribute numbers in notary.ledger */
+#define LEDGER_ATT_ROW_SALTS	16
+#define LEDGER_ATT_REDACTED		19
+#define LEDGER_NATTS			19
+
+static const char *const classes[] = {"identifier", "quasi_identifier", "sensitive", "public"};
+
+static char *
+table_name_of(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+static void
+check_reason(const char *reason)
+{
+	const char *p;
+
+	for (p = reason; *p; p++)
+		if (!isspace((unsigned char) *p))
+			return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("a redaction needs a reason"),
+			 errdetail("The reason is recorded in the ledger with the redaction; it must not contain the erased data.")));
+}
+
+/* The class of a column, or NULL if unclassified.  (SPI connected.) */
+static char *
+column_class(int32 table_id, const char *column)
+{
+	Oid			argtypes[2] = {INT4OID, TEXTOID};
+	Datum		args[2];
+
+	args[0] = Int32GetDatum(table_id);
+	args[1] = CStringGetTextDatum(column);
+	if (SPI_execute_with_args("SELECT class FROM notary.columns WHERE table_id OPERATOR(pg_catalog.=) $1 "
+							  "AND column_name OPERATOR(pg_catalog.=) $2",
+							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read notary.columns");
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+static void
+json_string_list(StringInfo sb, List *strings)
+{
+	ListCell   *lc;
+
+	appendStringInfoChar(sb, '[');
+	foreach(lc, strings)
+	{
+		if (lc != list_head(strings))
+			appendStringInfoString(sb, ", ");
+		escape_json(sb, (char *) lfirst(lc));
+	}
+	appendStringInfoChar(sb, ']');
+}
+
+PG_FUNCTION_INFO_V1(notary_classify);
+
+/* SQL: notary.classify(tbl regclass, column_name name, class text) */
+Datum
+notary_classify(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *column = NameStr(*PG_GETARG_NAME(1));
+	char	   *class = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	NotaryUserSwitch sw;
+	int32		table_id;
+	char	   *old_class;
+	Oid			argtypes[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	Relation	rel;
+	RelInfo    *ri;
+	uint8		before[NOTARY_HASH_LEN];
+	StringInfoData sb;
+	int			i;
+	bool		known = false;
+
+	for (i = 0; i < lengthof(classes); i++)
+		if (strcmp(class, classes[i]) == 0)
+			known = true;
+	if (!known)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown column class \"%s\"", class),
+				 errhint("Use identifier, quasi_identifier, sensitive (personal data) or public.")));
+	if (get_attnum(relid, column) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table %s does not exist", column, table_name_of(relid))));
+
+	/* writers wait while the classification and its baseline change */
+	rel = table_open(relid, ShareRowExclusiveLock);
+	ri = relinfo_get(rel);
+	memcpy(before, ri->layout_digest, NOTARY_HASH_LEN);
+
+	notary_spi_begin(&sw);
+	table_id = read_enrolled_table_id(relid);
+	old_class = column_class(table_id, column);
+	if (old_class != NULL && strcmp(old_class, class) == 0)
+	{
+		notary_spi_end(&sw);
+		table_close(rel, NoLock);
+		PG_RETURN_VOID();
+	}
+	args[0] = Int32GetDatum(table_id);
+	args[1] = CStringGetTextDatum(column);
+	args[2] = CStringGetTextDatum(class);
+	if (SPI_execute_with_args("INSERT INTO notary.columns AS c (table_id, column_name, class, "
+							  "classified_at, classified_by) VALUES ($1, $2, $3, pg_catalog.now(), SESSION_USER) "
+							  "ON CONFLICT (table_id, column_name) DO UPDATE SET class = EXCLUDED.class, "
+							  "classified_at = EXCLUDED.classified_at, classified_by = EXCLUDED.classified_by",
+							  3, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the classification");
+	notary_spi_end(&sw);
+
+	initStringInfo(&sb);
+	appendStringInfoString(&sb, "{\"column\": ");
+	escape_json(&sb, column);
+	appendStringInfoString(&sb, ", \"class\": ");
+	escape_json(&sb, class);
+	if (old_class != NULL)
+	{
+		appendStringInfoString(&sb, ", \"was\": ");
+		escape_json(&sb, old_class);
+	}
+	appendStringInfoChar(&sb, '}');
+	ledger_append_event(NOTARY_OP_CLASSIFY, true, table_id, sb.data);
+
+	/* other backends rebuild at commit; this one now */
+	CacheInvalidateRelcacheByRelid(relid);
+	relinfo_forget(relid);
+	ri = relinfo_get(rel);
+	if (memcmp(before, ri->layout_digest, NOTARY_HASH_LEN) != 0)
+	{
+		(void) capture_baseline(rel, "classification");
+		ri = relinfo_get(rel);
+		enroll_note_layout(ri->table_id, ri->layout_digest, true);
+	}
+	table_close(rel, NoLock);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Erase the named columns from the given entries of one table: value and
+ * salt go, the commitment stays in `redacted`.  Returns the number of
+ * values erased; *affected gets the seqs of the entries changed.  (SPI
+ * connected, as owner.)
+ */
+static int64
+erase_columns(int32 table_id, ArrayType *seqs, List *columns, List **affected)
+{
+	HTAB	   *layouts = layouts_load(table_id, CurrentMemoryContext);
+	Oid			argtypes[2] = {INT4OID, INT8ARRAYOID};
+	Datum		args[2];
+	SPITupleTable *tt;
+	uint64		n;
+	uint64		i;
+	int64		erased = 0;
+	Relation	ledger = table_open(notary_catalog()->ledger_oid, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(ledger);
+
+	*affected = NIL;
+	args[0] = Int32GetDatum(table_id);
+	args[1] = PointerGetDatum(seqs);
+	if (SPI_execute_with_args("SELECT ctid, seq, layout_id FROM notary.ledger "
+							  "WHERE table_id OPERATOR(pg_catalog.=) $1 "
+							  "AND seq OPERATOR(pg_catalog.=) ANY ($2) AND row_image IS NOT NULL "
+							  "ORDER BY seq FOR UPDATE",
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the ledger entries to redact");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		int64		seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		LayoutInfo *l = layouts_find(layouts, DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)));
+		HeapTupleData tup;
+		HeapTuple	copy;
+		Buffer		buf;
+		Datum		values[LEDGER_NATTS];
+		bool		nulls[LEDGER_NATTS];
+		bool		replace[LEDGER_NATTS];
+		NotaryImage img;
+		StringInfoData red;
+		ListCell   *lc;
+		int			p;
+		int			personal_rank;
+		bool		changed = false;
+		uint8	   *salts = NULL;
+		int			nsalts = 0;
+
+		if (l == NULL || !l->well_formed)
+			continue;			/* verify() reports it */
+		tup.t_self = *tid;
+		if (!heap_fetch(ledger, SnapshotSelf, &tup, &buf, false))
+			continue;
+		copy = heap_copytuple(&tup);
+		ReleaseBuffer(buf);
+		heap_deform_tuple(copy, desc, values, nulls);
+		read_image(values[LEDGER_ATT_ROW_IMAGE - 1], nulls[LEDGER_ATT_ROW_SALTS - 1],
+				   values[LEDGER_ATT_ROW_SALTS - 1], &img);
+		if (!nulls[LEDGER_ATT_REDACTED - 1])
+			img.redacted = DatumGetByteaPP(values[LEDGER_ATT_REDACTED - 1]);
+		if (img.ncols != l->ncols)
+			continue;
+		if (img.salts != NULL)
+		{
+			nsalts = VARSIZE_ANY_EXHDR(img.salts) / NOTARY_SALT_LEN;
+			salts = palloc(VARSIZE_ANY_EXHDR(img.salts));
+			memcpy(salts, VARDATA_ANY(img.salts), VARSIZE_ANY_EXHDR(img.salts));
+		}
+
+		/* the (position, commitment) records, old and new, ascending */
+		initStringInfo(&red);
+		for (p = 0, personal_rank = 0; p < l->ncols; p++)
+		{
+			const uint8 *kept = format_redacted_commitment(&img, p);
+			bool		personal = (personal_rank < l->npersonal && l->personal[personal_rank] == p);
+			bool		wanted = false;
+			uint8		commit[NOTARY_HASH_LEN];
+			uint8		pos[2] = {(uint8) (p >> 8), (uint8) p};
+
+			foreach(lc, columns)
+				if (strcmp((char *) lfirst(lc), l->names[p]) == 0)
+					wanted = true;
+			if (kept != NULL)
+			{
+				appendBinaryStringInfo(&red, (char *) pos, 2);
+				appendBinaryStringInfo(&red, (const char *) kept, NOTARY_HASH_LEN);
+			}
+			else if (wanted && img.values[p] != NULL)
+			{
+				const uint8 *salt = NULL;
+
+				if (personal && personal_rank < nsalts)
+					salt = salts + personal_rank * NOTARY_SALT_LEN;
+				format_column_commitment(img.values[p], salt, salt ? NOTARY_SALT_LEN : 0, commit);
+				appendBinaryStringInfo(&red, (char *) pos, 2);
+				appendBinaryStringInfo(&red, (const char *) commit, NOTARY_HASH_LEN);
+				img.values[p] = NULL;
+				if (salt != NULL)
+					memset(salts + personal_rank * NOTARY_SALT_LEN, 0, NOTARY_SALT_LEN);
+				erased++;
+				changed = true;
+			}
+			if (personal)
+				personal_rank++;
+		}
+		if (!changed)
+			continue;
+
+		memset(replace, false, sizeof(replace));
+		{
+			Datum	   *d = palloc(sizeof(Datum) * Max(img.ncols, 1));
+			bool	   *dn = palloc(sizeof(bool) * Max(img.ncols, 1));
+			int			dims[1] = {img.ncols};
+			int			lbs[1] = {1};
+			int			k;
+
+			for (k = 0; k < img.ncols; k++)
+			{
+				dn[k] = (img.values[k] == NULL);
+				d[k] = dn[k] ? (Datum) 0 : CStringGetTextDatum(img.values[k]);
+			}
+			values[LEDGER_ATT_ROW_IMAGE - 1] =
+				PointerGetDatum(construct_md_array(d, dn, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+			replace[LEDGER_ATT_ROW_IMAGE - 1] = true;
+		}
+		if (salts != NULL)
+		{
+			bytea	   *b = palloc(VARHDRSZ + nsalts * NOTARY_SALT_LEN);
+
+			SET_VARSIZE(b, VARHDRSZ + nsalts * NOTARY_SALT_LEN);
+			memcpy(VARDATA(b), salts, nsalts * NOTARY_SALT_LEN);
+			values[LEDGER_ATT_ROW_SALTS - 1] = PointerGetDatum(b);
+			replace[LEDGER_ATT_ROW_SALTS - 1] = true;
+		}
+		{
+			bytea	   *b = palloc(VARHDRSZ + red.len);
+
+			SET_VARSIZE(b, VARHDRSZ + red.len);
+			memcpy(VARDATA(b), red.data, red.len);
+			values[LEDGER_ATT_REDACTED - 1] = PointerGetDatum(b);
+			nulls[LEDGER_ATT_REDACTED - 1] = false;
+			replace[LEDGER_ATT_REDACTED - 1] = true;
+		}
+		{
+			HeapTuple	newtup;
+			bool		repl_nulls[LEDGER_NATTS];
+			int			k;
+
+			for (k = 0; k < LEDGER_NATTS; k++)
+				repl_nulls[k] = replace[k] ? nulls[k] : false;
+			newtup = heap_modify_tuple(copy, desc, values, repl_nulls, replace);
+			CatalogTupleUpdate(ledger, &copy->t_self, newtup);
+		}
+		*affected = lappend(*affected, psprintf(INT64_FORMAT, seq));
+	}
+	table_close(ledger, NoLock);
+	CommandCounterIncrement();
+	return erased;
+}
+
+/* Append the REDACT entry that records a redaction. */
+static void
+record_redaction(int32 table_id, List *columns, List *affected, const char *reason)
+{
+	StringInfoData sb;
+	ListCell   *lc;
+
+	initStringInfo(&sb);
+	appendStringInfoString(&sb, "{\"columns\": ");
+	json_string_list(&sb, columns);
+	appendStringInfoString(&sb, ", \"entries\": [");
+	foreach(lc, affected)
+	{
+		if (lc != list_head(affected))
+			appendStringInfoString(&sb, ", ");
+		appendStringInfoString(&sb, (char *) lfirst(lc));
+	}
+	appendStringInfoString(&sb, "], \"reason\": ");
+	escape_json(&sb, reason);
+	appendStringInfoChar(&sb, '}');
+	ledger_append_event(NOTARY_OP_REDACT, true, table_id, sb.data);
+}
+
+/* The personal columns (currently classified) among names, checked. */
+static void
+check_personal_columns(Oid relid, int32 table_id, List *columns)
+{
+	ListCell   *lc;
+
+	if (columns == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no column to redact was given")));
+	foreach(lc, columns)
+	{
+		char	   *c = (char *) lfirst(lc);
+		char	   *class;
+
+		if (get_attnum(relid, c) == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of table %s does not exist", c, table_name_of(relid))));
+		class = column_class(table_id, c);
+		if (class == NULL || strcmp(class, "public") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" of table %s is not classified as personal data",
+							c, table_name_of(relid)),
+					 errhint("Only columns classified identifier, quasi_identifier or sensitive with notary.classify() can be redacted.")));
+	}
+}
+
+/* The seqs of every entry of one row's history (notary.history's view). */
+static ArrayType *
+row_entries(Oid relid, ArrayType *key)
+{
+	Oid			argtypes[2] = {REGCLASSOID, TEXTARRAYOID};
+	Datum		args[2];
+	Datum	   *seqs;
+	uint64		i;
+
+	args[0] = ObjectIdGetDatum(relid);
+	args[1] = PointerGetDatum(key);
+	if (SPI_execute_with_args("SELECT seq FROM notary.history($1, VARIADIC $2)",
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the row's history");
+	seqs = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		seqs[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+	}
+	return construct_array(seqs, (int) SPI_processed, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+static List *
+name_array_list(ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	List	   *l = NIL;
+
+	deconstruct_array(arr, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("column names to redact must not be null")));
+		l = list_append_unique_ptr(l, pstrdup(NameStr(*DatumGetName(elems[i]))));
+	}
+	return l;
+}
+
+PG_FUNCTION_INFO_V1(notary_redact);
+
+/* SQL: notary.redact(tbl regclass, key text[], columns name[], reason text) */
+Datum
+notary_redact(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ArrayType  *key = PG_GETARG_ARRAYTYPE_P(1);
+	List	   *columns = name_array_list(PG_GETARG_ARRAYTYPE_P(2));
+	char	   *reason = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	NotaryUserSwitch sw;
+	int32		table_id;
+	ArrayType  *seqs;
+	List	   *affected;
+	int64		erased;
+
+	check_reason(reason);
+	notary_spi_begin(&sw);
+	table_id = read_enrolled_table_id(relid);
+	check_personal_columns(relid, table_id, columns);
+	seqs = row_entries(relid, key);
+	if (ArrayGetNItems(ARR_NDIM(seqs), ARR_DIMS(seqs)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the ledger holds no history of that row of %s", table_name_of(relid))));
+	erased = erase_columns(table_id, seqs, columns, &affected);
+	notary_spi_end(&sw);
+	if (erased == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("nothing to redact: those columns of that row are already redacted or empty")));
+	record_redaction(table_id, columns, affected, reason);
+	PG_RETURN_INT32((int32) erased);
+}
+
+/* A redaction done for one table, to be recorded. */
+typedef struct RedactionRecord
+{
+	int32		table_id;
+	List	   *columns;
+	List	   *affected;
+} RedactionRecord;
+
+/* A growing array of seqs. */
+typedef struct SeqSet
+{
+	Datum	   *d;
+	int			n;
+	int			max;
+} SeqSet;
+
+static void
+seqset_add(SeqSet *s, Datum seq)
+{
+	if (s->n == s->max)
+	{
+		s->max = s->max ? s->max * 2 : 64;
+		s->d = s->d ? repalloc(s->d, sizeof(Datum) * s->max) : palloc(sizeof(Datum) * s->max);
+	}
+	s->d[s->n++] = seq;
+}
+
+PG_FUNCTION_INFO_V1(notary_redact_subject);
+
+/* SQL: notary.redact_subject(column_name name, value text, reason text) */
+Datum
+notary_redact_subject(PG_FUNCTION_ARGS)
+{
+	char	   *column = NameStr(*PG_GETARG_NAME(0));
+	char	   *value = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *reason = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	NotaryUserSwitch sw;
+	Oid			argtypes[3] = {TEXTOID, INT4OID, TEXTOID};
+	Datum		args[3];
+	SPITupleTable *tables;
+	uint64		ntables;
+	uint64		i;
+	int64		total = 0;
+	bool		any_entry = false;
+	List	   *records = NIL;	/* RedactionRecord * */
+	ListCell   *lc;
+
+	check_reason(reason);
+	notary_spi_begin(&sw);
+	args[0] = CStringGetTextDatum(column);
+	if (SPI_execute_with_args("SELECT t.table_id, t.relid::pg_catalog.oid FROM notary.columns c "
+							  "JOIN notary.tables t USING (table_id) "
+							  "WHERE c.column_name OPERATOR(pg_catalog.=) $1 "
+							  "AND c.class OPERATOR(pg_catalog.=) 'identifier' AND t.relid IS NOT NULL "
+							  "ORDER BY t.table_id",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read notary.columns");
+	tables = SPI_tuptable;
+	ntables = SPI_processed;
+	if (ntables == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no enrolled table has an identifier column named \"%s\"", column),
+				 errhint("Classify the column with notary.classify(table, column, 'identifier').")));
+
+	for (i = 0; i < ntables; i++)
+	{
+		bool		isnull;
+		int32		table_id = DatumGetInt32(SPI_getbinval(tables->vals[i], tables->tupdesc, 1, &isnull));
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tables->vals[i], tables->tupdesc, 2, &isnull));
+		AttrNumber	att = get_attnum(relid, column);
+		Oid			typid;
+		int32		typmod;
+		Oid			collid;
+		Oid			input;
+		Oid			ioparam;
+		char	   *canonical;
+		List	   *personal = NIL;
+		SeqSet		seqset = {NULL, 0, 0};
+		SPITupleTable *tt;
+		uint64		n;
+		uint64		k;
+		List	   *affected;
+		int64		erased;
+
+		if (att == InvalidAttrNumber)
+			continue;
+		get_atttypetypmodcoll(relid, att, &typid, &typmod, &collid);
+		getTypeInputInfo(typid, &input, &ioparam);
+		canonical = canon_text_of_type(typid, OidInputFunctionCall(input, value, ioparam, typmod));
+
+		/* every personal column of the table is erased for the subject */
+		args[1] = Int32GetDatum(table_id);
+		if (SPI_execute_with_args("SELECT column_name FROM notary.columns "
+								  "WHERE table_id OPERATOR(pg_catalog.=) $2 AND class OPERATOR(pg_catalog.<>) 'public'",
+								  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read notary.columns");
+		for (k = 0; k < SPI_processed; k++)
+			personal = lappend(personal, SPI_getvalue(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1));
+
+		/* the entries that hold the subject, and their rows' whole history */
+		args[2] = CStringGetTextDatum(canonical);
+		if (SPI_execute_with_args("SELECT l.seq, (SELECT pg_catalog.array_agg(l.row_image[k] ORDER BY o) "
+								  "FROM pg_catalog.unnest(y.key_columns) WITH ORDINALITY AS u(k, o)) "
+								  "FROM notary.ledger l JOIN notary.layouts y USING (layout_id) "
+								  "WHERE l.table_id OPERATOR(pg_catalog.=) $2 "
+								  "AND l.row_image[pg_catalog.array_position(y.column_names, $1)] OPERATOR(pg_catalog.=) $3",
+								  3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not search the ledger");
+		tt = SPI_tuptable;
+		n = SPI_processed;
+		for (k = 0; k < n; k++)
+		{
+			Datum		keyd = SPI_getbinval(tt->vals[k], tt->tupdesc, 2, &isnull);
+
+			seqset_add(&seqset, SPI_getbinval(tt->vals[k], tt->tupdesc, 1, &isnull));
+			if (!isnull)
+			{
+				ArrayType  *keyarr = DatumGetArrayTypeP(keyd);
+				ArrayType  *more;
+				Datum	   *md;
+				bool	   *mn;
+				int			mcount;
+				int			m;
+
+				if (ArrayGetNItems(ARR_NDIM(keyarr), ARR_DIMS(keyarr)) == 0 ||
+					array_contains_nulls(keyarr))
+					continue;
+				more = row_entries(relid, keyarr);
+				deconstruct_array(more, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &md, &mn, &mcount);
+				for (m = 0; m < mcount; m++)
+					seqset_add(&seqset, md[m]);
+			}
+		}
+		if (seqset.n == 0)
+			continue;
+		any_entry = true;
+		erased = erase_columns(table_id,
+							   construct_array(seqset.d, seqset.n, INT8OID, 8,
+											   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE),
+							   personal, &affected);
+		if (erased > 0)
+		{
+			RedactionRecord *r = palloc(sizeof(RedactionRecord));
+
+			r->table_id = table_id;
+			r->columns = personal;
+			r->affected = affected;
+			records = lappend(records, r);
+			total += erased;
+		}
+	}
+	notary_spi_end(&sw);
+
+	if (!any_entry)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no ledger entry holds that value of \"%s\"", column)));
+	if (total == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("nothing to redact: that data subject is already redacted")));
+	foreach(lc, records)
+	{
+		RedactionRecord *r = (RedactionRecord *) lfirst(lc);
+
+		record_redaction(r->table_id, r->columns, r->affected, reason);
+	}
+	PG_RETURN_INT32((int32) total);
+}
