@@ -32,8 +32,36 @@ DROP TRIGGER ledger_no_truncate ON notary.ledger;
 SELECT op, detail->>'command' AS command, detail->>'object' AS object, detail->>'guard' AS guard
   FROM notary.ledger WHERE op = 'DDL' AND detail->>'object' LIKE '%notary.ledger' ORDER BY seq;
 SELECT count(*) AS findings FROM notary.verify();
+-- restore_mode switches capture off for one session only, never for a
+-- role or a database
+\set VERBOSITY terse
+ALTER ROLE notary_self_owner SET notary.restore_mode = on;
+ALTER DATABASE notary_self SET notary.restore_mode = on;
+\set VERBOSITY default
+SET notary.restore_mode = on;
+INSERT INTO s.t VALUES (99, 'during a restore');
+RESET notary.restore_mode;
+SELECT count(*) AS captured_during_restore FROM notary.ledger
+ WHERE op = 'INSERT' AND row_image[1] = '99';
+SELECT problem, row_key FROM notary.verify_table('s.t');
 SET notary.allow_uninstall = on;
 DROP EXTENSION pg_notary CASCADE;
+-- DROP OWNED BY the extension's owner would drop the extension with it
+CREATE ROLE regress_notary_ext_owner SUPERUSER;
+CREATE DATABASE notary_owned OWNER regress_notary_ext_owner;
+\c notary_owned
+SET client_min_messages = warning;
+SET ROLE regress_notary_ext_owner;
+CREATE EXTENSION pg_notary;
+RESET ROLE;
+\set VERBOSITY sqlstate
+DROP OWNED BY regress_notary_ext_owner;
+\set VERBOSITY default
+SELECT count(*) AS extension_still_there FROM pg_extension WHERE extname = 'pg_notary';
+SET notary.allow_uninstall = on;
+DROP OWNED BY regress_notary_ext_owner CASCADE;
 \c contrib_regression
 DROP DATABASE notary_self;
+DROP DATABASE notary_owned;
 DROP ROLE notary_self_owner;
+DROP ROLE regress_notary_ext_owner;

@@ -460,7 +460,7 @@ check_signature(CpFindings *f, NotaryCheckpoint *cp, const char *trusted_key)
 	{
 		cp_report(f, "bad_signature", false, 0, 0,
 				  "the checkpoint's fields do not match its digest: it was edited after it was signed");
-		ok = false;
+		return false;
 	}
 	if (trusted_key != NULL)
 	{
@@ -482,18 +482,21 @@ check_signature(CpFindings *f, NotaryCheckpoint *cp, const char *trusted_key)
 	else if (crypto_sign_verify_detached(cp->signature, digest, NOTARY_HASH_LEN, pk) != 0)
 	{
 		cp_report(f, "bad_signature", false, 0, 0,
-				  "the signature does not verify with this database's public key: the checkpoint is forged");
+				  "the signature does not verify with the public key it is checked with: the checkpoint is forged");
 		ok = false;
 	}
+
+	/*
+	 * An authentic checkpoint of another cluster or database is reported,
+	 * and still compared: after a restore, the restored ledger is checked
+	 * against the checkpoints its source published.
+	 */
 	if (strcmp(cp->system_identifier, system_identifier_text()) != 0 ||
 		strcmp(cp->database, get_database_name(MyDatabaseId)) != 0)
-	{
 		cp_report(f, "other_cluster", false, 0, 0,
 				  psprintf("the checkpoint was taken in database \"%s\" of cluster %s, this is \"%s\" of cluster %s",
 						   cp->database, cp->system_identifier,
 						   get_database_name(MyDatabaseId), system_identifier_text()));
-		ok = false;
-	}
 	return ok;
 }
 
@@ -533,7 +536,7 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 	notary_spi_begin(&sw);
 	checkpoint_from_jsonb(doc, &cp);
 
-	/* a checkpoint that cannot be trusted says nothing about the ledger */
+	/* a forged checkpoint, or one of another key, says nothing about the ledger */
 	if (!check_signature(&f, &cp, trusted_key))
 	{
 		notary_spi_end(&sw);

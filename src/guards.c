@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -91,7 +92,10 @@ refuse_uninstall(const char *what, const char *command)
 
 PG_FUNCTION_INFO_V1(notary_on_ddl_start);
 
-/* ddl_command_start: refuse DROP EXTENSION pg_notary and DROP SCHEMA notary */
+/*
+ * ddl_command_start: refuse DROP EXTENSION pg_notary, DROP SCHEMA notary
+ * and DROP OWNED BY the extension's owner
+ */
 Datum
 notary_on_ddl_start(PG_FUNCTION_ARGS)
 {
@@ -100,7 +104,24 @@ notary_on_ddl_start(PG_FUNCTION_ARGS)
 
 	require_event_trigger(fcinfo, "notary.on_ddl_start()");
 	trigdata = (EventTriggerData *) fcinfo->context;
-	if (notary_allow_uninstall || !IsA(trigdata->parsetree, DropStmt))
+	if (notary_allow_uninstall)
+		PG_RETURN_VOID();
+
+	/* DROP OWNED BY the extension's owner would drop the extension too */
+	if (IsA(trigdata->parsetree, DropOwnedStmt) && notary_extension_present())
+	{
+		Oid			owner = notary_extension_owner();
+
+		foreach(lc, ((DropOwnedStmt *) trigdata->parsetree)->roles)
+		{
+			RoleSpec   *rs = lfirst_node(RoleSpec, lc);
+
+			if (get_rolespec_oid(rs, true) == owner)
+				refuse_uninstall("DROP OWNED BY the owner of pg_notary", "DROP OWNED BY its owner");
+		}
+		PG_RETURN_VOID();
+	}
+	if (!IsA(trigdata->parsetree, DropStmt))
 		PG_RETURN_VOID();
 
 	foreach(lc, ((DropStmt *) trigdata->parsetree)->objects)

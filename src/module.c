@@ -32,6 +32,22 @@ bool		notary_restore_mode = false;
 
 void		_PG_init(void);
 
+/*
+ * notary.restore_mode may be turned on for one session only (SET, or
+ * PGOPTIONS at connection): never for a role, a database or the server,
+ * where it would silently switch capture off for sessions to come.
+ */
+static bool
+check_restore_mode(bool *newval, void **extra, GucSource source)
+{
+	if (*newval && source != PGC_S_CLIENT && source != PGC_S_SESSION)
+	{
+		GUC_check_errdetail("notary.restore_mode can only be set for one session, with SET or PGOPTIONS.");
+		return false;
+	}
+	return true;
+}
+
 void
 _PG_init(void)
 {
@@ -55,7 +71,7 @@ _PG_init(void)
 							 false,
 							 PGC_SUSET,
 							 0,
-							 NULL, NULL, NULL);
+							 check_restore_mode, NULL, NULL);
 	DefineCustomStringVariable("notary.signing_key_file",
 							   "File holding the Ed25519 key that signs pg_notary checkpoints.",
 							   "Relative paths are in the data directory; created on first use with mode 0600.",

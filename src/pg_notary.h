@@ -211,6 +211,7 @@ typedef struct NotaryUserSwitch
 
 extern const NotaryCatalog *notary_catalog(void);
 extern bool notary_extension_present(void);
+extern Oid	notary_extension_owner(void);
 extern void notary_catalog_reset(void);
 extern void notary_become_owner(NotaryUserSwitch *sw);
 extern void notary_restore_user(NotaryUserSwitch *sw);
