@@ -96,7 +96,14 @@ def column_commitment(value, salt=b""):
     return h.digest()
 
 
-def image_digest(ldigest, values, personal, salts):
+def redacted_records(redacted):
+    """docs/redaction.md: (u16 position, 32-byte commitment) records."""
+    return {int.from_bytes(redacted[k:k + 2], "big"): redacted[k + 2:k + 34]
+            for k in range(0, len(redacted), 34)}
+
+
+def image_digest(ldigest, values, personal, salts, redacted=b""):
+    kept = redacted_records(redacted)
     h = begin("image")
     h.update(ldigest)
     u32(h, len(values))
@@ -107,7 +114,7 @@ def image_digest(ldigest, values, personal, salts):
             if (p + 1) * 16 <= len(salts):
                 salt = salts[p * 16:(p + 1) * 16]
             p += 1
-        h.update(column_commitment(v, salt))
+        h.update(kept[i] if i in kept else column_commitment(v, salt))
     return h.digest()
 
 
@@ -216,6 +223,9 @@ INSERT INTO s.t VALUES (1, 1.50, 'NaN', '2024-01-01 10:00+07', '2024-02-29', '1 
 SELECT notary.enable('s');
 INSERT INTO s.t VALUES (2, -0.001, '-Infinity', 'infinity', '-infinity', '-3 mons', '\x', '{}', 'null', NULL, 'empty', NULL);
 UPDATE s.t SET n = n * 2, u = 'rubah';
+SELECT notary.classify('s.t', 'u', 'identifier');
+UPDATE s.t SET u = 'kancil' WHERE id = 1;
+SELECT notary.redact('s.t', '{1}', '{u}', 'erasure request');
 CREATE TABLE s.nopk (x text, y int);
 INSERT INTO s.nopk VALUES ('a', 1), ('a', 1);
 DELETE FROM s.t WHERE id = 2;
@@ -251,11 +261,14 @@ def check_ledger():
                     "(extract(epoch FROM logged_at) * 1000000)::bigint AS logged_at_us, "
                     "session_user_name, current_user_name, application_name, client_addr, "
                     "table_id, layout_id, row_image, encode(row_salts, 'hex') AS row_salts, "
-                    "encode(old_digest, 'hex') AS old_digest, detail::text AS detail "
+                    "encode(old_digest, 'hex') AS old_digest, detail::text AS detail, "
+                    "encode(redacted, 'hex') AS redacted "
                     "FROM notary.ledger ORDER BY chain_id, chain_pos) e").splitlines()
         entries = [json.loads(r) for r in rows]
         last = {}
         row_digests = set()
+        redacted_seen = []
+        unknowable_tables = set()
         for e in entries:
             prev = bytes.fromhex(e["prev_hash"])
             expect_prev = last.get(e["chain_id"], bytes(32))
@@ -265,7 +278,14 @@ def check_ledger():
             if e["layout_id"] is not None:
                 ld, personal = layouts[e["layout_id"]]
                 salts = bytes.fromhex(e["row_salts"]) if e["row_salts"] else b""
-                img = image_digest(ld, e["row_image"], personal, salts)
+                red = bytes.fromhex(e["redacted"]) if e["redacted"] else b""
+                img = image_digest(ld, e["row_image"], personal, salts, red)
+                if red:
+                    redacted_seen.append(e["seq"])
+                    # an erased column that was not personal in this layout
+                    # makes the image's row digest unknowable
+                    if any(p not in personal for p in redacted_records(red)):
+                        unknowable_tables.add(e["table_id"])
                 row_digests.add(row_digest(ld, e["row_image"], personal).hex())
             h = entry_hash(prev, e, img)
             if h.hex() != e["entry_hash"]:
@@ -273,19 +293,27 @@ def check_ledger():
             last[e["chain_id"]] = bytes.fromhex(e["entry_hash"])
         # every UPDATE's old_digest is the row digest of an earlier image
         for e in entries:
+            if e["table_id"] in unknowable_tables:
+                continue
             if e["old_digest"] is not None and e["old_digest"] not in row_digests:
                 fail("seq %s: old_digest matches no row image" % e["seq"])
         ops = sorted({e["op"] for e in entries})
-        for op in ["BASELINE", "DDL", "DELETE", "DISABLE", "ENABLE", "INSERT",
-                   "SNAPSHOT", "TRUNCATE", "UPDATE"]:
+        for op in ["BASELINE", "CLASSIFY", "DDL", "DELETE", "DISABLE", "ENABLE", "INSERT",
+                   "REDACT", "SNAPSHOT", "TRUNCATE", "UPDATE"]:
             if op not in ops:
                 fail("the workload wrote no %s entry (ops: %s)" % (op, ops))
+        if not redacted_seen:
+            fail("the workload redacted nothing")
+        redact_seq = min(e["seq"] for e in entries if e["op"] == "REDACT")
+        if any("kancil" in json.dumps(e) for e in entries if e["seq"] < redact_seq):
+            fail("a redacted value is still in an entry written before the redaction")
         findings = psql("SELECT count(*) FROM notary.verify()").strip()
         if findings != "0":
             fail("notary.verify() reports %s findings on the untouched ledger" % findings)
         print("ok: recomputed %d entries and %d layouts independently" % (len(entries), len(layouts)))
     finally:
-        psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
+        if not os.environ.get("KEEP"):
+            psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
 
 
 def self_test():
