@@ -31,6 +31,8 @@
  */
 #include "pg_notary.h"
 
+#include "access/genam.h"
+#include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -41,10 +43,11 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
-#define VERIFY_BATCH 10000
 
 #define UNIX_EPOCH_OFFSET_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
@@ -335,6 +338,16 @@ recompute_entry(HeapTuple t, TupleDesc d, HTAB *layouts, const uint8 *prev,
 	return true;
 }
 
+/* The position up to which a checkpoint covers a chain (0: not at all). */
+static int64
+since_position(const NotaryCheckpoint *since, int32 chain)
+{
+	for (int c = 0; c < since->nchains; c++)
+		if (since->chains[c].chain_id == chain)
+			return since->chains[c].position;
+	return 0;
+}
+
 /* Callback for checkpoint_verify_stored(): a finding without an entry. */
 static void
 report_checkpoint(void *arg, const char *problem, const char *detail)
@@ -359,7 +372,9 @@ notary_verify(PG_FUNCTION_ARGS)
 	HTAB	   *layouts;
 	HASH_SEQ_STATUS hs;
 	LayoutInfo *l;
-	Portal		portal;
+	Relation	ledger;
+	Relation	index;
+	SysScanDesc scan;
 	bool		in_chain = false;
 	int32		cur_chain = 0;
 	int64		expected = 1;
@@ -367,9 +382,6 @@ notary_verify(PG_FUNCTION_ARGS)
 	bool		link_known = false;
 	NotaryCheckpoint since;
 	bool		has_since = !PG_ARGISNULL(0);
-	Oid			argtypes[2] = {INT4ARRAYOID, INT8ARRAYOID};
-	Datum		args[2];
-	int			i;
 	Redactions	redactions;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -396,19 +408,6 @@ notary_verify(PG_FUNCTION_ARGS)
 		checkpoint_from_jsonb(PG_GETARG_DATUM(0), &since);
 	else
 		since.nchains = 0;
-	{
-		Datum	   *c = palloc(sizeof(Datum) * Max(since.nchains, 1));
-		Datum	   *p = palloc(sizeof(Datum) * Max(since.nchains, 1));
-
-		for (i = 0; i < since.nchains; i++)
-		{
-			c[i] = Int32GetDatum(since.chains[i].chain_id);
-			p[i] = Int64GetDatum(since.chains[i].position);
-		}
-		args[0] = PointerGetDatum(construct_array(c, since.nchains, INT4OID, 4, true, TYPALIGN_INT));
-		args[1] = PointerGetDatum(construct_array(p, since.nchains, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	}
-
 	checkpoint_verify_stored(report_checkpoint, &f);
 
 	layouts = layouts_load(0, callcxt);
@@ -425,27 +424,23 @@ notary_verify(PG_FUNCTION_ARGS)
 							l->layout_id, l->schema_name, l->table_name));
 	}
 
-	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT l.seq, l.chain_id, l.chain_pos, l.prev_hash, l.entry_hash, l.op, l.xid, "
-									   "l.logged_at, l.session_user_name, l.current_user_name, l.application_name, "
-									   "l.client_addr, l.table_id, l.layout_id, l.row_image, l.row_salts, l.old_digest, "
-									   "l.detail, l.redacted FROM notary.ledger l "
-									   "LEFT JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS s(chain, pos) "
-									   "ON s.chain OPERATOR(pg_catalog.=) l.chain_id "
-									   "WHERE l.chain_pos OPERATOR(pg_catalog.>) COALESCE(s.pos, 0) "
-									   "ORDER BY l.chain_id, l.chain_pos",
-									   2, argtypes, args, NULL, true, 0);
+	/*
+	 * The entries in (chain_id, chain_pos) order, straight from the primary
+	 * key index under the query's snapshot: no executor, no tuple copies.
+	 * The tuple descriptor is the ledger's, whose column numbers the helper
+	 * functions above use.
+	 */
+	ledger = table_open(notary_catalog()->ledger_oid, AccessShareLock);
+	index = index_open(RelationGetPrimaryKeyIndex(ledger), AccessShareLock);
+	scan = systable_beginscan_ordered(ledger, index, GetActiveSnapshot(), 0, NULL);
 	for (;;)
 	{
-		uint64		i;
+		HeapTuple	t = systable_getnext_ordered(scan, ForwardScanDirection);
+		TupleDesc	d = RelationGetDescr(ledger);
 
-		SPI_cursor_fetch(portal, true, VERIFY_BATCH);
-		if (SPI_processed == 0)
+		if (t == NULL)
 			break;
-		for (i = 0; i < SPI_processed; i++)
 		{
-			HeapTuple	t = SPI_tuptable->vals[i];
-			TupleDesc	d = SPI_tuptable->tupdesc;
 			MemoryContext old = MemoryContextSwitchTo(scratch);
 			bool		isnull;
 			int64		seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
@@ -470,6 +465,11 @@ notary_verify(PG_FUNCTION_ARGS)
 						expected = since.chains[c].position + 1;
 						memcpy(last_hash, since.chains[c].hash, NOTARY_HASH_LEN);
 					}
+			}
+			if (pos < expected && pos <= since_position(&since, chain))
+			{
+				MemoryContextSwitchTo(old);
+				continue;		/* covered by the checkpoint verify() starts from */
 			}
 			if (pos != expected)
 			{
@@ -536,10 +536,11 @@ notary_verify(PG_FUNCTION_ARGS)
 			memcpy(last_hash, stored, NOTARY_HASH_LEN);
 			expected = pos + 1;
 		}
-		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
-	SPI_cursor_close(portal);
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(ledger, AccessShareLock);
 	notary_spi_end(&sw);
 
 	{

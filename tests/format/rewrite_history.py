@@ -123,10 +123,14 @@ INSERT INTO procurement.contracts VALUES (3, 'PT Karya Abadi', 42000000);
         forged["entries"] += 1
         got = findings("SELECT problem FROM notary.verify_checkpoint('%s')" % json.dumps(forged))
         expect(["bad_signature"] in got, "a checkpoint with one field changed is reported: %s" % got)
+        # moving a checkpoint to another cluster by editing it is a forgery too
+        # (an authentic checkpoint of another cluster, re-signed with the
+        # key, is tests/cli's job: Python has no Ed25519)
         other = json.loads(cp2)
         other["system_identifier"] = "1"
         got = findings("SELECT problem FROM notary.verify_checkpoint('%s')" % json.dumps(other))
-        expect(["other_cluster"] in got, "a checkpoint of another cluster is reported: %s" % got)
+        expect(got == [["bad_signature"]],
+               "a checkpoint edited to name another cluster is reported as forged, once: %s" % got)
         stored = findings("SELECT problem FROM notary.verify() WHERE problem = 'checkpoint_chain'")
         expect(stored == [], "the stored checkpoint chain is intact")
     finally:
