@@ -16,9 +16,9 @@
  *
  * The ledger refuses UPDATE through SQL; a redaction rewrites the entries
  * through the heap directly (CatalogTupleUpdate), as the extension's
- * owner, after locking them FOR UPDATE.  The old row versions stay on disk
- * until VACUUM, and in WAL and backups until those expire
- * (docs/operations.md).
+ * owner, after locking them FOR UPDATE.  The old row versions stay in the
+ * table's file until VACUUM FULL rewrites it, and in WAL and backups until
+ * those expire (docs/redaction.md).
  *
  *-------------------------------------------------------------------------
  */
