@@ -167,12 +167,41 @@ redactions_note(Redactions *r, const NotaryEntry *e, const LayoutInfo *l,
 
 	for (k = 0; k < n; k++, p += NOTARY_REDACTED_LEN)
 	{
-		RedactionItem *it = redaction_item(r, e->seq, l->names[(p[0] << 8) | p[1]]);
+		const char *name = l->names[(p[0] << 8) | p[1]];
+		RedactionItem *it;
 
+		if (name == NULL)
+			continue;			/* a damaged layout: altered_layout says so */
+		it = redaction_item(r, e->seq, name);
 		it->erased = true;
 		it->chain_id = e->chain_id;
 		it->chain_pos = e->chain_pos;
 	}
+}
+
+/*
+ * A seq named in a REDACT entry: the number rounded as numeric_int8 would,
+ * *bad when it is no bigint at all (a forged entry must not stop verify()).
+ */
+static int64
+json_seq(Numeric num, bool *bad)
+{
+	char	   *txt;
+	char	   *end;
+	long long	v;
+
+	*bad = numeric_is_nan(num);
+	if (*bad)
+		return 0;
+	txt = DatumGetCString(DirectFunctionCall1(numeric_out,
+											  DirectFunctionCall2(numeric_round,
+																  NumericGetDatum(num),
+																  Int32GetDatum(0))));
+	errno = 0;
+	v = strtoll(txt, &end, 10);
+	if (errno != 0 || *end != '\0')
+		*bad = true;
+	return (int64) v;
 }
 
 /* What a REDACT entry records: {"columns": [...], "entries": [seq, ...]} */
@@ -197,11 +226,12 @@ redactions_record(Redactions *r, int64 redact_seq, Jsonb *detail)
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		int64		seq;
+		bool		bad = false;
 
 		if (tok != WJB_ELEM || v.type != jbvNumeric)
 			continue;
-		seq = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v.val.numeric)));
-		if (seq >= redact_seq)
+		seq = json_seq(v.val.numeric, &bad);
+		if (bad || seq >= redact_seq)
 			continue;			/* a redaction records only earlier entries */
 		foreach(lc, names)
 			redaction_item(r, seq, (char *) lfirst(lc))->recorded_by = redact_seq;
