@@ -33,6 +33,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -467,6 +468,12 @@ notary_redact(PG_FUNCTION_ARGS)
 	int64		erased;
 
 	check_reason(reason);
+
+	/*
+	 * Wait for writers of the table that are still open (their entries must
+	 * be erased too) and keep new ones out until this redaction commits.
+	 */
+	LockRelationOid(relid, ShareRowExclusiveLock);
 	notary_spi_begin(&sw);
 	table_id = read_enrolled_table_id(relid);
 	check_personal_columns(relid, table_id, columns);
@@ -572,6 +579,7 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 
 		if (att == InvalidAttrNumber)
 			continue;
+		LockRelationOid(relid, ShareRowExclusiveLock);	/* as in redact() */
 		get_atttypetypmodcoll(relid, att, &typid, &typmod, &collid);
 		getTypeInputInfo(typid, &input, &ioparam);
 		canonical = canon_text_of_type(typid, OidInputFunctionCall(input, value, ioparam, typmod));
@@ -579,7 +587,8 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 		/* every personal column of the table is erased for the subject */
 		args[1] = Int32GetDatum(table_id);
 		if (SPI_execute_with_args("SELECT column_name FROM notary.columns "
-								  "WHERE table_id OPERATOR(pg_catalog.=) $2 AND class OPERATOR(pg_catalog.<>) 'public'",
+								  "WHERE table_id OPERATOR(pg_catalog.=) $2 AND class OPERATOR(pg_catalog.<>) 'public' "
+								  "ORDER BY column_name",
 								  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read notary.columns");
 		for (k = 0; k < SPI_processed; k++)
@@ -598,10 +607,11 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 		n = SPI_processed;
 		for (k = 0; k < n; k++)
 		{
-			Datum		keyd = SPI_getbinval(tt->vals[k], tt->tupdesc, 2, &isnull);
+			bool		key_null;
+			Datum		keyd = SPI_getbinval(tt->vals[k], tt->tupdesc, 2, &key_null);
 
 			seqset_add(&seqset, SPI_getbinval(tt->vals[k], tt->tupdesc, 1, &isnull));
-			if (!isnull)
+			if (!key_null)
 			{
 				ArrayType  *keyarr = DatumGetArrayTypeP(keyd);
 				ArrayType  *more;
