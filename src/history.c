@@ -18,6 +18,24 @@
  * it is the UPDATE whose before-image had them (its old_digest is the row
  * digest of the given values).
  *
+ * Redacted columns (redaction.c): an erased value is unknown.  In the
+ * output it is a JSON null like any NULL, with nothing added, so the
+ * shape of before and after never changes; the entry's `redacted` field
+ * (and notary.redactions) says which nulls were erased.  No erased value
+ * is ever shown, not even one the caller gave: a before-image built from
+ * the given values (an UPDATE of a row without a key) shows null where
+ * the UPDATE's own image is erased.  Without a primary key an erased
+ * column matches any given value, so a redacted row's history is still
+ * found by all its values (and can be redacted again); rows that differ
+ * only in erased columns are the same row to us, as identical rows are.
+ * With a primary key an erased key column matches nothing: a row whose
+ * key itself was erased is no longer found by it.  An old_digest covers
+ * the columns that were not personal when it was written: once one of
+ * them is erased from the previous image, that image's digest cannot be
+ * recomputed, so an UPDATE of a row without a key may show no before-
+ * image, and an UPDATE that changed a primary key is found under the new
+ * key only.
+ *
  * Before-images are not stored: an UPDATE's before-image is the image of
  * the row's previous entry.  Key texts are parsed as the caller; the
  * ledger is read as the extension's owner (the auditor may read it, the
@@ -258,10 +276,13 @@ hist_layout(HTAB *cache, LayoutInfo *l, const RowTarget *t, MemoryContext mcxt)
 	return h;
 }
 
-/* Does an image under l show the target row? */
+/*
+ * Does an image under l show the target row?  erased (NULL: none) marks
+ * the columns a redaction erased: without a key they match any value.
+ */
 static bool
 image_is_target(const HistLayout *h, const LayoutInfo *l, char **values,
-				const RowTarget *t)
+				const bool *erased, const RowTarget *t)
 {
 	int			i;
 
@@ -275,9 +296,37 @@ image_is_target(const HistLayout *h, const LayoutInfo *l, char **values,
 		return true;
 	}
 	for (i = 0; i < l->ncols; i++)
-		if (!same_value(values[i], h->image[i]))
+		if (!(erased != NULL && erased[i]) && !same_value(values[i], h->image[i]))
 			return false;
 	return true;
+}
+
+/* The columns of an image under l erased by a redaction, or NULL. */
+static bool *
+image_erased(const LayoutInfo *l, bool isnull, Datum redacted)
+{
+	bytea	   *b;
+	const uint8 *r;
+	int			n;
+	int			k;
+	bool	   *erased = NULL;
+
+	if (isnull)
+		return NULL;
+	b = DatumGetByteaPP(redacted);
+	r = (const uint8 *) VARDATA_ANY(b);
+	n = VARSIZE_ANY_EXHDR(b) / NOTARY_REDACTED_LEN;
+	for (k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
+	{
+		int			pos = (r[0] << 8) | r[1];
+
+		if (pos >= l->ncols)
+			continue;			/* notary.verify() reports it */
+		if (erased == NULL)
+			erased = palloc0(sizeof(bool) * Max(l->ncols, 1));
+		erased[pos] = true;
+	}
+	return erased;
 }
 
 /* An image as a JSON object: column name to canonical text or null. */
@@ -334,9 +383,12 @@ history_entry(HeapTuple tup, TupleDesc d, HTAB *layouts, HTAB *cache,
 {
 	bool		isnull;
 	bool		img_null;
+	bool		red_null;
 	char	   *op = SPI_getvalue(tup, d, 3);
 	Datum		layout_d = SPI_getbinval(tup, d, 9, &isnull);
 	Datum		img_d = SPI_getbinval(tup, d, 10, &img_null);
+	Datum		red_d;
+	bool	   *erased;
 	LayoutInfo *l;
 	HistLayout *h;
 	NotaryImage img;
@@ -388,7 +440,9 @@ history_entry(HeapTuple tup, TupleDesc d, HTAB *layouts, HTAB *cache,
 	}
 
 	h = hist_layout(cache, l, t, mcxt);
-	is_target = image_is_target(h, l, img.values, t);
+	red_d = SPI_getbinval(tup, d, 12, &red_null);
+	erased = image_erased(l, red_null, red_d);
+	is_target = image_is_target(h, l, img.values, erased, t);
 	old_is_prev = old_known && prev->json != NULL &&
 		memcmp(old, prev->digest, NOTARY_HASH_LEN) == 0;
 	old_is_target = old_known && !t->has_pk && h->usable &&
@@ -410,7 +464,14 @@ history_entry(HeapTuple tup, TupleDesc d, HTAB *layouts, HTAB *cache,
 		else if (!is_update)
 			before = NULL;		/* identical rows cannot be told apart */
 		else if (old_is_target)
-			before = image_json(l, h->image);
+		{
+			/* the given values, but never one the ledger has erased */
+			char	  **shown = palloc(sizeof(char *) * Max(l->ncols, 1));
+
+			for (i = 0; i < l->ncols; i++)
+				shown[i] = erased != NULL && erased[i] ? NULL : h->image[i];
+			before = image_json(l, shown);
+		}
 		else
 			before = old_is_prev ? prev->json : NULL;
 	}
@@ -490,7 +551,7 @@ notary_history(PG_FUNCTION_ARGS)
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT seq, logged_at, op, xid, session_user_name, "
 									   "current_user_name, application_name, client_addr, "
-									   "layout_id, row_image, old_digest FROM notary.ledger "
+									   "layout_id, row_image, old_digest, redacted FROM notary.ledger "
 									   "WHERE table_id OPERATOR(pg_catalog.=) $1 "
 									   "AND row_image IS NOT NULL ORDER BY seq",
 									   1, argtypes, args, NULL, true, 0);

@@ -24,6 +24,35 @@
  * added.  Personal columns are left out everywhere, as in the row digest:
  * a redaction may erase them from the ledger.
  *
+ * Redacted columns.  A redaction (redaction.c) may erase a value from
+ * entries written before its column was classified personal, under a
+ * layout where the row digest covered it: such a value is unknown, never
+ * a NULL, and the digests that covered it cannot be recomputed.  The rule:
+ *  - a column erased in any entry under a layout (a position in the
+ *    entry's `redacted` field, not personal in that layout) is left out,
+ *    like a personal column, of the digest every row of that layout is
+ *    matched by, in the replay and in every comparison (a projection never
+ *    shares it).  So an erased value is never compared with a baseline or
+ *    with the live table, nor shown in a finding; rows that differ only
+ *    there are not told apart;
+ *  - an UPDATE's old_digest covers the whole row, so it is looked up among
+ *    the rows whose whole digest is known (none of its covered columns
+ *    erased).  If none has it and the state holds rows whose whole digest
+ *    is unknown, the before-image may be one of those: with a primary key
+ *    the state's row of the same key if it is one of them (or, for an
+ *    UPDATE itself redacted whose key the state does not hold, a key
+ *    change: as without a key); without a key the one most like the
+ *    after-image (most equal columns compared, the oldest on a tie).  Only
+ *    when there is none is it a history_gap;
+ *  - a row whose key columns are erased has no key: it is named by all its
+ *    columns, erased ones shown as (redacted), and never paired by key.
+ * A ledger that only redactions changed gives no finding; a change made
+ * around capture is still found when it reaches a baseline or the table
+ * in a column never erased under the layout.  What is lost: a change that only an
+ * UPDATE's old_digest showed (overwritten by that UPDATE), when the row's
+ * previous image has an erased covered column.  A table never redacted
+ * takes none of these paths.
+ *
  * Everything runs as the extension's owner: the auditor may read the
  * ledger but not the application's tables.  The ledger and the table are
  * read with the same snapshot, so a change and its entry are seen
@@ -60,6 +89,41 @@
 
 #define VERIFY_TABLE_BATCH 10000
 
+/*
+ * The columns left out of the digests rows of one layout are matched by:
+ * its personal columns and the columns erased in some entry under it (see
+ * the header).  A layout without a slot leaves out its personal columns.
+ */
+typedef struct IgnoreSlot
+{
+	uint8		digest[NOTARY_HASH_LEN];	/* hash key: the layout's digest */
+	int			ncols;
+	bool	   *erased;			/* per column: erased somewhere, not personal */
+	int			nerased;
+	int			nignored;
+	int16	   *ignored;		/* personal and erased columns, ascending */
+} IgnoreSlot;
+
+typedef struct Ignore
+{
+	MemoryContext mcxt;
+	HTAB	   *slots;			/* IgnoreSlot; NULL until a column is erased */
+} Ignore;
+
+struct VtRow;
+
+/* What only rows touched by a redaction, or of a layout touched, need. */
+typedef struct VtExtra
+{
+	struct VtRow *row;
+	bool	   *erased;			/* per column: erased in the row's entry, or
+								 * NULL */
+	bool		in_old;			/* linked into RowSet.by_old */
+	uint8		full[NOTARY_HASH_LEN];	/* the row digest an UPDATE records */
+	dlist_node	old_node;		/* DigestSlot.rows of RowSet.by_old */
+	dlist_node	partial_node;	/* RowSet.partials */
+} VtExtra;
+
 /* A row the ledger knows, a row of a baseline, or a row of the table. */
 typedef struct VtRow
 {
@@ -68,9 +132,11 @@ typedef struct VtRow
 	LayoutInfo *layout;
 	char	  **values;			/* one chunk with the strings */
 	int64		seq;			/* entry that recorded it; 0 for the table */
-	char	   *key;			/* "id=42"; NULL without a primary key */
+	char	   *key;			/* "id=42"; NULL without a (known) primary key */
 	char	   *name;			/* row_name(), once asked for */
 	bool		paired;			/* compare: paired with a row of the other side */
+	bool		partial;		/* a column its digest covers is erased */
+	VtExtra    *x;				/* NULL unless a redaction is involved */
 	dlist_node	order_node;		/* RowSet.rows */
 	dlist_node	digest_node;	/* DigestSlot.rows */
 	dlist_node	key_node;		/* KeySlot.rows */
@@ -104,8 +170,14 @@ typedef struct LayoutUse
 typedef struct RowSet
 {
 	MemoryContext mcxt;
+	Ignore	   *ign;
 	HTAB	   *by_digest;
 	HTAB	   *by_key;
+	HTAB	   *by_old;			/* full row digests of rows of layouts with
+								 * erased columns (rows with none erased);
+								 * NULL until needed */
+	dlist_head	partials;		/* VtExtra: rows with a covered column erased */
+	int64		npartial;
 	dlist_head	rows;
 	int64		nrows;
 	List	   *uses;			/* LayoutUse *: how many rows per layout */
@@ -177,12 +249,62 @@ is_personal(const LayoutInfo *l, int col)
 	return false;
 }
 
+/* The slot of a layout with erased columns, or NULL. */
+static IgnoreSlot *
+ignore_slot(Ignore *ign, const LayoutInfo *l)
+{
+	if (ign == NULL || ign->slots == NULL)
+		return NULL;
+	return hash_search(ign->slots, l->digest, HASH_FIND, NULL);
+}
+
+/* Is a column of l left out of digests and comparisons? */
+static bool
+is_ignored(Ignore *ign, const LayoutInfo *l, int col)
+{
+	IgnoreSlot *s = ignore_slot(ign, l);
+
+	if (s != NULL && col >= 0 && col < s->ncols && s->erased[col])
+		return true;
+	return is_personal(l, col);
+}
+
+/* Does erased (NULL: nothing erased) erase a column a row digest covers? */
+static bool
+erases_covered(const LayoutInfo *l, const bool *erased)
+{
+	int			i;
+
+	if (erased == NULL)
+		return false;
+	for (i = 0; i < l->ncols; i++)
+		if (erased[i] && !is_personal(l, i))
+			return true;
+	return false;
+}
+
+/* Are the primary key's values known (none erased)? */
+static bool
+key_known(const LayoutInfo *l, const bool *erased)
+{
+	int			i;
+
+	if (l->nkeys == 0)
+		return false;
+	for (i = 0; erased != NULL && i < l->nkeys; i++)
+		if (l->keys[i] >= 0 && l->keys[i] < l->ncols && erased[l->keys[i]])
+			return false;
+	return true;
+}
+
 /*
  * The text that names a row in findings: its primary key columns, or
- * every column without one, as "id=1, line=3" in canonical text.
+ * every column without one, as "id=1, line=3" in canonical text; an
+ * erased value (erased may be NULL) shows as (redacted).
  */
 static char *
-key_text(const LayoutInfo *l, char **values, bool all_columns)
+key_text(const LayoutInfo *l, char **values, const bool *erased,
+		 bool all_columns)
 {
 	StringInfoData sb;
 	int			n = all_columns ? l->ncols : l->nkeys;
@@ -196,9 +318,17 @@ key_text(const LayoutInfo *l, char **values, bool all_columns)
 		if (c < 0 || c >= l->ncols)
 			continue;
 		appendStringInfo(&sb, "%s%s=%s", i > 0 ? ", " : "", l->names[c],
+						 erased != NULL && erased[c] ? "(redacted)" :
 						 values[c] ? values[c] : "NULL");
 	}
 	return sb.data;
+}
+
+/* The key of a row under l, or NULL if it has none or it is erased. */
+static char *
+row_key(const LayoutInfo *l, char **values, const bool *erased)
+{
+	return key_known(l, erased) ? key_text(l, values, NULL, false) : NULL;
 }
 
 /* The name of a row in findings, whether or not its table has a key. */
@@ -211,14 +341,36 @@ row_name(VtRow *r)
 	{
 		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(r));
 
-		r->name = key_text(r->layout, r->values, true);
+		r->name = key_text(r->layout, r->values, r->x ? r->x->erased : NULL,
+						   true);
 		MemoryContextSwitchTo(old);
 	}
 	return r->name;
 }
 
+/*
+ * The digest rows are matched by: the row digest, leaving out the
+ * columns erased under the layout as well as its personal ones.
+ */
 static void
-row_digest(const LayoutInfo *l, char **values, uint8 *out)
+row_digest(Ignore *ign, const LayoutInfo *l, char **values, uint8 *out)
+{
+	IgnoreSlot *s = ignore_slot(ign, l);
+	NotaryImage img;
+
+	img.ncols = l->ncols;
+	img.values = values;
+	img.salts = NULL;
+	img.redacted = NULL;
+	if (s != NULL)
+		format_row_digest(l->digest, &img, s->ignored, s->nignored, out);
+	else
+		format_row_digest(l->digest, &img, l->personal, l->npersonal, out);
+}
+
+/* The row digest capture records (an UPDATE's old_digest). */
+static void
+full_row_digest(const LayoutInfo *l, char **values, uint8 *out)
 {
 	NotaryImage img;
 
@@ -232,7 +384,7 @@ row_digest(const LayoutInfo *l, char **values, uint8 *out)
 /* ---- RowSet ---- */
 
 static RowSet *
-rowset_create(MemoryContext parent)
+rowset_create(MemoryContext parent, Ignore *ign)
 {
 	MemoryContext mcxt = AllocSetContextCreate(parent, "pg_notary rows",
 											   ALLOCSET_DEFAULT_SIZES);
@@ -240,7 +392,9 @@ rowset_create(MemoryContext parent)
 	HASHCTL		ctl;
 
 	s->mcxt = mcxt;
+	s->ign = ign;
 	dlist_init(&s->rows);
+	dlist_init(&s->partials);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = NOTARY_HASH_LEN;
 	ctl.entrysize = sizeof(DigestSlot);
@@ -292,9 +446,35 @@ link_digest(HTAB *by_digest, VtRow *r)
 	dlist_push_tail(&slot->rows, &r->digest_node);
 }
 
-/* A row of its own, values copied into one chunk. */
+static void
+unlink_digest(HTAB *by_digest, VtRow *r)
+{
+	DigestSlot *ds;
+
+	dlist_delete(&r->digest_node);
+	ds = hash_search(by_digest, r->digest, HASH_FIND, NULL);
+	if (ds != NULL && dlist_is_empty(&ds->rows))
+		hash_search(by_digest, r->digest, HASH_REMOVE, NULL);
+}
+
+static VtExtra *
+row_extra(VtRow *r)
+{
+	if (r->x == NULL)
+	{
+		r->x = MemoryContextAllocZero(GetMemoryChunkContext(r), sizeof(VtExtra));
+		r->x->row = r;
+	}
+	return r->x;
+}
+
+/*
+ * A row of its own, values copied into one chunk.  erased (NULL: none)
+ * marks the columns a redaction erased in the row's entry.
+ */
 static VtRow *
-row_make(MemoryContext mcxt, LayoutInfo *l, char **values, int64 seq)
+row_make(MemoryContext mcxt, Ignore *ign, LayoutInfo *l, char **values,
+		 const bool *erased, int64 seq)
 {
 	VtRow	   *r = MemoryContextAllocZero(mcxt, sizeof(VtRow));
 	Size		size = sizeof(char *) * Max(l->ncols, 1);
@@ -321,17 +501,54 @@ row_make(MemoryContext mcxt, LayoutInfo *l, char **values, int64 seq)
 	}
 	r->layout = l;
 	r->seq = seq;
-	row_digest(l, r->values, r->digest);
-	if (l->nkeys > 0)
-		r->key = MemoryContextStrdup(mcxt, key_text(l, r->values, false));
+	if (erased != NULL)
+	{
+		VtExtra    *x = row_extra(r);
+
+		x->erased = MemoryContextAlloc(mcxt, sizeof(bool) * Max(l->ncols, 1));
+		memcpy(x->erased, erased, sizeof(bool) * l->ncols);
+		r->partial = erases_covered(l, erased);
+	}
+	row_digest(ign, l, r->values, r->digest);
+	if (l->nkeys > 0 && key_known(l, erased))
+		r->key = MemoryContextStrdup(mcxt, key_text(l, r->values, NULL, false));
 	return r;
 }
 
-/* Add a row under layout l, recorded by entry seq. */
-static VtRow *
-rowset_add(RowSet *s, LayoutInfo *l, char **values, int64 seq)
+/* Index r (not partial) by the full row digest an UPDATE would record. */
+static void
+link_old(RowSet *s, VtRow *r, const uint8 *full)
 {
-	VtRow	   *r = row_make(s->mcxt, l, values, seq);
+	VtExtra    *x = row_extra(r);
+	DigestSlot *slot;
+	bool		found;
+
+	if (s->by_old == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = NOTARY_HASH_LEN;
+		ctl.entrysize = sizeof(DigestSlot);
+		ctl.hcxt = s->mcxt;
+		s->by_old = hash_create("pg_notary rows by full digest", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memcpy(x->full, full, NOTARY_HASH_LEN);
+	slot = hash_search(s->by_old, x->full, HASH_ENTER, &found);
+	if (!found)
+		dlist_init(&slot->rows);
+	dlist_push_tail(&slot->rows, &x->old_node);
+	x->in_old = true;
+}
+
+/* Add a row under layout l, recorded by entry seq (erased: see row_make). */
+static VtRow *
+rowset_add(RowSet *s, LayoutInfo *l, char **values, const bool *erased,
+		   int64 seq)
+{
+	VtRow	   *r = row_make(s->mcxt, s->ign, l, values, erased, seq);
+	IgnoreSlot *is;
 
 	dlist_push_tail(&s->rows, &r->order_node);
 	link_digest(s->by_digest, r);
@@ -345,6 +562,18 @@ rowset_add(RowSet *s, LayoutInfo *l, char **values, int64 seq)
 			dlist_init(&slot->rows);
 		dlist_push_tail(&slot->rows, &r->key_node);
 	}
+	if (r->partial)
+	{
+		dlist_push_tail(&s->partials, &row_extra(r)->partial_node);
+		s->npartial++;
+	}
+	else if ((is = ignore_slot(s->ign, l)) != NULL && is->nerased > 0)
+	{
+		uint8		full[NOTARY_HASH_LEN];
+
+		full_row_digest(l, r->values, full);
+		link_old(s, r, full);
+	}
 	rowset_use(s, l)->nrows++;
 	s->nrows++;
 	return r;
@@ -353,13 +582,8 @@ rowset_add(RowSet *s, LayoutInfo *l, char **values, int64 seq)
 static void
 rowset_remove(RowSet *s, VtRow *r)
 {
-	DigestSlot *ds;
-
 	dlist_delete(&r->order_node);
-	dlist_delete(&r->digest_node);
-	ds = hash_search(s->by_digest, r->digest, HASH_FIND, NULL);
-	if (ds != NULL && dlist_is_empty(&ds->rows))
-		hash_search(s->by_digest, r->digest, HASH_REMOVE, NULL);
+	unlink_digest(s->by_digest, r);
 	if (r->key != NULL)
 	{
 		uint32		h = hash_bytes((const unsigned char *) r->key, strlen(r->key));
@@ -373,6 +597,26 @@ rowset_remove(RowSet *s, VtRow *r)
 	}
 	if (r->name != NULL)
 		pfree(r->name);
+	if (r->x != NULL)
+	{
+		if (r->x->in_old)
+		{
+			DigestSlot *ds;
+
+			dlist_delete(&r->x->old_node);
+			ds = hash_search(s->by_old, r->x->full, HASH_FIND, NULL);
+			if (ds != NULL && dlist_is_empty(&ds->rows))
+				hash_search(s->by_old, r->x->full, HASH_REMOVE, NULL);
+		}
+		if (r->partial)
+		{
+			dlist_delete(&r->x->partial_node);
+			s->npartial--;
+		}
+		if (r->x->erased != NULL)
+			pfree(r->x->erased);
+		pfree(r->x);
+	}
 	rowset_use(s, r->layout)->nrows--;
 	s->nrows--;
 	pfree(r->values);
@@ -388,6 +632,26 @@ rowset_find_digest(RowSet *s, const uint8 *digest)
 	if (slot == NULL || dlist_is_empty(&slot->rows))
 		return NULL;
 	return dlist_head_element(VtRow, digest_node, &slot->rows);
+}
+
+/*
+ * The oldest row whose full row digest (what an UPDATE records) is this
+ * one, or NULL.  Rows of layouts without erased columns are indexed by it
+ * already; a digest that leaves erased columns out never equals one that
+ * covers them.
+ */
+static VtRow *
+rowset_find_full(RowSet *s, const uint8 *full)
+{
+	VtRow	   *r = rowset_find_digest(s, full);
+	DigestSlot *slot;
+
+	if (r != NULL || s->by_old == NULL)
+		return r;
+	slot = hash_search(s->by_old, full, HASH_FIND, NULL);
+	if (slot == NULL || dlist_is_empty(&slot->rows))
+		return NULL;
+	return dlist_head_element(VtExtra, old_node, &slot->rows)->row;
 }
 
 /* The oldest row with this key text, or NULL. */
@@ -408,6 +672,74 @@ rowset_find_key(RowSet *s, const char *key)
 			return r;
 	}
 	return NULL;
+}
+
+/*
+ * The columns erased under layout l grew (was_clear: it had none): its
+ * rows are matched by a digest without them from now on.  Rows already
+ * held are re-keyed; those not erased themselves are indexed by their
+ * full digest, which until now was their digest.
+ */
+static void
+rowset_rekey(RowSet *s, const LayoutInfo *l, bool was_clear)
+{
+	dlist_iter	it;
+
+	dlist_foreach(it, &s->rows)
+	{
+		VtRow	   *r = dlist_container(VtRow, order_node, it.cur);
+
+		if (memcmp(r->layout->digest, l->digest, NOTARY_HASH_LEN) != 0)
+			continue;
+		if (was_clear && !r->partial)
+			link_old(s, r, r->digest);
+		unlink_digest(s->by_digest, r);
+		row_digest(s->ign, r->layout, r->values, r->digest);
+		link_digest(s->by_digest, r);
+	}
+}
+
+/*
+ * The partial row of s most like an image under l: most equal columns
+ * compared (neither erased, nor personal), the oldest on a tie; NULL if
+ * s holds no partial row of l's layout.
+ */
+static VtRow *
+rowset_most_like(RowSet *s, const LayoutInfo *l, char **values,
+				 const bool *erased)
+{
+	dlist_iter	it;
+	VtRow	   *best = NULL;
+	int			best_score = -1;
+
+	dlist_foreach(it, &s->partials)
+	{
+		VtExtra    *x = dlist_container(VtExtra, partial_node, it.cur);
+		VtRow	   *r = x->row;
+		int			score = 0;
+		int			i;
+
+		if (memcmp(r->layout->digest, l->digest, NOTARY_HASH_LEN) != 0)
+			continue;
+		for (i = 0; i < l->ncols; i++)
+		{
+			const char *a = r->values[i];
+			const char *b = values[i];
+
+			if (is_personal(l, i) || (x->erased && x->erased[i]) ||
+				(erased && erased[i]))
+				continue;
+			if ((a == NULL && b == NULL) ||
+				(a != NULL && b != NULL && strcmp(a, b) == 0))
+				score++;
+		}
+		if (score > best_score)
+		{
+			best = r;
+			best_score = score;
+		}
+	}
+	return best;
 }
 
 /* ---- comparing two sets of rows ---- */
@@ -510,11 +842,11 @@ compare_begin(Compare *c, RowSet *a, List *others, MemoryContext parent)
 		return;
 	}
 
-	/* columns of the same name and type in every layout, none personal */
+	/* columns of the same name and type in every layout, none left out */
 	c->shared = palloc(sizeof(char *) * Max(first->ncols, 1));
 	for (i = 0; i < first->ncols; i++)
 	{
-		bool		ok = !is_personal(first, i);
+		bool		ok = !is_ignored(a->ign, first, i);
 		ListCell   *lc2;
 
 		foreach(lc2, all)
@@ -523,7 +855,7 @@ compare_begin(Compare *c, RowSet *a, List *others, MemoryContext parent)
 			int			j = ok ? layout_column(l, first->names[i]) : -1;
 
 			if (j < 0 || strcmp(l->types[j], first->types[i]) != 0 ||
-				is_personal(l, j))
+				is_ignored(a->ign, l, j))
 			{
 				ok = false;
 				break;
@@ -579,7 +911,7 @@ compare_offer(Compare *c, LayoutInfo *l, char **values, const uint8 *digest,
 	}
 	old = MemoryContextSwitchTo(c->cxt);
 	if (existing == NULL)
-		existing = row_make(c->cxt, l, values, seq);
+		existing = row_make(c->cxt, c->a->ign, l, values, NULL, seq);
 	existing->paired = false;
 	c->extra = lappend(c->extra, existing);
 	MemoryContextSwitchTo(old);
@@ -596,10 +928,11 @@ append_value(StringInfo sb, const char *v)
 
 /*
  * Every compared column in which two rows differ, as
- * `value: ledger "1" (entry 12), table "2"`.
+ * `value: ledger "1" (entry 12), table "2"`.  Personal and erased columns
+ * are not compared, so never shown.
  */
 static char *
-row_differences(VtRow *a, VtRow *b, const char *bname)
+row_differences(Ignore *ign, VtRow *a, VtRow *b, const char *bname)
 {
 	StringInfoData sb;
 	int			i;
@@ -613,7 +946,7 @@ row_differences(VtRow *a, VtRow *b, const char *bname)
 		const char *va = a->values[i];
 		const char *vb;
 
-		if (j < 0 || is_personal(a->layout, i) || is_personal(b->layout, j) ||
+		if (j < 0 || is_ignored(ign, a->layout, i) || is_ignored(ign, b->layout, j) ||
 			strcmp(a->layout->types[i], b->layout->types[j]) != 0)
 			continue;
 		vb = b->values[j];
@@ -718,11 +1051,11 @@ compare_finish(Compare *c, Findings *f, CompareKind kind, int64 base_seq,
 			if (kind == COMPARE_TABLE)
 				report(f, "row_differs", a->key, a->seq,
 					   psprintf("the table's row differs from the ledger's last entry for it: %s",
-								row_differences(a, b, "table")));
+								row_differences(c->a->ign, a, b, "table")));
 			else
 				report(f, "changed_outside_capture", a->key, b->seq,
 					   psprintf("%s found the row changed since the ledger last recorded it, while nothing was captured: %s",
-								where, row_differences(a, b, "baseline")));
+								where, row_differences(c->a->ign, a, b, "baseline")));
 		}
 		else if (kind == COMPARE_TABLE)
 			report(f, "row_missing", row_name(a), a->seq,
@@ -763,6 +1096,7 @@ typedef struct Replay
 	Findings   *f;
 	MemoryContext cxt;			/* parent of the row sets */
 	HTAB	   *layouts;
+	Ignore		ign;			/* columns erased under each layout */
 	RowSet	   *state;
 	RowSet	   *pending;		/* SNAPSHOT rows of a baseline not yet closed */
 	int64		nsnapshots;		/* SNAPSHOT entries of that baseline */
@@ -770,15 +1104,109 @@ typedef struct Replay
 } Replay;
 
 /*
+ * The columns of an entry under l that a redaction erased, from its
+ * `redacted` field, or NULL if none.  Positions outside the layout are
+ * skipped (notary.verify() reports them).
+ */
+static bool *
+read_erased(const LayoutInfo *l, bool isnull, Datum redacted)
+{
+	bytea	   *b;
+	const uint8 *r;
+	int			n;
+	int			k;
+	bool	   *erased = NULL;
+
+	if (isnull)
+		return NULL;
+	b = DatumGetByteaPP(redacted);
+	r = (const uint8 *) VARDATA_ANY(b);
+	n = VARSIZE_ANY_EXHDR(b) / NOTARY_REDACTED_LEN;
+	for (k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
+	{
+		int			pos = (r[0] << 8) | r[1];
+
+		if (pos >= l->ncols)
+			continue;
+		if (erased == NULL)
+			erased = palloc0(sizeof(bool) * Max(l->ncols, 1));
+		erased[pos] = true;
+	}
+	return erased;
+}
+
+/*
+ * Columns erased in an entry under l that its row digest covers are left
+ * out of the digests of every row of l from now on; rows already held are
+ * re-keyed.
+ */
+static void
+note_erased(Replay *rp, const LayoutInfo *l, const bool *erased)
+{
+	IgnoreSlot *s = NULL;
+	bool		was_clear = true;
+	bool		grew = false;
+	int			i;
+
+	for (i = 0; i < l->ncols; i++)
+	{
+		if (!erased[i] || is_personal(l, i))
+			continue;
+		if (s == NULL)
+		{
+			bool		found;
+
+			if (rp->ign.slots == NULL)
+			{
+				HASHCTL		ctl;
+
+				memset(&ctl, 0, sizeof(ctl));
+				ctl.keysize = NOTARY_HASH_LEN;
+				ctl.entrysize = sizeof(IgnoreSlot);
+				ctl.hcxt = rp->ign.mcxt;
+				rp->ign.slots = hash_create("pg_notary erased columns", 16, &ctl,
+											HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+			}
+			s = hash_search(rp->ign.slots, l->digest, HASH_ENTER, &found);
+			if (!found)
+			{
+				s->ncols = l->ncols;
+				s->erased = MemoryContextAllocZero(rp->ign.mcxt,
+												   sizeof(bool) * Max(l->ncols, 1));
+				s->nerased = 0;
+				s->ignored = MemoryContextAlloc(rp->ign.mcxt,
+												sizeof(int16) * Max(l->ncols, 1));
+				s->nignored = 0;
+			}
+			was_clear = (s->nerased == 0);
+		}
+		if (!s->erased[i])
+		{
+			s->erased[i] = true;
+			s->nerased++;
+			grew = true;
+		}
+	}
+	if (!grew)
+		return;
+	s->nignored = 0;
+	for (i = 0; i < s->ncols; i++)
+		if (s->erased[i] || is_personal(l, i))
+			s->ignored[s->nignored++] = (int16) i;
+	rowset_rekey(rp->state, l, was_clear);
+	rowset_rekey(rp->pending, l, was_clear);
+}
+
+/*
  * A change whose row the state does not hold: report it and, with a
  * primary key, drop the state's row of the same key (the ledger's view of
  * that row is stale either way).
  */
 static void
-history_gap(Replay *rp, LayoutInfo *l, char **values, int64 seq,
-			const char *op)
+history_gap(Replay *rp, LayoutInfo *l, char **values, const bool *erased,
+			int64 seq, const char *op)
 {
-	char	   *key = l->nkeys > 0 ? key_text(l, values, false) : NULL;
+	char	   *key = row_key(l, values, erased);
 	VtRow	   *old = key ? rowset_find_key(rp->state, key) : NULL;
 	const char *what = strcmp(op, NOTARY_OP_UPDATE) == 0 ?
 	"its before-image" : "the row it removes";
@@ -793,24 +1221,57 @@ history_gap(Replay *rp, LayoutInfo *l, char **values, int64 seq,
 			   psprintf("the row was changed outside capture before this %s: %s matches no row the ledger knows (the ledger's last entry for this key is " INT64_FORMAT ")",
 						op, what, old->seq));
 	else
-		report(rp->f, "history_gap", key ? key : key_text(l, values, true), seq,
+		report(rp->f, "history_gap", key ? key : key_text(l, values, erased, true), seq,
 			   psprintf("the row was changed outside capture before this %s: %s matches no row the ledger knows",
 						op, what));
 	if (old != NULL)
 		rowset_remove(rp->state, old);
 }
 
-/* Remove the row whose digest is digest, or report a gap. */
+/* DELETE, TRUNCATE: remove the row whose digest is digest, or report a gap. */
 static void
-remove_row(Replay *rp, LayoutInfo *l, char **values, const uint8 *digest,
-		   int64 seq, const char *op)
+remove_row(Replay *rp, LayoutInfo *l, char **values, const bool *erased,
+		   const uint8 *digest, int64 seq, const char *op)
 {
 	VtRow	   *r = rowset_find_digest(rp->state, digest);
 
 	if (r != NULL)
 		rowset_remove(rp->state, r);
 	else
-		history_gap(rp, l, values, seq, op);
+		history_gap(rp, l, values, erased, seq, op);
+}
+
+/*
+ * UPDATE: remove the row its old_digest names.  If none has it, the
+ * before-image may be a row whose full digest is unknown (a covered
+ * column erased): the one chosen as the header says; else a gap.
+ */
+static void
+remove_before_image(Replay *rp, LayoutInfo *l, char **values,
+					const bool *erased, const uint8 *old, int64 seq)
+{
+	RowSet	   *s = rp->state;
+	VtRow	   *r = rowset_find_full(s, old);
+
+	if (r == NULL && s->npartial > 0)
+	{
+		if (l->nkeys > 0)
+		{
+			char	   *key = row_key(l, values, erased);
+			VtRow	   *k = key ? rowset_find_key(s, key) : NULL;
+
+			if (k != NULL && k->partial)
+				r = k;
+			else if (k == NULL && erases_covered(l, erased))
+				r = rowset_most_like(s, l, values, erased);
+		}
+		else
+			r = rowset_most_like(s, l, values, erased);
+	}
+	if (r != NULL)
+		rowset_remove(s, r);
+	else
+		history_gap(rp, l, values, erased, seq, NOTARY_OP_UPDATE);
 }
 
 /* The pending baseline becomes the state. */
@@ -819,7 +1280,7 @@ adopt_pending(Replay *rp)
 {
 	rowset_destroy(rp->state);
 	rp->state = rp->pending;
-	rp->pending = rowset_create(rp->cxt);
+	rp->pending = rowset_create(rp->cxt, &rp->ign);
 	rp->nsnapshots = 0;
 	rp->have_history = true;
 }
@@ -888,13 +1349,16 @@ replay_entry(Replay *rp, HeapTuple t, TupleDesc d)
 	bool		isnull;
 	bool		img_null;
 	bool		salts_null;
+	bool		red_null;
 	int64		seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
 	char	   *op = SPI_getvalue(t, d, 2);
 	Datum		layout_d = SPI_getbinval(t, d, 3, &isnull);
 	Datum		img_d = SPI_getbinval(t, d, 4, &img_null);
 	Datum		salts_d = SPI_getbinval(t, d, 5, &salts_null);
+	Datum		red_d = SPI_getbinval(t, d, 9, &red_null);
 	LayoutInfo *l;
 	NotaryImage img;
+	bool	   *erased;
 	uint8		digest[NOTARY_HASH_LEN];
 
 	if (op == NULL)
@@ -930,15 +1394,18 @@ replay_entry(Replay *rp, HeapTuple t, TupleDesc d)
 						img.ncols, l->ncols));
 		return;
 	}
+	erased = read_erased(l, red_null, red_d);
+	if (erased != NULL)
+		note_erased(rp, l, erased);
 
 	if (strcmp(op, NOTARY_OP_SNAPSHOT) == 0)
 	{
-		rowset_add(rp->pending, l, img.values, seq);
+		rowset_add(rp->pending, l, img.values, erased, seq);
 		return;
 	}
 	rp->have_history = true;
 	if (strcmp(op, NOTARY_OP_INSERT) == 0)
-		rowset_add(rp->state, l, img.values, seq);
+		rowset_add(rp->state, l, img.values, erased, seq);
 	else if (strcmp(op, NOTARY_OP_UPDATE) == 0)
 	{
 		Datum		old_d = SPI_getbinval(t, d, 6, &isnull);
@@ -946,24 +1413,25 @@ replay_entry(Replay *rp, HeapTuple t, TupleDesc d)
 
 		if (old == NULL || VARSIZE_ANY_EXHDR(old) != NOTARY_HASH_LEN)
 		{
-			VtRow	   *prev = NULL;
+			char	   *key = row_key(l, img.values, erased);
+			VtRow	   *prev = key ? rowset_find_key(rp->state, key) : NULL;
 
-			report(rp->f, "malformed_entry", key_text(l, img.values, l->nkeys == 0), seq,
+			report(rp->f, "malformed_entry",
+				   key ? key : key_text(l, img.values, erased, true), seq,
 				   "the UPDATE entry has no 32-byte old_digest, so the row it replaced is unknown");
-			if (l->nkeys > 0)
-				prev = rowset_find_key(rp->state, key_text(l, img.values, false));
 			if (prev != NULL)
 				rowset_remove(rp->state, prev);
 		}
 		else
-			remove_row(rp, l, img.values, (uint8 *) VARDATA_ANY(old), seq, op);
-		rowset_add(rp->state, l, img.values, seq);
+			remove_before_image(rp, l, img.values, erased,
+								(uint8 *) VARDATA_ANY(old), seq);
+		rowset_add(rp->state, l, img.values, erased, seq);
 	}
 	else
 	{
 		/* DELETE, TRUNCATE: the image is the row removed */
-		row_digest(l, img.values, digest);
-		remove_row(rp, l, img.values, digest, seq, op);
+		row_digest(&rp->ign, l, img.values, digest);
+		remove_row(rp, l, img.values, erased, digest, seq, op);
 	}
 }
 
@@ -1022,7 +1490,7 @@ compare_with_table(Replay *rp, Oid relid, MemoryContext scratch)
 
 		old = MemoryContextSwitchTo(scratch);
 		relinfo_build_image(ri, tupdesc, tuple, false, &img);
-		row_digest(live, img.values, digest);
+		row_digest(&rp->ign, live, img.values, digest);
 		compare_offer(&c, live, img.values, digest, 0, NULL);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(scratch);
@@ -1085,14 +1553,15 @@ notary_verify_table(PG_FUNCTION_ARGS)
 	rp.f = &f;
 	rp.cxt = vtcxt;
 	rp.layouts = layouts_load(table_id, vtcxt);
-	rp.state = rowset_create(vtcxt);
-	rp.pending = rowset_create(vtcxt);
+	rp.ign.mcxt = vtcxt;
+	rp.state = rowset_create(vtcxt, &rp.ign);
+	rp.pending = rowset_create(vtcxt, &rp.ign);
 
 	args[0] = Int32GetDatum(table_id);
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT seq, op, layout_id, row_image, row_salts, old_digest, "
 									   "detail OPERATOR(pg_catalog.->>) 'rows', "
-									   "detail OPERATOR(pg_catalog.->>) 'reason' "
+									   "detail OPERATOR(pg_catalog.->>) 'reason', redacted "
 									   "FROM notary.ledger WHERE table_id OPERATOR(pg_catalog.=) $1 "
 									   "ORDER BY seq",
 									   1, argtypes, args, NULL, true, 0);
