@@ -4,6 +4,9 @@
  *		libFuzzer target for notary-verify's parsers: the input is fed as an
  *		export (line by line, into a verifier with a trusted checkpoint and
  *		a key), as a trusted checkpoint document, and as a proof document.
+ *		The seed corpus holds redacted entries and a REDACT entry, so the
+ *		"redacted" records, REDACT details and forged_redaction are fuzzed
+ *		too.
  *
  * Build and run (cli/Makefile, tests/run):
  *	make -C cli fuzz && cli/fuzz_parsers -max_total_time=20 tests/cli/corpus

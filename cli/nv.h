@@ -38,6 +38,7 @@
 #define NV_KEY_LEN		32		/* Ed25519 public key */
 #define NV_SIG_LEN		64		/* Ed25519 detached signature */
 #define NV_KEYID_LEN	8
+#define NV_REDACTED_LEN	(2 + NV_HASH_LEN)	/* u16 position, commitment */
 
 #define NV_EXIT_INTACT		0
 #define NV_EXIT_FINDINGS	1
@@ -120,6 +121,9 @@ typedef struct NvEntry
 	bool		old_ok;			/* old_digest is 32 bytes */
 	uint8_t		old_digest[NV_HASH_LEN];
 	const char *detail;			/* may be NULL */
+	bool		has_redacted;	/* "redacted" is not null */
+	uint8_t    *redacted;		/* (u16 position, commitment) records */
+	size_t		redacted_len;
 } NvEntry;
 
 typedef struct NvChainHead
@@ -155,7 +159,9 @@ extern void nv_image_digest(const uint8_t *layout_digest, int nvalues,
 							const char *const *values,
 							const int32_t *personal, int npersonal,
 							const uint8_t *salts, size_t salts_len,
+							const uint8_t *redacted, size_t redacted_len,
 							uint8_t *out);
+extern const char *nv_redacted_why(const NvEntry *e);
 extern void nv_entry_hash(const NvEntry *e, bool has_image,
 						  const uint8_t *image_digest, uint8_t *out);
 extern void nv_checkpoint_digest(const NvCheckpoint *cp, uint8_t *out);

@@ -32,17 +32,28 @@ static const char *const layouts_sql =
 "'personal_columns', personal_columns)::text FROM notary.layouts "
 "ORDER BY layout_id";
 
+/*
+ * The entries; "redacted" since redaction (docs/redaction.md).  A ledger
+ * of an older pg_notary has no such column: its lines, like its own
+ * export's, have no such member.
+ */
+#define ENTRIES_SQL(redacted) \
+"SELECT pg_catalog.json_build_object('type', 'entry', 'seq', seq, 'chain_id', chain_id, " \
+"'chain_pos', chain_pos, 'prev_hash', pg_catalog.encode(prev_hash, 'hex'), " \
+"'entry_hash', pg_catalog.encode(entry_hash, 'hex'), 'op', op, 'xid', xid::text, " \
+"'logged_at_us', (pg_catalog.extract('epoch'::text, logged_at) OPERATOR(pg_catalog.*) 1000000)::bigint, " \
+"'session_user_name', session_user_name, 'current_user_name', current_user_name, " \
+"'application_name', application_name, 'client_addr', client_addr, " \
+"'table_id', table_id, 'layout_id', layout_id, 'row_image', row_image, " \
+"'row_salts', pg_catalog.encode(row_salts, 'hex'), " \
+"'old_digest', pg_catalog.encode(old_digest, 'hex'), 'detail', detail::text" \
+redacted ")::text " \
+"FROM notary.ledger ORDER BY chain_id, chain_pos"
+
 static const char *const entries_sql =
-"SELECT pg_catalog.json_build_object('type', 'entry', 'seq', seq, 'chain_id', chain_id, "
-"'chain_pos', chain_pos, 'prev_hash', pg_catalog.encode(prev_hash, 'hex'), "
-"'entry_hash', pg_catalog.encode(entry_hash, 'hex'), 'op', op, 'xid', xid::text, "
-"'logged_at_us', (pg_catalog.extract('epoch'::text, logged_at) OPERATOR(pg_catalog.*) 1000000)::bigint, "
-"'session_user_name', session_user_name, 'current_user_name', current_user_name, "
-"'application_name', application_name, 'client_addr', client_addr, "
-"'table_id', table_id, 'layout_id', layout_id, 'row_image', row_image, "
-"'row_salts', pg_catalog.encode(row_salts, 'hex'), "
-"'old_digest', pg_catalog.encode(old_digest, 'hex'), 'detail', detail::text)::text "
-"FROM notary.ledger ORDER BY chain_id, chain_pos";
+ENTRIES_SQL(", 'redacted', pg_catalog.encode(redacted, 'hex')");
+
+static const char *const entries_sql_unredacted = ENTRIES_SQL("");
 
 static const char *const checkpoints_sql =
 "SELECT (document OPERATOR(pg_catalog.||) '{\"type\": \"checkpoint\"}'::pg_catalog.jsonb)::text "
@@ -135,6 +146,7 @@ nv_db_read(NvVerifier *v, NvReport *r, const char *conninfo, NvError *err)
 	PGresult   *res;
 	bool		ok = false;
 	bool		has_checkpoints = false;
+	bool		has_redacted = false;
 
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
@@ -164,7 +176,10 @@ nv_db_read(NvVerifier *v, NvReport *r, const char *conninfo, NvError *err)
 	if (!command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))
 		goto done;
 	res = PQexec(conn, "SELECT pg_catalog.to_regclass('notary.ledger') IS NOT NULL, "
-				 "pg_catalog.to_regclass('notary.checkpoints') IS NOT NULL");
+				 "pg_catalog.to_regclass('notary.checkpoints') IS NOT NULL, "
+				 "EXISTS (SELECT FROM pg_catalog.pg_attribute "
+				 "WHERE attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('notary.ledger') "
+				 "AND attname OPERATOR(pg_catalog.=) 'redacted' AND NOT attisdropped)");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{
 		nv_error(err, "query failed: %s", PQerrorMessage(conn));
@@ -178,12 +193,14 @@ nv_db_read(NvVerifier *v, NvReport *r, const char *conninfo, NvError *err)
 		goto done;
 	}
 	has_checkpoints = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	has_redacted = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
 	PQclear(res);
 	if (!has_checkpoints)
 		nv_verifier_no_stored_checkpoints(v);
 
 	if (!stream(conn, v, layouts_sql, "notary.layouts", err) ||
-		!stream(conn, v, entries_sql, "notary.ledger", err))
+		!stream(conn, v, has_redacted ? entries_sql : entries_sql_unredacted,
+				"notary.ledger", err))
 		goto done;
 	if (has_checkpoints &&
 		!stream(conn, v, checkpoints_sql, "notary.checkpoints", err))

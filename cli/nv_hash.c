@@ -315,16 +315,34 @@ nv_column_commitment(const char *value, const uint8_t *salt, size_t saltlen,
 }
 
 /*
+ * The commitment a redaction kept for column i (0-based): the first
+ * (u16 position, commitment) record naming i, or NULL.
+ */
+static const uint8_t *
+kept_commitment(const uint8_t *redacted, size_t redacted_len, int i)
+{
+	size_t		k;
+
+	for (k = 0; redacted != NULL && k + NV_REDACTED_LEN <= redacted_len; k += NV_REDACTED_LEN)
+		if (((int) redacted[k] << 8 | redacted[k + 1]) == i)
+			return redacted + k + 2;
+	return NULL;
+}
+
+/*
  * image_digest = H(tag("image") || layout_digest || u32 n || commitment_1..n)
  *
  * personal[] holds the layout's personal columns (1-based, ascending); the
- * p-th personal column takes the p-th 16-byte salt when there is one.
+ * p-th personal column takes the p-th 16-byte salt when there is one.  A
+ * column erased by a redaction (docs/redaction.md) contributes the
+ * commitment kept in redacted, not one recomputed from its (erased) value.
  */
 void
 nv_image_digest(const uint8_t *layout_digest, int nvalues,
 				const char *const *values,
 				const int32_t *personal, int npersonal,
-				const uint8_t *salts, size_t salts_len, uint8_t *out)
+				const uint8_t *salts, size_t salts_len,
+				const uint8_t *redacted, size_t redacted_len, uint8_t *out)
 {
 	Hasher		h;
 	int			i;
@@ -337,21 +355,51 @@ nv_image_digest(const uint8_t *layout_digest, int nvalues,
 	for (i = 0; i < nvalues; i++)
 	{
 		uint8_t		c[NV_HASH_LEN];
+		const uint8_t *kept = kept_commitment(redacted, redacted_len, i);
+		bool		is_personal = p < npersonal && personal[p] - 1 == i;
 
-		if (p < npersonal && personal[p] - 1 == i)
-		{
-			if ((size_t) p < nsalts)
-				nv_column_commitment(values[i], salts + (size_t) p * NV_SALT_LEN,
-									 NV_SALT_LEN, c);
-			else
-				nv_column_commitment(values[i], NULL, 0, c);
-			p++;
-		}
+		if (kept != NULL)
+			memcpy(c, kept, NV_HASH_LEN);
+		else if (is_personal && (size_t) p < nsalts)
+			nv_column_commitment(values[i], salts + (size_t) p * NV_SALT_LEN,
+								 NV_SALT_LEN, c);
 		else
 			nv_column_commitment(values[i], NULL, 0, c);
+		if (is_personal)
+			p++;
 		put_bytes(&h, c, NV_HASH_LEN);
 	}
 	finish(&h, out);
+}
+
+/*
+ * Is an entry's redacted field well formed for its row image
+ * (docs/redaction.md)?  A whole, non-zero number of 34-byte records,
+ * positions strictly ascending and within the image, and no value left at
+ * a redacted position.  Returns NULL, or why not.  The caller has checked
+ * that the image has as many values as its layout has columns.
+ */
+const char *
+nv_redacted_why(const NvEntry *e)
+{
+	size_t		k;
+	int			last = -1;
+
+	if (!e->has_redacted)
+		return NULL;
+	if (e->redacted_len == 0 || e->redacted_len % NV_REDACTED_LEN != 0)
+		return "the redacted field is not a whole number of (position, commitment) records";
+	for (k = 0; k < e->redacted_len; k += NV_REDACTED_LEN)
+	{
+		int			pos = (int) e->redacted[k] << 8 | e->redacted[k + 1];
+
+		if (pos <= last || pos >= e->nvalues)
+			return "a redacted position is out of range or out of order";
+		if (e->values[pos] != NULL)
+			return "a redacted column still holds a value";
+		last = pos;
+	}
+	return NULL;
 }
 
 /* entry_hash, docs/format.md "Ledger entries"; prev_hash from the entry. */

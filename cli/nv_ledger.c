@@ -17,17 +17,31 @@
  * checkpoint lists must still be in the ledger (entries_missing) with the
  * same hash (history_rewritten), and the Merkle root over the covered
  * entries must equal entries_root (history_rewritten).  A checkpoint that
- * is malformed, not authentic or of another cluster is not compared.
+ * is malformed, or not authentic (its fields do not match its digest, it
+ * names another key, its signature fails), is not compared.  One of
+ * another cluster or database is reported (other_cluster) and, when
+ * authentic, still compared: a restored copy of a ledger is checked
+ * against the checkpoints its source published.  As the extension's
+ * notary.verify_checkpoint() does.
+ *
+ * Redactions (docs/redaction.md): an entry's redacted field must be a
+ * whole number of (position, commitment) records, positions ascending
+ * within the image, each value NULL (else malformed_entry); the kept
+ * commitments stand in the image digest for the erased values.  Every
+ * erased (entry, column) must be named, with the entry's seq, by a later
+ * REDACT entry, else forged_redaction, reported at the end (a REDACT
+ * entry can come in any chain, before or after the entries it names).
  *
  * Entries arrive in (chain_id, chain_pos) order and are checked as they
- * come: memory is one entry, the layouts, and per checkpoint a Merkle
- * stack and its chain heads.
+ * come: memory is one entry, the layouts, per checkpoint a Merkle stack
+ * and its chain heads, and one record per redacted column.
  *
  *-------------------------------------------------------------------------
  */
 #include "nv.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +56,7 @@ typedef struct KeptLayout
 	int64_t		layout_id;
 	char	   *name;			/* schema.table, for messages */
 	int			ncols;
+	char	  **names;			/* column names (NULL where the layout has none) */
 	int			npersonal;
 	int32_t    *personal;
 	uint8_t		digest[NV_HASH_LEN];	/* recomputed */
@@ -61,6 +76,7 @@ typedef struct Tracker
 {
 	NvCheckpoint cp;
 	char	   *label;
+	bool		digest_ok;		/* parsed, and its fields match its digest */
 	bool		usable;			/* parsed and authentic enough to compare */
 	NvMerkle	merkle;
 	HeadState  *heads;
@@ -68,6 +84,21 @@ typedef struct Tracker
 	int32_t		cur_chain;
 	bool		cur_known;
 } Tracker;
+
+/*
+ * One (entry, column) of a redaction: erased in the entry, or recorded by
+ * a REDACT entry.  The column is compared as the extension keys it: its
+ * first NAMEDATALEN - 1 bytes.
+ */
+typedef struct RedactionItem
+{
+	int64_t		seq;
+	char	   *column;
+	int32_t		chain_id;		/* where it was erased */
+	int64_t		chain_pos;
+} RedactionItem;
+
+#define COLUMN_KEY_LEN 63
 
 /* A stored checkpoint's id and the digest its document names. */
 typedef struct StoredCp
@@ -114,6 +145,14 @@ struct NvVerifier
 	uint8_t		stored_prev[NV_HASH_LEN];
 	StoredCp   *stored;
 	size_t		nstored;
+
+	/* redactions: the columns entries show erased, those REDACT entries name */
+	RedactionItem *erased;
+	size_t		nerased;
+	size_t		caperased;
+	RedactionItem *recorded;
+	size_t		nrecorded;
+	size_t		caprecorded;
 };
 
 NvVerifier *
@@ -172,17 +211,18 @@ nv_checkpoint_authentic(NvReport *r, const NvCheckpoint *cp,
 	nv_checkpoint_digest(cp, digest);
 	if (sodium_memcmp(digest, cp->digest, NV_HASH_LEN) != 0)
 	{
+		/* one finding: its key and signature are beside the point */
 		f = nv_finding(r, "bad_signature",
 					   "%s: its fields do not match its digest: the document was changed after it was signed",
 					   label);
 		f->has_checkpoint = true;
 		f->checkpoint_id = (int64_t) cp->checkpoint_id;
-		ok = false;
+		return false;
 	}
 	if (public_key == NULL)
 	{
 		nv_note(r, "%s: signature not checked (no --public-key given)", label);
-		return ok;
+		return true;
 	}
 	{
 		uint8_t		id[NV_KEYID_LEN];
@@ -202,8 +242,8 @@ nv_checkpoint_authentic(NvReport *r, const NvCheckpoint *cp,
 			return false;
 		}
 	}
-	if (ok && crypto_sign_verify_detached(cp->signature, digest, NV_HASH_LEN,
-										  public_key) != 0)
+	if (crypto_sign_verify_detached(cp->signature, digest, NV_HASH_LEN,
+									public_key) != 0)
 	{
 		f = nv_finding(r, "bad_signature",
 					   "%s: the signature does not verify with the given public key",
@@ -240,6 +280,12 @@ nv_verifier_add_trusted(NvVerifier *v, json_t *doc, const char *label)
 	t->label = nv_printf("%s (checkpoint %" PRIu64 ")", label, t->cp.checkpoint_id);
 	t->heads = nv_malloc(sizeof(HeadState) * (size_t) (t->cp.nchains + 1));
 	memset(t->heads, 0, sizeof(HeadState) * (size_t) (t->cp.nchains + 1));
+	{
+		uint8_t		digest[NV_HASH_LEN];
+
+		nv_checkpoint_digest(&t->cp, digest);
+		t->digest_ok = sodium_memcmp(digest, t->cp.digest, NV_HASH_LEN) == 0;
+	}
 	t->usable = nv_checkpoint_authentic(v->r, &t->cp, t->label,
 										v->has_key ? v->key : NULL);
 	if (!t->usable)
@@ -298,6 +344,9 @@ add_layout(NvVerifier *v, json_t *o, const char *where, NvError *err)
 	k->layout_id = l.layout_id;
 	k->name = nv_printf("%s.%s", l.schema_name, l.table_name);
 	k->ncols = l.ncols;
+	k->names = nv_malloc(sizeof(char *) * (size_t) (l.ncols + 1));
+	for (int c = 0; c < l.ncols; c++)
+		k->names[c] = l.names[c] ? nv_strdup(l.names[c]) : NULL;
 	k->npersonal = l.npersonal;
 	k->personal = l.personal;
 	l.personal = NULL;
@@ -355,9 +404,154 @@ entry_finding(NvVerifier *v, const NvEntry *e, const char *problem,
 	free(detail);
 }
 
+/* ---- redactions ---------------------------------------------------------- */
+
+static void
+redaction_add(RedactionItem **items, size_t *n, size_t *cap, int64_t seq,
+			  const char *column, int32_t chain_id, int64_t chain_pos)
+{
+	RedactionItem *it;
+
+	if (*n == *cap)
+	{
+		*cap = *cap ? *cap * 2 : 64;
+		*items = nv_realloc(*items, sizeof(RedactionItem) * *cap);
+	}
+	it = &(*items)[(*n)++];
+	it->seq = seq;
+	it->column = nv_malloc(COLUMN_KEY_LEN + 1);
+	snprintf(it->column, COLUMN_KEY_LEN + 1, "%s", column);
+	it->chain_id = chain_id;
+	it->chain_pos = chain_pos;
+}
+
+/* The columns an entry shows erased (its redacted field, well formed). */
+static void
+redactions_note(NvVerifier *v, const NvEntry *e, const KeptLayout *l)
+{
+	size_t		k;
+
+	for (k = 0; k + NV_REDACTED_LEN <= e->redacted_len; k += NV_REDACTED_LEN)
+	{
+		int			pos = (int) e->redacted[k] << 8 | e->redacted[k + 1];
+
+		/*
+		 * A layout without that column's name is altered_layout, and its
+		 * entries altered_entry; no REDACT entry can name the column.
+		 */
+		if (l->names[pos] == NULL)
+			continue;
+		redaction_add(&v->erased, &v->nerased, &v->caperased, e->seq,
+					  l->names[pos], e->chain_id, e->chain_pos);
+	}
+}
+
+/*
+ * What a REDACT entry records: detail {"columns": [names], "entries":
+ * [seq, ...]}, every column of every entry named.  Only earlier entries
+ * count; anything else in the detail is ignored, as notary.verify() does.
+ */
+static void
+redactions_record(NvVerifier *v, const NvEntry *e)
+{
+	json_error_t jerr;
+	json_t	   *d = json_loads(e->detail, 0, &jerr);
+	json_t	   *cols;
+	json_t	   *ents;
+	json_t	   *x;
+	json_t	   *c;
+	size_t		i;
+	size_t		j;
+
+	/* an integer beyond 64 bits (jsonb takes any) must not hide the rest */
+	if (d == NULL)
+		d = json_loads(e->detail, JSON_DECODE_INT_AS_REAL, &jerr);
+	if (d == NULL)
+		return;
+	cols = json_object_get(d, "columns");
+	ents = json_object_get(d, "entries");
+	if (json_is_array(cols) && json_is_array(ents))
+	{
+		json_array_foreach(ents, i, x)
+		{
+			int64_t		seq;
+
+			if (json_is_integer(x))
+				seq = (int64_t) json_integer_value(x);
+			else if (json_is_real(x) && json_real_value(x) > -9.2e18 &&
+					 json_real_value(x) < 9.2e18)
+				seq = (int64_t) llround(json_real_value(x));	/* as numeric_int8 */
+			else
+				continue;
+			if (seq >= e->seq)
+				continue;		/* a redaction records only earlier entries */
+			json_array_foreach(cols, j, c)
+				if (json_is_string(c))
+					redaction_add(&v->recorded, &v->nrecorded, &v->caprecorded,
+								  seq, json_string_value(c), 0, 0);
+		}
+	}
+	json_decref(d);
+}
+
+static int
+cmp_redaction(const void *a, const void *b)
+{
+	const RedactionItem *x = a;
+	const RedactionItem *y = b;
+
+	if (x->seq != y->seq)
+		return (x->seq > y->seq) - (x->seq < y->seq);
+	return strcmp(x->column, y->column);
+}
+
+/* Every erased (entry, column) that no REDACT entry records. */
+static void
+redactions_finish(NvVerifier *v)
+{
+	size_t		i;
+	size_t		j = 0;
+
+	if (v->nerased == 0)
+		return;
+	qsort(v->erased, v->nerased, sizeof(RedactionItem), cmp_redaction);
+	if (v->nrecorded > 0)
+		qsort(v->recorded, v->nrecorded, sizeof(RedactionItem), cmp_redaction);
+	for (i = 0; i < v->nerased; i++)
+	{
+		RedactionItem *it = &v->erased[i];
+		NvFinding  *f;
+
+		if (i > 0 && cmp_redaction(it, &v->erased[i - 1]) == 0)
+			continue;			/* one finding per (entry, column) */
+		while (j < v->nrecorded && cmp_redaction(&v->recorded[j], it) < 0)
+			j++;
+		if (j < v->nrecorded && cmp_redaction(&v->recorded[j], it) == 0)
+			continue;
+		f = nv_finding(v->r, "forged_redaction",
+					   "column \"%s\" of this entry was erased, but no REDACT entry records it: a value was changed or erased by hand",
+					   it->column);
+		f->has_seq = f->has_chain = f->has_pos = true;
+		f->seq = it->seq;
+		f->chain_id = it->chain_id;
+		f->chain_pos = it->chain_pos;
+	}
+}
+
+static void
+redactions_free(RedactionItem *items, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		free(items[i].column);
+	free(items);
+}
+
 /*
  * Recompute one entry's hash from its content, with its own prev_hash.
- * Returns NULL, or why the entry cannot be hashed (malloc'd).
+ * Returns NULL, or why the entry cannot be hashed (malloc'd).  Notes the
+ * columns the entry shows redacted.
  */
 static char *
 recompute(NvVerifier *v, const NvEntry *e, uint8_t *out)
@@ -375,11 +569,20 @@ recompute(NvVerifier *v, const NvEntry *e, uint8_t *out)
 			return nv_strdup("the entry has a layout but no row image");
 		if (e->nvalues != l->ncols)
 			return nv_printf("the row image has %d values, its layout %d columns", e->nvalues, l->ncols);
+		if (e->has_redacted)
+		{
+			const char *why = nv_redacted_why(e);
+
+			if (why != NULL)
+				return nv_strdup(why);
+			redactions_note(v, e, l);
+		}
 		if (e->has_salts && e->salts_len != (size_t) l->npersonal * NV_SALT_LEN)
 			return nv_strdup("the salts do not fit the layout's personal columns");
 		nv_image_digest(l->digest, e->nvalues, e->values, l->personal,
 						l->npersonal, e->has_salts ? e->salts : NULL,
-						e->salts_len, image);
+						e->salts_len, e->has_redacted ? e->redacted : NULL,
+						e->redacted_len, image);
 		has_image = true;
 	}
 	else if (e->has_image)
@@ -536,6 +739,8 @@ add_entry(NvVerifier *v, json_t *o, const char *where, NvError *err)
 						  nv_strdup("the entry's content does not match its hash: it was changed after it was written"));
 		v->link_known = true;
 	}
+	if (strcmp(e.op, "REDACT") == 0 && e.detail != NULL)
+		redactions_record(v, &e);
 	track(v, &e, stored);
 	memcpy(v->last_hash, stored, NV_HASH_LEN);
 	v->expected = e.chain_pos + 1;
@@ -672,12 +877,14 @@ nv_verifier_line(NvVerifier *v, json_t *o, const char *where, NvError *err)
 
 /* ---- the end: checkpoints against what was seen ---------------------------- */
 
+/*
+ * The cluster and database a checkpoint names against the ledger's.  Told
+ * for every checkpoint whose fields match its digest, authentic or not (as
+ * the extension does); another cluster does not stop the comparison.
+ */
 static void
-compare_checkpoint(NvVerifier *v, Tracker *t)
+check_cluster(NvVerifier *v, Tracker *t)
 {
-	int			i;
-	int			found = 0;
-	uint8_t		root[NV_HASH_LEN];
 	NvFinding  *f;
 
 	if (v->system_identifier == NULL)
@@ -686,13 +893,22 @@ compare_checkpoint(NvVerifier *v, Tracker *t)
 			 strcmp(v->database, t->cp.database) != 0)
 	{
 		f = nv_finding(v->r, "other_cluster",
-					   "%s is of cluster %s, database \"%s\"; the ledger is of cluster %s, database \"%s\" (%s): not compared",
+					   "%s is of cluster %s, database \"%s\"; the ledger is of cluster %s, database \"%s\" (%s)%s",
 					   t->label, t->cp.system_identifier, t->cp.database,
-					   v->system_identifier, v->database, v->identity_source);
+					   v->system_identifier, v->database, v->identity_source,
+					   t->usable ? ": compared all the same (a restored copy is checked against its source's checkpoints)" : "");
 		f->has_checkpoint = true;
 		f->checkpoint_id = (int64_t) t->cp.checkpoint_id;
-		return;
 	}
+}
+
+static void
+compare_checkpoint(NvVerifier *v, Tracker *t)
+{
+	int			i;
+	int			found = 0;
+	uint8_t		root[NV_HASH_LEN];
+	NvFinding  *f;
 
 	/* is it the checkpoint the database stored under that id? */
 	if (v->stored_source)
@@ -785,9 +1001,14 @@ nv_verifier_finish(NvVerifier *v, NvError *err)
 		return false;
 	if (v->progress_shown)
 		fprintf(stderr, "\rnotary-verify: %" PRIu64 " entries checked\n", v->r->entries);
+	redactions_finish(v);
 	for (i = 0; i < v->ntrackers; i++)
+	{
+		if (v->trackers[i].digest_ok)
+			check_cluster(v, &v->trackers[i]);
 		if (v->trackers[i].usable)
 			compare_checkpoint(v, &v->trackers[i]);
+	}
 	return true;
 }
 
@@ -799,6 +1020,9 @@ nv_verifier_free(NvVerifier *v)
 
 	for (i = 0; i < v->nlayouts; i++)
 	{
+		for (j = 0; j < v->layouts[i].ncols; j++)
+			free(v->layouts[i].names[j]);
+		free(v->layouts[i].names);
 		free(v->layouts[i].name);
 		free(v->layouts[i].personal);
 	}
@@ -811,6 +1035,8 @@ nv_verifier_free(NvVerifier *v)
 	}
 	free(v->trackers);
 	free(v->stored);
+	redactions_free(v->erased, v->nerased);
+	redactions_free(v->recorded, v->nrecorded);
 	free(v->system_identifier);
 	free(v->database);
 	free(v->identity_source);

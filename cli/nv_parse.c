@@ -429,6 +429,31 @@ nv_parse_entry(json_t *o, NvEntry *e, NvError *err)
 	e->has_old = present;
 	if (!get_str(o, "detail", true, &e->detail, err))
 		goto fail;
+
+	/*
+	 * redacted (docs/redaction.md): hex of (u16 position, commitment)
+	 * records, or null.  An export of a ledger older than redaction has no
+	 * such member: nothing was redacted.  Any whole number of bytes is
+	 * kept; verification judges the records.
+	 */
+	if (json_object_get(o, "redacted") != NULL)
+	{
+		if (!get_str(o, "redacted", true, &s, err))
+			goto fail;
+		if (s != NULL)
+		{
+			size_t		n = strlen(s) / 2;
+
+			if (!nv_is_hex(s))
+			{
+				nv_error(err, "member \"redacted\" is not hex");
+				goto fail;
+			}
+			e->has_redacted = true;
+			e->redacted = nv_malloc(n);
+			e->redacted_len = (size_t) nv_hex_decode(s, e->redacted, n);
+		}
+	}
 	return true;
 
 fail:
@@ -441,8 +466,10 @@ nv_entry_free(NvEntry *e)
 {
 	free((void *) e->values);
 	free(e->salts);
+	free(e->redacted);
 	e->values = NULL;
 	e->salts = NULL;
+	e->redacted = NULL;
 }
 
 /* ---- checkpoints --------------------------------------------------------- */

@@ -3,8 +3,10 @@
  * nv_proof.c
  *		Checking one proof document offline (docs/checkpoints.md "Proofs"):
  *		the checkpoint's signature, the layout's digest, the entry's hash
- *		recomputed from its content, and the RFC 9162 audit path from that
- *		hash to the checkpoint's entries_root.
+ *		recomputed from its content (a redacted column by the commitment
+ *		the redaction kept), and the RFC 9162 audit path from that hash to
+ *		the checkpoint's entries_root.  Whether a redaction was recorded
+ *		(forged_redaction) takes the whole ledger, not one entry.
  *
  * Findings: malformed_proof (not a proof document), malformed_checkpoint,
  * bad_signature, wrong_key, altered_layout, malformed_entry, altered_entry,
@@ -55,11 +57,14 @@ recompute(const NvEntry *e, const NvLayout *l, uint8_t *out)
 			return "the entry has a layout but no row image";
 		if (e->nvalues != l->ncols)
 			return "the row image does not have as many values as its layout has columns";
+		if (nv_redacted_why(e) != NULL)
+			return nv_redacted_why(e);
 		if (e->has_salts && e->salts_len != (size_t) l->npersonal * NV_SALT_LEN)
 			return "the salts do not fit the layout's personal columns";
 		nv_image_digest(l->digest, e->nvalues, e->values, l->personal,
 						l->npersonal, e->has_salts ? e->salts : NULL,
-						e->salts_len, image);
+						e->salts_len, e->has_redacted ? e->redacted : NULL,
+						e->redacted_len, image);
 		has_image = true;
 	}
 	else if (e->has_image)

@@ -2,8 +2,10 @@
 """Write the seed corpus of cli/fuzz_parsers (tests/cli/corpus/).
 
 Small, valid documents of every kind the fuzz target parses: an export
-(layouts, entries of three chains, a stored checkpoint), a checkpoint, and
-proofs with and without a layout.  Signed with the key of RFC 8032 test 1,
+(layouts, entries of three chains, a stored checkpoint), an export with a
+redaction (an entry's "redacted" records and the REDACT entry naming them,
+docs/redaction.md), a checkpoint, and proofs with and without a layout and
+of a redacted entry.  Signed with the key of RFC 8032 test 1,
 whose public key the fuzz target uses, so the fuzzer starts from documents
 that pass every check and mutates towards every branch.  Needs cc and
 libsodium-dev (tests/cli/sign_helper.c).  Deterministic: rerunning it
@@ -46,8 +48,36 @@ def main():
                               "layout": lay[0] if lay else None, "entry": e, "leaf_index": m,
                               "path": [h.hex() for h in t.audit_path(m, leaves)]},
                              separators=(",", ":")))
+
+    # a redaction: two columns of one entry, one of another, and the REDACT
+    # entry that records them (its own chain)
+    lay = {l["layout_id"]: l for l in layouts}
+    red = [dict(e, row_image=list(e["row_image"]) if e["row_image"] else None) for e in small]
+
+    def find(chain, pos):
+        return [e for e in red if e["chain_id"] == chain and e["chain_pos"] == pos][0]
+    t.redact_entry(find(5, 1), lay[2], ["nik", "born"])
+    t.redact_entry(find(5, 2), lay[2], ["nik"])
+    nxt = max(e["seq"] for e in red) + 1
+    red.append(t.redact_line(nxt, 11, 1, 8, ["nik", "born"], [find(5, 1)["seq"], find(5, 2)["seq"]]))
+    red = t.rehash(layouts, red)
+    cp_red = t.make_checkpoint(red, {3: 2, 5: 2, 9: 2, 11: 1}, sk, pk, database="d")
+    put("export_redacted.jsonl", "".join(json.dumps(o, separators=(",", ":")) + "\n"
+                                         for o in t.export(layouts, red, [cp_red])))
+    put("checkpoint_redacted.json", json.dumps(cp_red, separators=(",", ":")))
+    covered = sorted(red, key=lambda e: (e["chain_id"], e["chain_pos"]))
+    leaves = [bytes.fromhex(e["entry_hash"]) for e in covered]
+    m = covered.index(find(5, 1))
+    put("proof_redacted.json", json.dumps({"format": "pg_notary-proof-v1", "checkpoint": cp_red,
+                                           "layout": lay[2], "entry": find(5, 1), "leaf_index": m,
+                                           "path": [h.hex() for h in t.audit_path(m, leaves)]},
+                                          separators=(",", ":")))
+
     # the documents must verify, or the corpus starts from the error paths
-    for name in ("proof_layout.json", "proof_no_layout.json"):
+    rc, o, err = t.nv("--export", os.path.join(out, "export_redacted.jsonl"),
+                      "--checkpoint", os.path.join(out, "checkpoint_redacted.json"), "--public-key", pk)
+    assert rc == 0, (o, err)
+    for name in ("proof_layout.json", "proof_no_layout.json", "proof_redacted.json"):
         rc, o, err = t.nv("--proof", os.path.join(out, name), "--public-key", pk)
         assert rc == 0, (name, o, err)
     rc, o, err = t.nv("--export", os.path.join(out, "export.jsonl"),

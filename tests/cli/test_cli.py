@@ -237,7 +237,8 @@ def rehash(layouts, entries, start=0):
                                        [p - 1 for p in l["personal_columns"]])
                 salts = bytes.fromhex(e["row_salts"]) if e["row_salts"] else b""
                 img = fmt.image_digest(ld, e["row_image"],
-                                       [p - 1 for p in l["personal_columns"]], salts)
+                                       [p - 1 for p in l["personal_columns"]], salts,
+                                       bytes.fromhex(e.get("redacted") or ""))
             e["entry_hash"] = fmt.entry_hash(bytes.fromhex(e["prev_hash"]), e, img).hex()
         last[e["chain_id"]] = bytes.fromhex(e["entry_hash"])
     return entries
@@ -263,7 +264,7 @@ def synthetic_ledger():
                  "current_user_name": "procurement_app", "application_name": "e-procurement",
                  "client_addr": None, "table_id": 7, "layout_id": 1,
                  "row_image": [str(seq), "PT Sinar Jaya ꦗꦏꦂꦠ", "150000000.00", None],
-                 "row_salts": None, "old_digest": None, "detail": None}
+                 "row_salts": None, "old_digest": None, "detail": None, "redacted": None}
             if chain == 5:
                 e.update(table_id=8, layout_id=2, client_addr="10.0.0.7",
                          row_image=["317123456789%04d" % pos, "Siti", "1990-01-0%d" % pos],
@@ -422,6 +423,9 @@ def test_checkpoints(layouts, entries):
     run("wrong_key", cp, export(layouts, entries, [cp]), ["wrong_key"], key=pk2)
     other_key = make_checkpoint(entries, full, sk2, pk2)
     run("signed_by_other_key", other_key, export(layouts, entries, [cp]), ["wrong_key"])
+    # a document that does not match its digest is reported once, whatever the key
+    run("forged_and_wrong_key", dict(cp, entries_root="00" * 32), export(layouts, entries, [cp]),
+        ["bad_signature"], key=pk2)
 
     # tail cut: the newest two entries of chain 5 are gone
     cut = [e for e in entries if not (e["chain_id"] == 5 and e["chain_pos"] >= 3)]
@@ -453,11 +457,25 @@ def test_checkpoints(layouts, entries):
     counted = seal(dict(cp, entries=cp["entries"] + 1), sk, pk)
     run("entry_count", counted, export(layouts, entries, [counted]), ["history_rewritten"])
 
-    # another cluster / database
+    # another cluster / database: reported, and (when authentic) still
+    # compared with the ledger, as notary.verify_checkpoint() does; here the
+    # export's stored checkpoint 1 is another document than the trusted one
     other = seal(dict(cp, system_identifier="1"), sk, pk)
-    run("other_cluster", other, export(layouts, entries, [cp]), ["other_cluster"])
+    run("other_cluster", other, export(layouts, entries, [cp]), ["checkpoint_mismatch", "other_cluster"])
     other_db = seal(dict(cp, database="elsewhere"), sk, pk)
-    run("other_database", other_db, export(layouts, entries, [cp]), ["other_cluster"])
+    run("other_database", other_db, export(layouts, entries, [cp]), ["checkpoint_mismatch", "other_cluster"])
+    run("other_cluster_cut", other, export(layouts, cut, [cp]),
+        ["checkpoint_mismatch", "entries_missing", "other_cluster"])
+    # a restored copy: the source's checkpoint 1 is stored, and the copy took
+    # checkpoint 2 in its own database; the source's checkpoint still holds
+    restored = make_checkpoint(entries, full, sk, pk, cid=2, database="restored", previous=cp["digest"])
+    run("restored_copy", cp, export(layouts, entries, [cp, restored]), ["other_cluster"])
+    run("restored_copy_cut", cp, export(layouts, cut, [cp, restored]), ["entries_missing", "other_cluster"])
+    # not authentic: reported, never compared (the cut goes unreported)
+    run("other_cluster_wrong_key", seal(dict(cp, system_identifier="1"), sk2, pk2),
+        export(layouts, cut, [cp]), ["other_cluster", "wrong_key"])
+    run("other_cluster_forged", dict(cp, system_identifier="1"), export(layouts, cut, [cp]),
+        ["bad_signature"])
 
     # the database's own record of checkpoints
     cp2 = make_checkpoint(entries, full, sk, pk, cid=2, previous=cp["digest"])
@@ -549,6 +567,186 @@ def test_proofs(layouts, entries, sk, pk):
     check(rc == 1, "proof: another key is a finding (wrong_key)")
     rc, _, err = nv("--proof", path("proof.json"))
     check(rc == 2 and "--public-key" in err, "proof: --proof without --public-key is exit 2")
+
+
+# --- redaction (docs/redaction.md), offline ------------------------------------
+
+def redact_entry(e, layout, columns, value_for_commitment=None):
+    """Erase columns of an export entry as a redaction does: value NULL, salt
+    zeroed, (u16 position, commitment of value and salt) kept in redacted,
+    records ascending.  value_for_commitment replaces the value in the
+    commitment (a wrong commitment)."""
+    names = layout["column_names"]
+    personal = [p - 1 for p in layout["personal_columns"]]
+    salts = bytearray(bytes.fromhex(e["row_salts"])) if e["row_salts"] else bytearray()
+    recs = fmt.redacted_records(bytes.fromhex(e.get("redacted") or ""))
+    for c in columns:
+        i = names.index(c)
+        salt = b""
+        if i in personal and (personal.index(i) + 1) * 16 <= len(salts):
+            r = personal.index(i)
+            salt = bytes(salts[r * 16:(r + 1) * 16])
+            salts[r * 16:(r + 1) * 16] = bytes(16)
+        v = e["row_image"][i] if value_for_commitment is None else value_for_commitment
+        recs[i] = fmt.column_commitment(v, salt)
+        e["row_image"][i] = None
+    e["redacted"] = b"".join(i.to_bytes(2, "big") + recs[i] for i in sorted(recs)).hex()
+    if e["row_salts"] is not None:
+        e["row_salts"] = bytes(salts).hex()
+    return e
+
+
+def redact_line(seq, chain, pos, table_id, columns, seqs):
+    """A REDACT entry (hashes filled in by rehash)."""
+    return {"type": "entry", "seq": seq, "chain_id": chain, "chain_pos": pos,
+            "prev_hash": "", "entry_hash": "", "op": "REDACT", "xid": str(9000 + seq),
+            "logged_at_us": 1709262000000000 + seq, "session_user_name": "dpo",
+            "current_user_name": "dpo", "application_name": None, "client_addr": None,
+            "table_id": table_id, "layout_id": None, "row_image": None, "row_salts": None,
+            "old_digest": None, "redacted": None,
+            "detail": json.dumps({"columns": columns, "entries": seqs,
+                                  "reason": "erasure request 2026/17"})}
+
+
+def test_redaction_synthetic(layouts, entries, sk, pk):
+    lay = {l["layout_id"]: l for l in layouts}
+
+    def find(es, chain, pos):
+        return [e for e in es if e["chain_id"] == chain and e["chain_pos"] == pos][0]
+
+    s51, s52, s53 = (find(entries, 5, p)["seq"] for p in (1, 2, 3))
+    nik52 = find(entries, 5, 2)["row_image"][0]
+
+    def build(erase, records, redact_seq=None, after=None):
+        """erase: (chain, pos, columns); records: REDACT entries (columns,
+        [(chain, pos)]) appended to chain 9; after(es) edits before rehash."""
+        es = copy.deepcopy(entries)
+        for chain, pos, cols in erase:
+            redact_entry(find(es, chain, pos), lay[2], cols)
+        nxt = max(e["seq"] for e in es) + 1
+        pos9 = max(e["chain_pos"] for e in es if e["chain_id"] == 9)
+        for k, (cols, targets) in enumerate(records):
+            es.append(redact_line(redact_seq or nxt + k, 9, pos9 + k + 1, 8, cols,
+                                  [find(es, c, p)["seq"] for c, p in targets]))
+        if after:
+            after(es)
+        return rehash(layouts, es)
+
+    def case(name, es, expect, rc_expect=None):
+        text = "".join(json.dumps(o) + "\n" for o in export(layouts, es))
+        rc, doc, err = nvj("--export", write("red_" + name + ".jsonl", text))
+        got = pairs(doc)
+        check(rc == (rc_expect if rc_expect is not None else (1 if expect else 0))
+              and got == sorted(expect),
+              "redaction: %s -> %s (got %s %s)" % (name, expect, got, err.strip()))
+        return doc, text
+
+    es = build([(5, 2, ["nik"])], [(["nik"], [(5, 2)])])
+    check(find(es, 5, 2)["entry_hash"] == find(entries, 5, 2)["entry_hash"]
+          and find(es, 5, 2)["row_image"][0] is None,
+          "redaction: the Python redaction keeps the entry's hash (the kept commitment stands in the image digest)")
+    doc, text = case("recorded", es, [])
+    check(nik52 not in text and nik52 in json.dumps(entries),
+          "redaction: the erased value is in the export before, and nowhere after")
+    case("two_columns_two_entries",
+         build([(5, 1, ["nik", "born"]), (5, 3, ["born"])], [(["nik", "born"], [(5, 1), (5, 3)])]), [])
+    case("two_redactions_of_one_entry",
+         build([(5, 1, ["nik"]), (5, 1, ["born"])], [(["nik"], [(5, 1)]), (["born"], [(5, 1)])]), [])
+    case("forged_unrecorded", build([(5, 2, ["nik"])], []), [("forged_redaction", s52)])
+    case("forged_other_column", build([(5, 2, ["nik"])], [(["born"], [(5, 2)])]),
+         [("forged_redaction", s52)])
+    case("forged_other_entry", build([(5, 2, ["nik"])], [(["nik"], [(5, 3)])]),
+         [("forged_redaction", s52)])
+    case("forged_recorded_before", build([(5, 2, ["nik"])], [(["nik"], [(5, 2)])], redact_seq=50),
+         [("forged_redaction", s52)])
+    doc, _ = case("forged_one_of_two", build([(5, 1, ["nik", "born"])], [(["nik"], [(5, 1)])]),
+                  [("forged_redaction", s51)])
+    check(doc and doc["findings"][0]["chain_id"] == 5 and doc["findings"][0]["chain_pos"] == 1
+          and '"born"' in doc["findings"][0]["detail"],
+          "redaction: forged_redaction names the entry's chain, position and column")
+
+    def flip_commitment(es):
+        e = find(es, 5, 2)
+        r = bytearray(bytes.fromhex(e["redacted"]))
+        r[5] ^= 1
+        e["redacted"] = r.hex()
+
+    def flipped(records):
+        es = build([(5, 2, ["nik"])], records)
+        flip_commitment(es)     # after the hashes: the commitment changed by hand
+        return es
+    case("wrong_commitment_recorded", flipped([(["nik"], [(5, 2)])]), [("altered_entry", s52)])
+    case("wrong_commitment_unrecorded", flipped([]),
+         [("altered_entry", s52), ("forged_redaction", s52)])
+    es = build([(5, 2, ["nik"])], [(["nik"], [(5, 2)])])
+    wrong = copy.deepcopy(entries)
+    redact_entry(find(wrong, 5, 2), lay[2], ["nik"], value_for_commitment="3171234567890099")
+    find(es, 5, 2)["redacted"] = find(wrong, 5, 2)["redacted"]
+    case("commitment_of_another_value", es, [("altered_entry", s52)])
+
+    # malformed redacted fields: malformed_entry, and the entry is not
+    # counted as redacted (no forged_redaction without a REDACT entry)
+    def shaped(change):
+        es = build([(5, 2, ["nik", "born"])], [])
+        change(find(es, 5, 2))
+        return es
+
+    def swap(e):
+        r = bytes.fromhex(e["redacted"])
+        e["redacted"] = (r[34:] + r[:34]).hex()
+
+    def beyond(e):
+        r = bytes.fromhex(e["redacted"])
+        e["redacted"] = (r[:34] + (3).to_bytes(2, "big") + r[36:]).hex()
+
+    def twice(e):
+        r = bytes.fromhex(e["redacted"])
+        e["redacted"] = (r[:34] + r[:34]).hex()
+    for name, change in [("short", lambda e: e.__setitem__("redacted", e["redacted"][:-2])),
+                         ("empty", lambda e: e.__setitem__("redacted", "")),
+                         ("out_of_order", swap), ("out_of_range", beyond), ("duplicate", twice),
+                         ("value_kept", lambda e: e["row_image"].__setitem__(0, nik52))]:
+        case("malformed_" + name, shaped(change), [("malformed_entry", s52)])
+
+    # an export of a ledger older than redaction has no "redacted" member
+    old = [{k: v for k, v in e.items() if k != "redacted"} for e in entries]
+    case("member_absent", old, [])
+    for name, value, needle in [("not_hex", "zz", "not hex"), ("odd_hex", "abc", "not hex"),
+                                ("number", 34, "not a string")]:
+        es = copy.deepcopy(entries)
+        find(es, 5, 2)["redacted"] = value
+        rc, out, err = nv("--export", write_lines("red_bad.jsonl", export(layouts, es)))
+        check(rc == 2 and needle in err, "redaction: \"redacted\" %s -> exit 2 (%s)" % (name, err.strip()[:120]))
+
+    # checkpoints taken before a redaction still verify after it
+    full = {3: 5, 5: 4, 9: 3}
+    cp = make_checkpoint(entries, full, sk, pk)
+    es = build([(5, 1, ["nik", "born"]), (5, 2, ["nik"])], [(["nik", "born"], [(5, 1), (5, 2)])])
+    rc, doc, err = nvj("--export", write_lines("red_cp.jsonl", export(layouts, es, [cp])),
+                       "--checkpoint", write("red_cp.json", json.dumps(cp)), "--public-key", pk)
+    check(rc == 0, "redaction: a checkpoint taken before the redaction verifies after it: %s %s"
+          % (problems(doc), err.strip()))
+
+    # a proof of a redacted entry, checked offline
+    cp = make_checkpoint(es, {3: 5, 5: 4, 9: 4}, sk, pk)
+    covered = sorted(es, key=lambda e: (e["chain_id"], e["chain_pos"]))
+    leaves = [bytes.fromhex(e["entry_hash"]) for e in covered]
+    m = covered.index(find(es, 5, 2))
+    proof = {"format": "pg_notary-proof-v1", "checkpoint": cp, "layout": lay[2],
+             "entry": find(es, 5, 2), "leaf_index": m,
+             "path": [h.hex() for h in audit_path(m, leaves)]}
+    rc, doc, err = nvj("--proof", write("red_proof.json", json.dumps(proof)), "--public-key", pk)
+    check(rc == 0, "redaction: a proof of a redacted entry verifies: %s %s" % (problems(doc), err.strip()))
+    bad = copy.deepcopy(proof)
+    flip_commitment([bad["entry"]])
+    rc, doc, err = nvj("--proof", write("red_proof_bad.json", json.dumps(bad)), "--public-key", pk)
+    check(rc == 1 and problems(doc) == ["altered_entry", "not_included"],
+          "redaction: a proof with a changed commitment -> altered_entry: %s" % problems(doc))
+    bad = copy.deepcopy(proof)
+    bad["entry"]["row_image"][0] = nik52
+    rc, doc, err = nvj("--proof", write("red_proof_bad.json", json.dumps(bad)), "--public-key", pk)
+    check(rc == 1 and problems(doc) == ["malformed_entry"],
+          "redaction: a proof whose redacted column holds a value -> malformed_entry: %s" % problems(doc))
 
 
 def test_malformed(layouts, entries):
@@ -797,12 +995,20 @@ def test_database():
             psql("DROP DATABASE IF EXISTS %s" % copy_db, db="postgres")
 
 
+def verify_checkpoint_sql(cp, key, db=DB):
+    """The problems notary.verify_checkpoint() reports, sorted."""
+    return sorted(r[0] for r in findings_sql(
+        "SELECT problem FROM notary.verify_checkpoint('%s', '%s')"
+        % (json.dumps(cp) if not isinstance(cp, str) else cp, key), db=db))
+
+
 def test_database_checkpoints():
+    # the first checkpoint creates the server's key (a fresh cluster has none)
+    cp1 = psql("SELECT notary.checkpoint()").strip()
+    cp1f = write("db_cp1.json", cp1)
     keyinfo = json.loads(psql("SELECT row_to_json(k) FROM notary.public_key() k").strip())
     pk = keyinfo["public_key"]
     pkf = write("server_pk.json", json.dumps(keyinfo))
-    cp1 = psql("SELECT notary.checkpoint()").strip()
-    cp1f = write("db_cp1.json", cp1)
     rc, doc, err = nvj("--dbname", dburl(), "--checkpoint", cp1f, "--public-key", pkf)
     check(rc == 0 and doc["notes"] == [], "db checkpoint: a fresh checkpoint verifies against the database: %s %s"
           % (problems(doc), err.strip()))
@@ -881,22 +1087,243 @@ def test_database_checkpoints():
           % (problems(doc), sqlp))
     psql("ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only")
 
-    # forged, foreign and wrongly keyed checkpoints
+    # forged, foreign and wrongly keyed checkpoints (the ledger is still cut
+    # short of cp2: a checkpoint that is compared reports entries_missing)
+    ex, _ = export_db(DB, "db_cut.jsonl")
+    other_pk = keypair(9)[1]
+
+    def both(name, cp, key, expect):
+        f = write("db_%s.json" % name, json.dumps(cp))
+        sqlp = verify_checkpoint_sql(cp, key)
+        rc1, d1, _ = nvj("--dbname", dburl(), "--checkpoint", f, "--public-key", key)
+        rc2, d2, _ = nvj("--export", ex, "--checkpoint", f, "--public-key", key)
+        check(rc1 == rc2 == 1 and problems(d1) == problems(d2) == sqlp == sorted(expect),
+              "db %s: notary-verify (database, export) = verify_checkpoint() = %s (got %s / %s / %s)"
+              % (name, sorted(expect), problems(d1), problems(d2), sqlp))
     forged = json.loads(cp2)
     forged["entries"] += 1
-    rc, doc, _ = nvj("--dbname", dburl(), "--checkpoint", write("forged.json", json.dumps(forged)), "--public-key", pk)
-    check(rc == 1 and problems(doc) == ["bad_signature"], "db forged: one field changed -> bad_signature: %s" % problems(doc))
+    # once, not twice: the signature of an edited document is not checked
+    both("forged", forged, pk, ["bad_signature"])
+    both("forged_wrong_key", forged, other_pk, ["bad_signature"])
     secret = server_secret_key()
     check(subprocess.run([HELPER, "public", secret], capture_output=True, text=True).stdout.strip() == pk,
           "db other cluster: the server's key file holds the key notary.public_key() returns")
+    # authentic, of another cluster: reported and compared (stored
+    # checkpoint 2 is another document; the ledger was cut)
     other = seal(dict(json.loads(cp2), system_identifier="1"), secret, pk)
-    of = write("other.json", json.dumps(other))
-    rc, doc, _ = nvj("--dbname", dburl(), "--checkpoint", of, "--public-key", pk)
-    check(rc == 1 and problems(doc) == ["other_cluster"], "db other cluster: re-signed with another system_identifier -> other_cluster (database): %s" % problems(doc))
-    rc, doc, _ = nvj("--export", ex, "--checkpoint", of, "--public-key", pk)
-    check(rc == 1 and problems(doc) == ["other_cluster"], "db other cluster: ... and from the export's stored checkpoints: %s" % problems(doc))
-    rc, doc, _ = nvj("--dbname", dburl(), "--checkpoint", cp2f, "--public-key", keypair(9)[1])
-    check(rc == 1 and problems(doc) == ["wrong_key"], "db wrong key: another public key -> wrong_key")
+    both("other_cluster", other, pk, ["checkpoint_mismatch", "entries_missing", "other_cluster"])
+    other_db = seal(dict(json.loads(cp2), database="elsewhere"), secret, pk)
+    both("other_database", other_db, pk, ["checkpoint_mismatch", "entries_missing", "other_cluster"])
+    # not authentic: reported, not compared
+    both("wrong_key", json.loads(cp2), other_pk, ["wrong_key"])
+    both("other_cluster_wrong_key", other, other_pk, ["other_cluster", "wrong_key"])
+    bad_sig = dict(json.loads(cp2))
+    bad_sig["signature"] = ("0" if bad_sig["signature"][0] != "0" else "1") + bad_sig["signature"][1:]
+    both("bad_signature", bad_sig, pk, ["bad_signature"])
+
+
+# --- redaction and restore, on a live cluster -----------------------------------
+
+REDACT_DB = "nv_redact_check"
+SUBJECT_NIK = "3171234567890001"
+REDACT_WORKLOAD = r"""
+CREATE EXTENSION pg_notary;
+CREATE SCHEMA r;
+CREATE TABLE r.citizens (id int PRIMARY KEY, nik text, name text, born date, region text);
+CREATE TABLE r.complaints (id int PRIMARY KEY, nik text, body text);
+INSERT INTO r.citizens VALUES (1, '3171234567890001', 'Siti Rahayu', '1990-01-02', 'Jakarta');
+SELECT notary.enable('r');
+INSERT INTO r.citizens VALUES (2, '3171234567890002', 'Budi Santoso', '1985-05-06', 'Bandung');
+SELECT notary.classify('r.citizens', 'nik', 'identifier');
+SELECT notary.classify('r.citizens', 'name', 'identifier');
+SELECT notary.classify('r.citizens', 'born', 'quasi_identifier');
+SELECT notary.classify('r.complaints', 'nik', 'identifier');
+INSERT INTO r.citizens VALUES (3, '3171234567890003', 'Dewi Lestari', '1979-09-10', 'Surabaya');
+UPDATE r.citizens SET region = 'Bogor' WHERE id = 1;
+INSERT INTO r.complaints VALUES (10, '3171234567890001', 'jalan rusak'), (11, '3171234567890003', 'banjir');
+UPDATE r.citizens SET name = 'Siti R.' WHERE id = 1;
+DELETE FROM r.complaints WHERE id = 10;
+"""
+# erased: Budi's name (entries before classification: unsalted), and
+# everything personal of the subject, in both tables
+ERASED = [SUBJECT_NIK, "Siti Rahayu", "Siti R.", "1990-01-02", "Budi Santoso"]
+KEPT = ["3171234567890002", "1985-05-06", "Dewi Lestari", "3171234567890003", "Bogor"]
+
+
+def export_objs(db):
+    return [json.loads(l) for l in psql("SELECT * FROM notary.export()", db=db).splitlines()]
+
+
+def forge_redaction_sql(db, seq, column, value_for_commitment=None):
+    """The UPDATE a superuser would write to erase one column of entry seq
+    by hand, keeping a (position, commitment) record computed here from the
+    value and salt (docs/format.md), without a REDACT entry."""
+    objs = export_objs(db)
+    e = [o for o in objs if o["type"] == "entry" and o["seq"] == seq][0]
+    layout = [o for o in objs if o["type"] == "layout" and o["layout_id"] == e["layout_id"]][0]
+    redact_entry(e, layout, [column], value_for_commitment)
+
+    def literal(v):
+        return "NULL" if v is None else "'%s'" % v.replace("'", "''")
+    return ("UPDATE notary.ledger SET row_image = ARRAY[%s]::text[], row_salts = %s, "
+            "redacted = '\\x%s' WHERE seq = %d"
+            % (", ".join(literal(v) for v in e["row_image"]),
+               "'\\x%s'" % e["row_salts"] if e["row_salts"] is not None else "NULL",
+               e["redacted"], seq))
+
+
+def test_database_redaction():
+    db = REDACT_DB
+    psql("DROP DATABASE IF EXISTS %s" % db, db="postgres")
+    psql("CREATE DATABASE %s" % db, db="postgres")
+    psql(REDACT_WORKLOAD, db=db)
+    before = psql("SELECT * FROM notary.export()", db=db)
+    check(all(v in before for v in ERASED + KEPT),
+          "redaction db: before the redactions, the export holds the values to be erased")
+    cp0 = psql("SELECT notary.checkpoint()", db=db).strip()
+    pk = json.loads(psql("SELECT row_to_json(k) FROM notary.public_key() k", db=db).strip())["public_key"]
+    n1 = int(psql("SELECT notary.redact('r.citizens', '{2}', '{name}', 'erasure request 2026/17')", db=db))
+    n2 = int(psql("SELECT notary.redact_subject('nik', '%s', 'erasure request 2026/18')" % SUBJECT_NIK, db=db))
+    nred = int(psql("SELECT count(*) FROM notary.ledger WHERE op = 'REDACT'", db=db))
+    nerased = int(psql("SELECT count(*) FROM notary.ledger WHERE redacted IS NOT NULL", db=db))
+    check(n1 > 0 and n2 > 0 and nred == 3 and nerased > 5,
+          "redaction db: redact() erased %d and redact_subject() %d values; %d REDACT entries, %d entries redacted"
+          % (n1, n2, nred, nerased))
+    agree(db, "redacted")
+    a, same = export_db(db, "redacted_export.jsonl")
+    with open(a) as f:
+        text_a = f.read()
+    with open(path("redacted_export.jsonl.sql.jsonl")) as f:
+        text_b = f.read()
+    leaked = [v for v in ERASED if v in text_a or v in text_b]
+    check(same and not leaked and all(v in text_a for v in KEPT),
+          "redaction db: no erased value is left in notary.export() or notary-verify's export (leaked: %s), "
+          "the others are" % leaked)
+
+    # a checkpoint taken before the redactions still holds after them
+    sqlp = verify_checkpoint_sql(cp0, pk, db=db)
+    rc, doc, err = nvj("--dbname", dburl(db), "--checkpoint", write("red_cp0.json", cp0), "--public-key", pk)
+    check(rc == 0 and sqlp == [], "redaction db: the checkpoint taken before the redactions verifies after them "
+          "(notary-verify %s, verify_checkpoint() %s)" % (problems(doc), sqlp))
+    # proofs of redacted entries, from the extension, checked offline
+    psql("SELECT notary.checkpoint()", db=db)
+    red_seqs = [int(x) for x in psql("SELECT seq FROM notary.ledger WHERE redacted IS NOT NULL ORDER BY seq",
+                                     db=db).split()]
+    bad = []
+    for q in red_seqs:
+        rc, out, err = nv("--proof", write("red_proof_db.json", psql("SELECT notary.proof(%d)" % q, db=db).strip()),
+                          "--public-key", pk)
+        if rc != 0:
+            bad.append((q, out.strip()[-200:]))
+    check(red_seqs and not bad, "redaction db: notary.proof() of every redacted entry verifies offline: %s" % bad)
+
+    # tampering, each on a copy of the redacted database
+    objs = export_objs(db)
+    lay = {o["layout_id"]: o for o in objs if o["type"] == "layout"}
+    ents = [o for o in objs if o["type"] == "entry"]
+    # not redacted, salted: Dewi's INSERT; redacted and recorded: the subject's UPDATEs
+    dewi = [e for e in ents if e["op"] == "INSERT" and e["row_image"] and e["row_image"][0] == "3"
+            and lay[e["layout_id"]]["table_name"] == "citizens"][0]["seq"]
+    red = [e for e in ents if e["op"] == "UPDATE" and e["redacted"]][0]
+    red_seq = red["seq"]
+    max_redact = max((e for e in ents if e["op"] == "REDACT"), key=lambda e: e["seq"])
+    pos = int(red["redacted"][:4], 16) + 1      # 1-based, for SQL
+
+    cases = [
+        ("forged_redaction", forge_redaction_sql(db, dewi, "born"),
+         [("forged_redaction", dewi)]),
+        ("forged_redaction_wrong_commitment", forge_redaction_sql(db, dewi, "born", "1979-09-11"),
+         [("altered_entry", dewi), ("forged_redaction", dewi)]),
+        ("redaction_commitment_changed",
+         "UPDATE notary.ledger SET redacted = set_byte(redacted, 9, get_byte(redacted, 9) # 1) WHERE seq = %d" % red_seq,
+         [("altered_entry", red_seq)]),
+        ("redaction_value_restored",
+         "UPDATE notary.ledger SET row_image[%d] = 'x' WHERE seq = %d" % (pos, red_seq),
+         [("malformed_entry", red_seq)]),
+        ("redaction_cut_short",
+         "UPDATE notary.ledger SET redacted = substring(redacted FROM 1 FOR 33) WHERE seq = %d" % red_seq,
+         [("malformed_entry", red_seq)]),
+        # a number beyond bigint in a REDACT entry (content changed, so
+        # altered_entry): the entries it names correctly still count
+        ("redact_entry_huge_seq",
+         "UPDATE notary.ledger SET detail = jsonb_set(detail, '{entries}', "
+         "(detail->'entries') || '1e30'::jsonb) WHERE seq = %d" % max_redact["seq"],
+         [("altered_entry", max_redact["seq"])]),
+        ("redact_entry_deleted",
+         "DELETE FROM notary.ledger WHERE seq = (SELECT max(seq) FROM notary.ledger WHERE op = 'REDACT')",
+         None),
+    ]
+    for name, sql, expect in cases:
+        copy_db = "nv_t_" + name
+        psql("DROP DATABASE IF EXISTS %s" % copy_db, db="postgres")
+        psql("CREATE DATABASE %s TEMPLATE %s" % (copy_db, db), db="postgres")
+        try:
+            psql(tamper_sql(sql), db=copy_db)
+            if expect is not None:
+                try:
+                    got = verify_pairs(copy_db)
+                except SystemExit as e:
+                    check(False, "redaction db: %s: notary.verify() failed instead of reporting %s: %s"
+                          % (name, sorted(expect), str(e).strip()[-200:]))
+                    rc, doc, err = nvj("--dbname", dburl(copy_db))
+                    check(pairs(doc) == sorted(expect), "redaction db: %s: notary-verify reports %s (got %s)"
+                          % (name, sorted(expect), pairs(doc)))
+                    continue
+
+                check(got == sorted(expect), "redaction db: %s: notary.verify() = %s (got %s)"
+                      % (name, sorted(expect), got))
+                agree(copy_db, name)
+            else:
+                # the newest REDACT entry gone: what it recorded is unrecorded
+                # (and a gap in its chain when the tampering session's own
+                # DDL entry continued that chain)
+                named = sorted(json.loads(max_redact["detail"])["entries"])
+                got = verify_pairs(copy_db)
+                check(sorted(q for p, q in got if p == "forged_redaction") == named
+                      and set(p for p, _ in got) <= {"forged_redaction", "missing_entry"},
+                      "redaction db: %s: notary.verify() reports forged_redaction at %s: %s" % (name, named, got))
+                agree(copy_db, name)
+        finally:
+            psql("DROP DATABASE IF EXISTS %s" % copy_db, db="postgres")
+
+
+def test_restore():
+    """A restored copy (another database) checked against its source's
+    checkpoint: other_cluster, and compared all the same."""
+    src, dst = REDACT_DB, "nv_restored_check"
+    cp = psql("SELECT notary.checkpoint()", db=src).strip()
+    cpf = write("restore_cp.json", cp)
+    pk = json.loads(psql("SELECT row_to_json(k) FROM notary.public_key() k", db=src).strip())["public_key"]
+    dump = path("restore.dump")
+    subprocess.run(["pg_dump", "-Fc", "-f", dump, "-d", src], check=True)
+    psql("DROP DATABASE IF EXISTS %s" % dst, db="postgres")
+    psql("CREATE DATABASE %s" % dst, db="postgres")
+    r = subprocess.run(["pg_restore", "--exit-on-error", "-d", dst, dump], capture_output=True, text=True,
+                       env=dict(os.environ, PGOPTIONS="-c notary.restore_mode=on"))
+    check(r.returncode == 0, "restore: pg_restore with notary.restore_mode on: %s" % r.stderr.strip()[:200])
+    agree(dst, "restored", [])
+    sqlp = verify_checkpoint_sql(cp, pk, db=dst)
+    rc, doc, err = nvj("--dbname", dburl(dst), "--checkpoint", cpf, "--public-key", pk)
+    check(rc == 1 and problems(doc) == sqlp == ["other_cluster"],
+          "restore: the source's checkpoint against the restored database: other_cluster and nothing else, "
+          "from notary-verify and verify_checkpoint() (got %s / %s)" % (problems(doc), sqlp))
+    ex, _ = export_db(dst, "restored.jsonl")
+    rc, doc, err = nvj("--export", ex, "--checkpoint", cpf, "--public-key", pk)
+    check(rc == 0, "restore: ... and the restored database's export verifies against it "
+          "(its newest stored checkpoint names the source): %s %s" % (problems(doc), err.strip()))
+    # compared, not just named: a restored copy missing the newest entries
+    head = json.loads(cp)["chains"][-1]
+    psql("ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only; "
+         "DELETE FROM notary.ledger WHERE chain_id = %d AND chain_pos = %d"
+         % (head["chain_id"], head["position"]), db=dst)
+    sqlp = verify_checkpoint_sql(cp, pk, db=dst)
+    ledger = [p for p, _ in verify_pairs(dst)]   # the REDACT entry cut is unrecorded, ...
+    rc, doc, err = nvj("--dbname", dburl(dst), "--checkpoint", cpf, "--public-key", pk)
+    check(rc == 1 and sqlp == ["entries_missing", "other_cluster"]
+          and problems(doc) == sorted(sqlp + ledger),
+          "restore: a restored copy cut short: entries_missing and other_cluster, from notary-verify "
+          "(with what verify() finds) and verify_checkpoint() (got %s / %s + %s)" % (problems(doc), sqlp, ledger))
+    psql("DROP DATABASE IF EXISTS %s" % dst, db="postgres")
 
 
 def test_progress():
@@ -908,28 +1335,43 @@ def test_progress():
     check("entries checked" not in err, "progress: none when stderr is not a TTY")
 
 
-def test_null_layout_name():
+def wait_for_server():
+    for _ in range(120):
+        if subprocess.run(["pg_isready", "-q"]).returncode == 0:
+            break
+        subprocess.run(["sleep", "0.5"])
+
+
+def test_null_layout_name(template=DB, position=1, layout="(SELECT min(layout_id) FROM notary.layouts)",
+                          label="null column name"):
     """A layout column name set to NULL by a superuser: notary.verify() must
     report altered_layout (as notary-verify does), not crash.  Last, because
     a crash restarts the server."""
     db = "nv_t_null_name"
     psql("DROP DATABASE IF EXISTS %s" % db, db="postgres")
-    psql("CREATE DATABASE %s TEMPLATE %s" % (db, DB), db="postgres")
-    psql(tamper_sql("UPDATE notary.layouts SET column_names[1] = NULL "
-                    "WHERE layout_id = (SELECT min(layout_id) FROM notary.layouts)"), db=db)
+    psql("CREATE DATABASE %s TEMPLATE %s" % (db, template), db="postgres")
+    psql(tamper_sql("UPDATE notary.layouts SET column_names[%d] = NULL WHERE layout_id = %s"
+                    % (position, layout)), db=db)
     rc, doc, err = nvj("--dbname", dburl(db))
     check(rc == 1 and "altered_layout" in problems(doc),
-          "null column name: notary-verify reports altered_layout: %s" % problems(doc))
+          "%s: notary-verify reports altered_layout: %s" % (label, problems(doc)))
     try:
-        agree(db, "null_column_name")
+        agree(db, label.replace(" ", "_"))
     except SystemExit as e:
-        check(False, "null column name: notary.verify() failed instead of reporting altered_layout "
-              "(server crash?): %s" % str(e).strip()[-200:])
-        for _ in range(120):
-            if subprocess.run(["pg_isready", "-q"]).returncode == 0:
-                break
-            subprocess.run(["sleep", "0.5"])
+        check(False, "%s: notary.verify() failed instead of reporting altered_layout "
+              "(server crash?): %s" % (label, str(e).strip()[-200:]))
+        wait_for_server()
     psql("DROP DATABASE IF EXISTS %s" % db, db="postgres")
+
+
+def test_null_layout_name_redacted():
+    """The same, at a position an entry lists as redacted: the column has no
+    name for a REDACT entry to name, and notary.verify() must not crash on
+    it (notary-verify reports altered_layout and the layout's entries
+    altered_entry, nothing about the redaction)."""
+    e = [o for o in export_objs(REDACT_DB) if o["type"] == "entry" and o["redacted"]][-1]
+    test_null_layout_name(REDACT_DB, int(e["redacted"][:4], 16) + 1, str(e["layout_id"]),
+                          "null name of a redacted column")
 
 
 def main():
@@ -942,13 +1384,18 @@ def main():
     test_synthetic(layouts, entries)
     sk, pk = test_checkpoints(layouts, entries)
     test_proofs(layouts, entries, sk, pk)
+    test_redaction_synthetic(layouts, entries, sk, pk)
     test_malformed(layouts, entries)
     if os.environ.get("PGHOST"):
         try:
             test_database()
             test_database_checkpoints()
+            test_database_redaction()
+            test_restore()
             test_progress()
             test_null_layout_name()
+            test_null_layout_name_redacted()
+            psql("DROP DATABASE IF EXISTS %s" % REDACT_DB, db="postgres")
             psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
         except Hung as e:
             # the backend may spin without checking for interrupts: leave the
