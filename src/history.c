@@ -301,34 +301,6 @@ image_is_target(const HistLayout *h, const LayoutInfo *l, char **values,
 	return true;
 }
 
-/* The columns of an image under l erased by a redaction, or NULL. */
-static bool *
-image_erased(const LayoutInfo *l, bool isnull, Datum redacted)
-{
-	bytea	   *b;
-	const uint8 *r;
-	int			n;
-	int			k;
-	bool	   *erased = NULL;
-
-	if (isnull)
-		return NULL;
-	b = DatumGetByteaPP(redacted);
-	r = (const uint8 *) VARDATA_ANY(b);
-	n = VARSIZE_ANY_EXHDR(b) / NOTARY_REDACTED_LEN;
-	for (k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
-	{
-		int			pos = (r[0] << 8) | r[1];
-
-		if (pos >= l->ncols)
-			continue;			/* notary.verify() reports it */
-		if (erased == NULL)
-			erased = palloc0(sizeof(bool) * Max(l->ncols, 1));
-		erased[pos] = true;
-	}
-	return erased;
-}
-
 /* An image as a JSON object: column name to canonical text or null. */
 static char *
 image_json(const LayoutInfo *l, char **values)
@@ -441,7 +413,7 @@ history_entry(HeapTuple tup, TupleDesc d, HTAB *layouts, HTAB *cache,
 
 	h = hist_layout(cache, l, t, mcxt);
 	red_d = SPI_getbinval(tup, d, 12, &red_null);
-	erased = image_erased(l, red_null, red_d);
+	erased = read_erased(l, red_null, red_d);
 	is_target = image_is_target(h, l, img.values, erased, t);
 	old_is_prev = old_known && prev->json != NULL &&
 		memcmp(old, prev->digest, NOTARY_HASH_LEN) == 0;

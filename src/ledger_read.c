@@ -224,3 +224,35 @@ read_enrolled_table_id(Oid relid)
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
+
+/*
+ * The columns of an entry under l that a redaction erased, from its
+ * `redacted` field, or NULL if none.  Positions outside the layout are
+ * skipped (notary.verify() reports them).
+ */
+bool *
+read_erased(const LayoutInfo *l, bool isnull, Datum redacted)
+{
+	bytea	   *b;
+	const uint8 *r;
+	int			n;
+	int			k;
+	bool	   *erased = NULL;
+
+	if (isnull)
+		return NULL;
+	b = DatumGetByteaPP(redacted);
+	r = (const uint8 *) VARDATA_ANY(b);
+	n = VARSIZE_ANY_EXHDR(b) / NOTARY_REDACTED_LEN;
+	for (k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
+	{
+		int			pos = (r[0] << 8) | r[1];
+
+		if (pos >= l->ncols)
+			continue;
+		if (erased == NULL)
+			erased = palloc0(sizeof(bool) * Max(l->ncols, 1));
+		erased[pos] = true;
+	}
+	return erased;
+}

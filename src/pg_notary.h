@@ -292,6 +292,7 @@ extern int	layout_column(const LayoutInfo *l, const char *name);
 extern int	read_text_array(Datum arr, char ***out);
 extern void read_image(Datum row_image, bool salts_null, Datum row_salts,
 					   NotaryImage *img);
+extern bool *read_erased(const LayoutInfo *l, bool isnull, Datum redacted);
 extern int32 read_enrolled_table_id(Oid relid);
 
 /* ---- checkpoint.c ---- */

@@ -1104,38 +1104,6 @@ typedef struct Replay
 } Replay;
 
 /*
- * The columns of an entry under l that a redaction erased, from its
- * `redacted` field, or NULL if none.  Positions outside the layout are
- * skipped (notary.verify() reports them).
- */
-static bool *
-read_erased(const LayoutInfo *l, bool isnull, Datum redacted)
-{
-	bytea	   *b;
-	const uint8 *r;
-	int			n;
-	int			k;
-	bool	   *erased = NULL;
-
-	if (isnull)
-		return NULL;
-	b = DatumGetByteaPP(redacted);
-	r = (const uint8 *) VARDATA_ANY(b);
-	n = VARSIZE_ANY_EXHDR(b) / NOTARY_REDACTED_LEN;
-	for (k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
-	{
-		int			pos = (r[0] << 8) | r[1];
-
-		if (pos >= l->ncols)
-			continue;
-		if (erased == NULL)
-			erased = palloc0(sizeof(bool) * Max(l->ncols, 1));
-		erased[pos] = true;
-	}
-	return erased;
-}
-
-/*
  * Columns erased in an entry under l that its row digest covers are left
  * out of the digests of every row of l from now on; rows already held are
  * re-keyed.
