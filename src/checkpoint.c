@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "commands/dbcommands.h"
 #include "catalog/pg_type.h"
@@ -33,6 +34,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #define UNIX_EPOCH_OFFSET_US \
@@ -112,7 +114,8 @@ checkpoint_scan(NotaryCheckpoint *cp, HTAB *limits, bool collect,
 			bool		isnull;
 			int32		chain = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
 			int64		pos = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
-			bytea	   *h = DatumGetByteaPP(SPI_getbinval(t, d, 3, &isnull));
+			Datum		hd = SPI_getbinval(t, d, 3, &isnull);
+			bytea	   *h = isnull ? NULL : DatumGetByteaPP(hd);
 			int64		seq = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
 			uint8		eh[NOTARY_HASH_LEN];
 			CheckpointHead *head;
@@ -124,8 +127,9 @@ checkpoint_scan(NotaryCheckpoint *cp, HTAB *limits, bool collect,
 				if (lim == NULL || pos > lim->position)
 					continue;
 			}
+			/* a damaged hash leaves zeros: the root then differs */
 			memset(eh, 0, NOTARY_HASH_LEN);
-			if (VARSIZE_ANY_EXHDR(h) == NOTARY_HASH_LEN)
+			if (h != NULL && VARSIZE_ANY_EXHDR(h) == NOTARY_HASH_LEN)
 				memcpy(eh, VARDATA_ANY(h), NOTARY_HASH_LEN);
 
 			if (cp->nchains == 0 || cp->chains[cp->nchains - 1].chain_id != chain)
@@ -305,6 +309,41 @@ checkpoint_from_jsonb(Datum doc, NotaryCheckpoint *cp)
 	}
 }
 
+/*
+ * checkpoint_from_jsonb() that returns false instead of raising an error,
+ * so that one damaged stored checkpoint does not hide every other finding.
+ * Runs the parse in a subtransaction.  (SPI connected.)
+ */
+bool
+checkpoint_parse_quietly(Datum doc, NotaryCheckpoint *cp)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		checkpoint_from_jsonb(doc, cp);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		SPI_restore_connection();
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 static char *
 system_identifier_text(void)
 {
@@ -324,10 +363,11 @@ latest_checkpoint(int64 *id, uint8 *digest, int64 *ledger_seq, int64 *entries)
 		return false;
 	*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	{
-		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		Datum		bd = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		bytea	   *b = isnull ? NULL : DatumGetByteaPP(bd);
 
 		memset(digest, 0, NOTARY_HASH_LEN);
-		if (VARSIZE_ANY_EXHDR(b) == NOTARY_HASH_LEN)
+		if (b != NULL && VARSIZE_ANY_EXHDR(b) == NOTARY_HASH_LEN)
 			memcpy(digest, VARDATA_ANY(b), NOTARY_HASH_LEN);
 	}
 	*ledger_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
@@ -559,9 +599,10 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 		else
 		{
 			bool		isnull;
-			bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			Datum		bd = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			bytea	   *b = isnull ? NULL : DatumGetByteaPP(bd);
 
-			if (VARSIZE_ANY_EXHDR(b) != NOTARY_HASH_LEN ||
+			if (b == NULL || VARSIZE_ANY_EXHDR(b) != NOTARY_HASH_LEN ||
 				memcmp(VARDATA_ANY(b), cp.digest, NOTARY_HASH_LEN) != 0)
 				cp_report(&f, "checkpoint_mismatch", false, 0, 0,
 						  psprintf("notary.checkpoints holds a different checkpoint " INT64_FORMAT ": one of them was forged or replayed",
@@ -627,17 +668,12 @@ checkpoint_verify_stored(void (*report) (void *arg, const char *problem, const c
 	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "pg_notary checkpoints",
 												  ALLOCSET_DEFAULT_SIZES);
 
-	PG_TRY();
+	have_key = signing_key_exists();
+	if (have_key)
 	{
 		signing_public_key(pk, false);
 		key_id = signing_key_id(pk);
 	}
-	PG_CATCH();
-	{
-		FlushErrorState();
-		have_key = false;
-	}
-	PG_END_TRY();
 
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT checkpoint_id, NULL, document FROM notary.checkpoints "
@@ -663,11 +699,21 @@ checkpoint_verify_stored(void (*report) (void *arg, const char *problem, const c
 			NotaryCheckpoint cp;
 			uint8		digest[NOTARY_HASH_LEN];
 
+			if (isnull || !checkpoint_parse_quietly(docd, &cp))
+			{
+				report(arg, "checkpoint_chain",
+					   psprintf("stored checkpoint " INT64_FORMAT " is not a well-formed checkpoint document: it was altered", id));
+				have_prev = false;
+				expected = id + 1;
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(scratch);
+				continue;
+			}
+
 			if (id != expected)
 				report(arg, "checkpoint_chain",
 					   psprintf("checkpoint " INT64_FORMAT " follows checkpoint " INT64_FORMAT ": stored checkpoints were deleted or inserted",
 								id, expected - 1));
-			checkpoint_from_jsonb(docd, &cp);
 			format_checkpoint_digest(&cp, digest);
 			if (cp.checkpoint_id != id ||
 				memcmp(digest, cp.digest, NOTARY_HASH_LEN) != 0)

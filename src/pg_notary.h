@@ -183,6 +183,7 @@ extern int	merkle_path(const uint8 (*entry_hashes)[NOTARY_HASH_LEN], uint64 n,
 
 extern char *notary_signing_key_file;
 extern char *signing_key_id(const unsigned char *pk);
+extern bool signing_key_exists(void);
 extern void signing_public_key(unsigned char *pk, bool create);
 extern void signing_sign(const uint8 *digest, int len, unsigned char *sig,
 						 unsigned char *pk);
@@ -212,6 +213,7 @@ typedef struct NotaryUserSwitch
 extern const NotaryCatalog *notary_catalog(void);
 extern bool notary_extension_present(void);
 extern Oid	notary_extension_owner(void);
+extern Oid	notary_extension_namespace(void);
 extern void notary_catalog_reset(void);
 extern void notary_become_owner(NotaryUserSwitch *sw);
 extern void notary_restore_user(NotaryUserSwitch *sw);
@@ -304,6 +306,7 @@ extern void checkpoint_scan(NotaryCheckpoint *cp, struct HTAB *limits, bool coll
 extern struct HTAB *checkpoint_limits(const NotaryCheckpoint *cp);
 extern char *checkpoint_to_json(const NotaryCheckpoint *cp);
 extern void checkpoint_from_jsonb(Datum doc, NotaryCheckpoint *cp);
+extern bool checkpoint_parse_quietly(Datum doc, NotaryCheckpoint *cp);
 extern void checkpoint_verify_stored(void (*report) (void *arg, const char *problem,
 													 const char *detail),
 									 void *arg);

@@ -101,9 +101,12 @@ notary_proof(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no checkpoint covers ledger entry " INT64_FORMAT " yet", seq),
 				 errhint("Take one with SELECT notary.checkpoint();")));
-	cpdoc = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
-							  false, -1);
-	checkpoint_from_jsonb(cpdoc, &cp);
+	cpdoc = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull || !checkpoint_parse_quietly(cpdoc = SPI_datumTransfer(cpdoc, false, -1), &cp))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the newest checkpoint covering ledger entry " INT64_FORMAT " is damaged", seq),
+				 errhint("Run notary.verify(): it reports the stored checkpoints that were altered.")));
 
 	limits = checkpoint_limits(&cp);
 	checkpoint_scan(&now, limits, true, chain, pos, &index, &hashes);

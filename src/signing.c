@@ -125,6 +125,15 @@ load_secret_key(unsigned char *sk, bool create)
 	sodium_memzero(hex, sizeof(hex));
 }
 
+/* Is there a key file yet?  (The first checkpoint creates it.) */
+bool
+signing_key_exists(void)
+{
+	struct stat st;
+
+	return stat(key_path(), &st) == 0;
+}
+
 /* The key id: first 8 bytes of H(tag("key") || public key), in hex. */
 char *
 signing_key_id(const unsigned char *pk)
