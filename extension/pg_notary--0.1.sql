@@ -4,6 +4,22 @@
 
 -- The schema is created by CREATE EXTENSION (control file: schema = notary).
 -- New schemas grant nothing to PUBLIC; only the auditor role gets USAGE below.
+-- A schema called notary that existed before belongs to someone else, who
+-- would own the ledger's schema: refuse it.
+DO $owner$
+BEGIN
+  IF (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'notary')
+     OPERATOR(pg_catalog.<>)
+     (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_notary')
+     OR EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                 WHERE n.nspname OPERATOR(pg_catalog.=) 'notary')
+  THEN
+    RAISE EXCEPTION 'schema notary already exists and is not pg_notary''s'
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Drop or rename that schema, then create the extension.';
+  END IF;
+END
+$owner$;
 COMMENT ON SCHEMA notary IS
   'pg_notary: tamper-evident audit ledger (see docs/ for the format and threat model)';
 
@@ -209,6 +225,11 @@ CREATE FUNCTION notary.on_sql_drop() RETURNS event_trigger
 COMMENT ON FUNCTION notary.on_sql_drop() IS
   'pg_notary: records drops of enrolled tables and refuses dropping capture triggers to non-superusers';
 
+CREATE FUNCTION notary.on_table_rewrite() RETURNS event_trigger
+  LANGUAGE c AS 'MODULE_PATHNAME', 'notary_on_table_rewrite';
+COMMENT ON FUNCTION notary.on_table_rewrite() IS
+  'pg_notary: notes a rewritten enrolled table, so that its rows are recorded again (ALTER ... TYPE ... USING)';
+
 CREATE EVENT TRIGGER notary_ddl_start ON ddl_command_start
   EXECUTE FUNCTION notary.on_ddl_start();
 CREATE EVENT TRIGGER notary_ddl_end ON ddl_command_end
@@ -218,6 +239,9 @@ CREATE EVENT TRIGGER notary_sql_drop ON sql_drop
 ALTER EVENT TRIGGER notary_ddl_start ENABLE ALWAYS;
 ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;
 ALTER EVENT TRIGGER notary_sql_drop ENABLE ALWAYS;
+CREATE EVENT TRIGGER notary_table_rewrite ON table_rewrite
+  EXECUTE FUNCTION notary.on_table_rewrite();
+ALTER EVENT TRIGGER notary_table_rewrite ENABLE ALWAYS;
 
 -- ---------------------------------------------------------------------------
 -- The DBA's functions

@@ -55,6 +55,12 @@ notary_extension_present(void)
 	return OidIsValid(get_extension_oid("pg_notary", true));
 }
 
+static bool
+notary_present(void)
+{
+	return notary_extension_present();
+}
+
 /* The extension's tables and owner, looked up once per transaction. */
 const NotaryCatalog *
 notary_catalog(void)
@@ -64,8 +70,8 @@ notary_catalog(void)
 	if (cat_valid)
 		return &cat;
 
-	nsp = get_namespace_oid("notary", true);
-	if (!OidIsValid(nsp) || !notary_extension_present())
+	nsp = notary_present() ? notary_extension_namespace() : InvalidOid;
+	if (!OidIsValid(nsp))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"pg_notary\" is not installed in this database")));
@@ -77,14 +83,11 @@ notary_catalog(void)
 	cat.tables_oid = notary_relid("tables");
 	cat.table_seq_oid = notary_relid("table_id_seq");
 	cat.schemas_oid = notary_relid("schemas");
-	{
-		HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-
-		if (!HeapTupleIsValid(tup))
-			elog(ERROR, "cache lookup failed for namespace %u", nsp);
-		cat.owner_oid = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-		ReleaseSysCache(tup);
-	}
+	/*
+	 * pg_notary's own queries run as the extension's owner, not as the
+	 * owner of a schema that happens to be called notary.
+	 */
+	cat.owner_oid = notary_extension_owner();
 	cat_valid = true;
 	return &cat;
 }
@@ -175,24 +178,49 @@ notary_schema_mark_disabled(const char *schema_name)
 		elog(ERROR, "could not update notary.schemas");
 }
 
-/* The owner of the extension itself (pg_extension.extowner). */
-Oid
-notary_extension_owner(void)
+/* The owner and schema of the extension itself, from pg_extension. */
+static void
+notary_extension_row(Oid *owner, Oid *nsp)
 {
 	Oid			extoid = get_extension_oid("pg_notary", false);
 	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	Oid			owner = InvalidOid;
 
+	*owner = InvalidOid;
+	*nsp = InvalidOid;
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(extoid));
 	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
-		owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	{
+		*owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+		*nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+}
+
+/* The owner of the extension itself (pg_extension.extowner). */
+Oid
+notary_extension_owner(void)
+{
+	Oid			owner;
+	Oid			nsp;
+
+	notary_extension_row(&owner, &nsp);
 	return owner;
+}
+
+/* The schema the extension lives in (pg_extension.extnamespace). */
+Oid
+notary_extension_namespace(void)
+{
+	Oid			owner;
+	Oid			nsp;
+
+	notary_extension_row(&owner, &nsp);
+	return nsp;
 }
