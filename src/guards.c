@@ -36,10 +36,18 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+
+/*
+ * Tables rewritten by the current command (table_rewrite event), in
+ * TopMemoryContext; emptied when a command starts and when it ends, so a
+ * command that failed in between leaves nothing behind.
+ */
+static List *rewritten_tables = NIL;
 
 PG_FUNCTION_INFO_V1(notary_guard_ledger);
 
@@ -104,6 +112,8 @@ notary_on_ddl_start(PG_FUNCTION_ARGS)
 
 	require_event_trigger(fcinfo, "notary.on_ddl_start()");
 	trigdata = (EventTriggerData *) fcinfo->context;
+	list_free(rewritten_tables);
+	rewritten_tables = NIL;
 	if (notary_allow_uninstall)
 		PG_RETURN_VOID();
 
@@ -277,9 +287,105 @@ refuse_capture_bypass(const char *object)
 			 errhint("A superuser can stop capture of a schema with notary.disable(); that act is recorded.")));
 }
 
+/*
+ * Does relid descend (partition or inheritance child) from a table that is
+ * captured, or that lives in an enabled schema?  (SPI connected.)
+ */
+static bool
+inherits_capture(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+
+	args[0] = ObjectIdGetDatum(relid);
+	if (SPI_execute_with_args("WITH RECURSIVE anc(oid) AS ("
+							  " SELECT inhparent FROM pg_catalog.pg_inherits WHERE inhrelid OPERATOR(pg_catalog.=) $1"
+							  " UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN anc ON i.inhrelid OPERATOR(pg_catalog.=) anc.oid) "
+							  "SELECT 1 FROM anc JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) anc.oid "
+							  "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+							  "WHERE EXISTS (SELECT 1 FROM notary.tables t WHERE t.relid OPERATOR(pg_catalog.=) anc.oid::pg_catalog.regclass AND t.capturing) "
+							  "OR EXISTS (SELECT 1 FROM notary.schemas s WHERE s.schema_name OPERATOR(pg_catalog.=) n.nspname::pg_catalog.text AND s.enabled) "
+							  "LIMIT 1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_inherits");
+	return SPI_processed > 0;
+}
+
+/*
+ * The ordinary tables below relid that are not enrolled, as an array that
+ * outlives SPI_finish (SPI_palloc), ended by InvalidOid.  (SPI connected.)
+ */
+static Oid *
+unenrolled_leaves(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	Oid		   *leaves;
+	uint64		i;
+
+	args[0] = ObjectIdGetDatum(relid);
+	if (SPI_execute_with_args("WITH RECURSIVE d(oid) AS ("
+							  " SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent OPERATOR(pg_catalog.=) $1"
+							  " UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent OPERATOR(pg_catalog.=) d.oid) "
+							  "SELECT d.oid FROM d JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.oid "
+							  "WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relpersistence OPERATOR(pg_catalog.<>) 't' "
+							  "AND NOT EXISTS (SELECT 1 FROM notary.tables t WHERE t.relid OPERATOR(pg_catalog.=) d.oid::pg_catalog.regclass) "
+							  "ORDER BY d.oid",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_inherits");
+	leaves = SPI_palloc(sizeof(Oid) * (SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		leaves[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	leaves[SPI_processed] = InvalidOid;
+	return leaves;
+}
+
+/* Enroll a table a DDL command brought in, and record the command. */
+static void
+enroll_with_ddl(Oid relid, DdlCommand *cmd)
+{
+	NotaryUserSwitch sw;
+	bool		c;
+	int32		table_id;
+
+	enroll_table(relid, "enrolled by DDL");
+	notary_spi_begin(&sw);
+	table_id = lookup_table(relid, &c, NULL);
+	notary_spi_end(&sw);
+	ledger_append_event(NOTARY_OP_DDL, true, table_id,
+						json_ddl(cmd->tag, cmd->identity, NULL));
+}
+
+PG_FUNCTION_INFO_V1(notary_on_table_rewrite);
+
+/* table_rewrite: remember the table, so ddl_command_end records its rows */
+Datum
+notary_on_table_rewrite(PG_FUNCTION_ARGS)
+{
+	LOCAL_FCINFO(inner, 0);
+	Oid			relid;
+	MemoryContext old;
+
+	require_event_trigger(fcinfo, "notary.on_table_rewrite()");
+	if (notary_internal_ddl || notary_restore_mode)
+		PG_RETURN_VOID();
+	InitFunctionCallInfoData(*inner, NULL, 0, InvalidOid, NULL, NULL);
+	relid = DatumGetObjectId(pg_event_trigger_table_rewrite_oid(inner));
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	rewritten_tables = lappend_oid(rewritten_tables, relid);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_VOID();
+}
+
 /* One DDL command on a captured table: record, guard, re-baseline. */
 static void
-handle_table_ddl(DdlCommand *cmd, int32 table_id, bytea *old_digest)
+handle_table_ddl(DdlCommand *cmd, int32 table_id, bytea *old_digest,
+				 bool rewritten)
 {
 	NotaryUserSwitch sw;
 	const char *state;
@@ -310,6 +416,13 @@ handle_table_ddl(DdlCommand *cmd, int32 table_id, bytea *old_digest)
 		ri = relinfo_get(rel);
 		enroll_note_layout(ri->table_id, ri->layout_digest, true);
 	}
+	else if (rewritten)
+	{
+		/* ALTER ... TYPE ... USING and the like rewrite rows in place */
+		(void) capture_baseline(rel, "table rewrite");
+		ri = relinfo_get(rel);
+		enroll_note_layout(ri->table_id, ri->layout_digest, true);
+	}
 	table_close(rel, NoLock);
 }
 
@@ -324,6 +437,7 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 	int			ncmds;
 	int			i;
 	Oid			notary_nsp;
+	List	   *handled = NIL;
 
 	require_event_trigger(fcinfo, "notary.on_ddl_end()");
 	if (notary_internal_ddl || notary_restore_mode || !notary_extension_present())
@@ -393,12 +507,31 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 
 		notary_spi_begin(&sw);
 		table_id = lookup_table(cmd->relid, &capturing, &digest);
-		if (table_id == 0 && relkind == RELKIND_RELATION &&
-			get_rel_persistence(cmd->relid) != RELPERSISTENCE_TEMP)
+		if (relkind == RELKIND_PARTITIONED_TABLE)
+		{
+			/*
+			 * A partitioned table holds no rows itself; its partitions are
+			 * enrolled wherever they live (ATTACH PARTITION, a partition in
+			 * another schema), so that no write gets around capture.
+			 */
+			char	   *nspname = get_namespace_name(nsp);
+			Oid		   *leaves = NULL;
+
+			if ((nspname != NULL && notary_schema_enabled(nspname)) ||
+				inherits_capture(cmd->relid))
+				leaves = unenrolled_leaves(cmd->relid);
+			notary_spi_end(&sw);
+			for (int k = 0; leaves != NULL && OidIsValid(leaves[k]); k++)
+				enroll_with_ddl(leaves[k], cmd);
+			continue;
+		}
+		if (table_id == 0 && get_rel_persistence(cmd->relid) != RELPERSISTENCE_TEMP)
 		{
 			char	   *nspname = get_namespace_name(nsp);
 
-			if (nspname == NULL || !notary_schema_enabled(nspname))
+			/* enrolled: in an enabled schema, or below an enrolled table */
+			if ((nspname == NULL || !notary_schema_enabled(nspname)) &&
+				!inherits_capture(cmd->relid))
 				table_id = -1;
 		}
 		else if (table_id == 0)
@@ -409,23 +542,43 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 			continue;			/* not ours */
 		if (table_id == 0)
 		{
-			/* a new table in (or moved into) an enabled schema */
-			enroll_table(cmd->relid, "enrolled by DDL");
-			{
-				bool		c;
-
-				notary_spi_begin(&sw);
-				table_id = lookup_table(cmd->relid, &c, NULL);
-				notary_spi_end(&sw);
-			}
-			ledger_append_event(NOTARY_OP_DDL, true, table_id,
-								json_ddl(cmd->tag, cmd->identity, NULL));
+			/* a new table in (or moved into) an enabled schema, or a child */
+			enroll_with_ddl(cmd->relid, cmd);
 			continue;
 		}
 		if (!capturing)
 			continue;
-		handle_table_ddl(cmd, table_id, digest);
+		handle_table_ddl(cmd, table_id, digest,
+						 list_member_oid(rewritten_tables, cmd->relid));
+		handled = lappend_oid(handled, cmd->relid);
 	}
+
+	/* tables rewritten with another one (inheritance children of it) */
+	{
+		ListCell   *lc;
+
+		foreach(lc, rewritten_tables)
+		{
+			Oid			relid = lfirst_oid(lc);
+			bool		capturing = false;
+			int32		table_id;
+
+			if (list_member_oid(handled, relid))
+				continue;
+			notary_spi_begin(&sw);
+			table_id = lookup_table(relid, &capturing, NULL);
+			notary_spi_end(&sw);
+			if (table_id > 0 && capturing)
+			{
+				Relation	rel = table_open(relid, ShareRowExclusiveLock);
+
+				(void) capture_baseline(rel, "table rewrite");
+				table_close(rel, NoLock);
+			}
+		}
+	}
+	list_free(rewritten_tables);
+	rewritten_tables = NIL;
 	PG_RETURN_VOID();
 }
 

@@ -195,7 +195,7 @@ for my $db (qw(dst_c dst_p dst_j dst_s))
 		'later.notary_capture=A,later.notary_capture_truncate=A,log.notary_capture=A,log.notary_capture_truncate=A,tender.notary_capture=A,tender.notary_capture_truncate=A',
 		"$db: capture triggers restored ENABLE ALWAYS");
 	is( sql($db, "SELECT string_agg(evtname || '=' || evtenabled::text, ',' ORDER BY evtname) FROM pg_event_trigger"),
-		'notary_ddl_end=A,notary_ddl_start=A,notary_sql_drop=A',
+		'notary_ddl_end=A,notary_ddl_start=A,notary_sql_drop=A,notary_table_rewrite=A',
 		"$db: event triggers ENABLE ALWAYS");
 
 	# Capture continues, with sequences past the restored values.
