@@ -97,15 +97,18 @@ hash_opt_str(Hasher *h, const char *s)
 	}
 }
 
-/* Start a hash with its domain tag, e.g. "pg_notary/entry/v1". */
-static void
-hash_begin(Hasher *h, const char *what)
-{
-	char		tag[64];
+/* The domain tag of a kind of hash, e.g. "pg_notary/entry/v1". */
+#define NOTARY_TAG(what) ("pg_notary/" what "/v" CppAsString2(NOTARY_FORMAT_VERSION))
 
-	snprintf(tag, sizeof(tag), "pg_notary/%s/v%d", what, NOTARY_FORMAT_VERSION);
+/* Start a hash with its domain tag (ASCII: hashed as str() without conversion). */
+static void
+hash_begin(Hasher *h, const char *tag)
+{
+	size_t		len = strlen(tag);
+
 	crypto_generichash_init(h, NULL, 0, NOTARY_HASH_LEN);
-	hash_str(h, tag);
+	hash_u32(h, (uint32) len);
+	hash_bytes(h, tag, len);
 }
 
 static void
@@ -129,7 +132,7 @@ format_layout_digest(int32 table_id, const char *schema_name,
 	Hasher		h;
 	int			i;
 
-	hash_begin(&h, "layout");
+	hash_begin(&h, NOTARY_TAG("layout"));
 	hash_u32(&h, (uint32) table_id);
 	hash_str(&h, schema_name);
 	hash_str(&h, table_name);
@@ -159,7 +162,7 @@ format_column_commitment(const char *value, const uint8 *salt, int saltlen,
 {
 	Hasher		h;
 
-	hash_begin(&h, "column");
+	hash_begin(&h, NOTARY_TAG("column"));
 	if (value == NULL)
 		hash_u8(&h, 0);
 	else
@@ -216,7 +219,7 @@ format_image_digest(const uint8 *layout_digest, const NotaryImage *img,
 		nsalts = VARSIZE_ANY_EXHDR(img->salts) / NOTARY_SALT_LEN;
 	}
 
-	hash_begin(&h, "image");
+	hash_begin(&h, NOTARY_TAG("image"));
 	hash_bytes(&h, layout_digest, NOTARY_HASH_LEN);
 	hash_u32(&h, (uint32) img->ncols);
 	for (i = 0; i < img->ncols; i++)
@@ -260,7 +263,7 @@ format_row_digest(const uint8 *layout_digest, const NotaryImage *img,
 	int			i;
 	int			p = 0;
 
-	hash_begin(&h, "row");
+	hash_begin(&h, NOTARY_TAG("row"));
 	hash_bytes(&h, layout_digest, NOTARY_HASH_LEN);
 	hash_u32(&h, (uint32) img->ncols);
 	for (i = 0; i < img->ncols; i++)
@@ -290,7 +293,7 @@ format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e, uint8 *out)
 {
 	Hasher		h;
 
-	hash_begin(&h, "entry");
+	hash_begin(&h, NOTARY_TAG("entry"));
 	hash_bytes(&h, prev_hash, NOTARY_HASH_LEN);
 	hash_u64(&h, (uint64) e->seq);
 	hash_u32(&h, (uint32) e->chain_id);
@@ -333,7 +336,7 @@ format_key_digest(const uint8 *pk, int len, uint8 *out)
 {
 	Hasher		h;
 
-	hash_begin(&h, "key");
+	hash_begin(&h, NOTARY_TAG("key"));
 	hash_bytes(&h, pk, len);
 	hash_end(&h, out);
 }
@@ -345,7 +348,7 @@ format_checkpoint_digest(const NotaryCheckpoint *cp, uint8 *out)
 	Hasher		h;
 	int			i;
 
-	hash_begin(&h, "checkpoint");
+	hash_begin(&h, NOTARY_TAG("checkpoint"));
 	hash_str(&h, NOTARY_CHECKPOINT_FORMAT);
 	hash_u64(&h, (uint64) cp->checkpoint_id);
 	hash_str(&h, cp->system_identifier);
