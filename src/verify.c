@@ -238,12 +238,32 @@ redactions_record(Redactions *r, int64 redact_seq, Jsonb *detail)
 	}
 }
 
+/*
+ * A ledger row, deformed once: reading the later columns of a 19-column
+ * tuple one by one costs more than the hashing.  Columns are numbered from
+ * 1, as in the table.
+ */
+#define LEDGER_NCOLS 19
+
+typedef struct LedgerRow
+{
+	Datum		v[LEDGER_NCOLS];
+	bool		n[LEDGER_NCOLS];
+} LedgerRow;
+
+static inline Datum
+row_get(LedgerRow *r, int col, bool *isnull)
+{
+	*isnull = r->n[col - 1];
+	return r->v[col - 1];
+}
+
 /* A 32-byte hash from a bytea column, or false if null or of another size. */
 static bool
-get_hash(HeapTuple t, TupleDesc d, int col, uint8 *out)
+get_hash(LedgerRow *t, int col, uint8 *out)
 {
 	bool		isnull;
-	Datum		v = SPI_getbinval(t, d, col, &isnull);
+	Datum		v = row_get(t, col, &isnull);
 	bytea	   *b;
 
 	if (isnull)
@@ -256,10 +276,10 @@ get_hash(HeapTuple t, TupleDesc d, int col, uint8 *out)
 }
 
 static char *
-get_text(HeapTuple t, TupleDesc d, int col)
+get_text(LedgerRow *t, int col)
 {
 	bool		isnull;
-	Datum		v = SPI_getbinval(t, d, col, &isnull);
+	Datum		v = row_get(t, col, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(v);
 }
@@ -269,7 +289,7 @@ get_text(HeapTuple t, TupleDesc d, int col)
  * false with *why set when the entry is malformed and cannot be hashed.
  */
 static bool
-recompute_entry(HeapTuple t, TupleDesc d, HTAB *layouts, const uint8 *prev,
+recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
 				uint8 *out, const char **why, Redactions *r)
 {
 	NotaryEntry e;
@@ -277,22 +297,22 @@ recompute_entry(HeapTuple t, TupleDesc d, HTAB *layouts, const uint8 *prev,
 	Datum		v;
 
 	memset(&e, 0, sizeof(e));
-	e.seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-	e.chain_id = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
-	e.chain_pos = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
-	e.op = get_text(t, d, 6);
-	e.xid = U64FromFullTransactionId(DatumGetFullTransactionId(SPI_getbinval(t, d, 7, &isnull)));
-	e.logged_at_us = (int64) DatumGetTimestampTz(SPI_getbinval(t, d, 8, &isnull)) +
+	e.seq = DatumGetInt64(row_get(t, 1, &isnull));
+	e.chain_id = DatumGetInt32(row_get(t, 2, &isnull));
+	e.chain_pos = DatumGetInt64(row_get(t, 3, &isnull));
+	e.op = get_text(t, 6);
+	e.xid = U64FromFullTransactionId(DatumGetFullTransactionId(row_get(t, 7, &isnull)));
+	e.logged_at_us = (int64) DatumGetTimestampTz(row_get(t, 8, &isnull)) +
 		UNIX_EPOCH_OFFSET_US;
-	e.session_user_name = get_text(t, d, 9);
-	e.current_user_name = get_text(t, d, 10);
-	e.application_name = get_text(t, d, 11);
-	e.client_addr = get_text(t, d, 12);
-	v = SPI_getbinval(t, d, 13, &isnull);
+	e.session_user_name = get_text(t, 9);
+	e.current_user_name = get_text(t, 10);
+	e.application_name = get_text(t, 11);
+	e.client_addr = get_text(t, 12);
+	v = row_get(t, 13, &isnull);
 	e.has_table = !isnull;
 	e.table_id = isnull ? 0 : DatumGetInt32(v);
 
-	v = SPI_getbinval(t, d, 14, &isnull);
+	v = row_get(t, 14, &isnull);
 	if (!isnull)
 	{
 		int64		layout_id = DatumGetInt64(v);
@@ -300,8 +320,8 @@ recompute_entry(HeapTuple t, TupleDesc d, HTAB *layouts, const uint8 *prev,
 		NotaryImage img;
 		bool		img_null;
 		bool		salts_null;
-		Datum		imgd = SPI_getbinval(t, d, 15, &img_null);
-		Datum		saltsd = SPI_getbinval(t, d, 16, &salts_null);
+		Datum		imgd = row_get(t, 15, &img_null);
+		Datum		saltsd = row_get(t, 16, &salts_null);
 
 		if (l == NULL)
 		{
@@ -319,7 +339,7 @@ recompute_entry(HeapTuple t, TupleDesc d, HTAB *layouts, const uint8 *prev,
 			*why = psprintf("the row image has %d values, its layout %d columns", img.ncols, l->ncols);
 			return false;
 		}
-		v = SPI_getbinval(t, d, 19, &isnull);
+		v = row_get(t, 19, &isnull);
 		if (!isnull)
 		{
 			img.redacted = DatumGetByteaPP(v);
@@ -339,7 +359,7 @@ recompute_entry(HeapTuple t, TupleDesc d, HTAB *layouts, const uint8 *prev,
 	}
 	else
 	{
-		(void) SPI_getbinval(t, d, 15, &isnull);
+		(void) row_get(t, 15, &isnull);
 		if (!isnull)
 		{
 			*why = "the entry has a row image but no layout";
@@ -347,17 +367,18 @@ recompute_entry(HeapTuple t, TupleDesc d, HTAB *layouts, const uint8 *prev,
 		}
 	}
 
-	(void) SPI_getbinval(t, d, 17, &isnull);
+	(void) row_get(t, 17, &isnull);
 	if (!isnull)
 	{
-		if (!get_hash(t, d, 17, e.old_digest))
+		if (!get_hash(t, 17, e.old_digest))
 		{
 			*why = "old_digest is not 32 bytes";
 			return false;
 		}
 		e.has_old = true;
 	}
-	e.detail = SPI_getvalue(t, d, 18);
+	v = row_get(t, 18, &isnull);
+	e.detail = isnull ? NULL : DatumGetCString(DirectFunctionCall1(jsonb_out, v));
 
 	if (e.op == NULL || e.session_user_name == NULL || e.current_user_name == NULL)
 	{
@@ -465,17 +486,22 @@ notary_verify(PG_FUNCTION_ARGS)
 	scan = systable_beginscan_ordered(ledger, index, GetActiveSnapshot(), 0, NULL);
 	for (;;)
 	{
-		HeapTuple	t = systable_getnext_ordered(scan, ForwardScanDirection);
-		TupleDesc	d = RelationGetDescr(ledger);
+		HeapTuple	tup = systable_getnext_ordered(scan, ForwardScanDirection);
+		LedgerRow	row;
+		LedgerRow  *t = &row;
 
-		if (t == NULL)
+		if (tup == NULL)
 			break;
+		if (RelationGetDescr(ledger)->natts != LEDGER_NCOLS)
+			elog(ERROR, "notary.ledger has %d columns, expected %d",
+				 RelationGetDescr(ledger)->natts, LEDGER_NCOLS);
+		heap_deform_tuple(tup, RelationGetDescr(ledger), row.v, row.n);
 		{
 			MemoryContext old = MemoryContextSwitchTo(scratch);
 			bool		isnull;
-			int64		seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-			int32		chain = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
-			int64		pos = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+			int64		seq = DatumGetInt64(row_get(t, 1, &isnull));
+			int32		chain = DatumGetInt32(row_get(t, 2, &isnull));
+			int64		pos = DatumGetInt64(row_get(t, 3, &isnull));
 			uint8		prev[NOTARY_HASH_LEN];
 			uint8		stored[NOTARY_HASH_LEN];
 			uint8		computed[NOTARY_HASH_LEN];
@@ -518,14 +544,14 @@ notary_verify(PG_FUNCTION_ARGS)
 				link_known = false;
 			}
 
-			shape_ok = get_hash(t, d, 4, prev) && get_hash(t, d, 5, stored);
+			shape_ok = get_hash(t, 4, prev) && get_hash(t, 5, stored);
 			MemoryContextSwitchTo(callcxt);
 			if (!shape_ok)
 			{
 				report(&f, true, seq, chain, pos, "malformed_entry",
 					   "prev_hash or entry_hash is missing or not 32 bytes");
 				memset(stored, 0, NOTARY_HASH_LEN);
-				if (!get_hash(t, d, 5, stored))
+				if (!get_hash(t, 5, stored))
 					link_known = false;
 			}
 			else
@@ -537,7 +563,7 @@ notary_verify(PG_FUNCTION_ARGS)
 						   psprintf("the entry does not link to the entry before it (chain %d, position " INT64_FORMAT "): that entry was rewritten with a new hash, or this link was changed",
 									chain, pos - 1));
 				MemoryContextSwitchTo(scratch);
-				if (!recompute_entry(t, d, layouts, prev, computed, &why, &redactions))
+				if (!recompute_entry(t, layouts, prev, computed, &why, &redactions))
 				{
 					MemoryContextSwitchTo(callcxt);
 					report(&f, true, seq, chain, pos, "malformed_entry", why);
@@ -551,8 +577,8 @@ notary_verify(PG_FUNCTION_ARGS)
 				link_known = true;
 			}
 			{
-				char	   *op = get_text(t, d, 6);
-				Datum		dj = SPI_getbinval(t, d, 18, &isnull);
+				char	   *op = get_text(t, 6);
+				Datum		dj = row_get(t, 18, &isnull);
 
 				if (op != NULL && strcmp(op, NOTARY_OP_REDACT) == 0 && !isnull)
 				{
