@@ -15,30 +15,7 @@
 -- the attacker's tool in (e) is demo/forge_history.py, and the independent
 -- verifier notary-verify (cli/) must be on PATH (demo/run sees to both).
 
-\set QUIET on
-\pset pager off
-\pset null '(null)'
-\pset linestyle unicode
-\pset border 1
-SET client_min_messages = notice;
--- Session settings do not matter to the ledger (canonical form, UTC inside):
-SET TimeZone = 'Asia/Jakarta';
-SET DateStyle = 'ISO, DMY';
-
--- Where the auditor "publishes" the checkpoint and the public key (a):
--- demo/run passes -v publish_dir=<dir>; otherwise a new temporary directory.
-\if :{?publish_dir}
-\else
-  \set publish_dir `mktemp -d /tmp/pg_notary_published.XXXXXX`
-\endif
-\set checkpoint_file :publish_dir '/checkpoint.json'
-\set public_key_file :publish_dir '/public_key.json'
--- Shell commands run with \! (sections a, e) reach this same database.
-\setenv PGHOST :HOST
-\setenv PGPORT :PORT
-\setenv PGDATABASE :DBNAME
-\setenv PGUSER :USER
-\setenv PUBLISH_DIR :publish_dir
+\ir session.psql
 
 \echo
 \echo '================================================================'

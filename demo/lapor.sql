@@ -14,28 +14,7 @@
 -- Then a superuser fakes a "redaction" by hand to make a status disappear,
 -- and verification says so.  docs/redaction.md explains the mechanism.
 
-\set QUIET on
-\pset pager off
-\pset null '(null)'
-\pset linestyle unicode
-\pset border 1
-SET client_min_messages = notice;
-SET TimeZone = 'Asia/Jakarta';
-SET DateStyle = 'ISO, DMY';
-
--- Where the auditor "publishes" the checkpoint and the public key: demo/run
--- passes -v publish_dir=<dir>; otherwise a new temporary directory.
-\if :{?publish_dir}
-\else
-  \set publish_dir `mktemp -d /tmp/pg_notary_published.XXXXXX`
-\endif
-\set checkpoint_file :publish_dir '/checkpoint.json'
-\set public_key_file :publish_dir '/public_key.json'
-\setenv PGHOST :HOST
-\setenv PGPORT :PORT
-\setenv PGDATABASE :DBNAME
-\setenv PGUSER :USER
-\setenv PUBLISH_DIR :publish_dir
+\ir session.psql
 
 -- The data subject of this story (fictitious).
 \set nik '3273014509870002'
