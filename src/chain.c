@@ -80,8 +80,8 @@ chain_load_head(void)
 	if (!OidIsValid(pkoid))
 		elog(ERROR, "notary.ledger has no primary key");
 	index = index_open(pkoid, AccessShareLock);
-	/* attribute numbers of the heap: chain_id is the ledger's 2nd column */
-	ScanKeyInit(&key, 2, BTEqualStrategyNumber, F_INT4EQ,
+	/* attribute numbers of the heap, not of the index */
+	ScanKeyInit(&key, LEDGER_ATT_CHAIN_ID, BTEqualStrategyNumber, F_INT4EQ,
 				Int32GetDatum((int32) MyBackendId));
 	scan = systable_beginscan_ordered(heap, index, SnapshotSelf, 1, &key);
 	tup = systable_getnext_ordered(scan, BackwardScanDirection);
@@ -93,8 +93,8 @@ chain_load_head(void)
 		bool		isnull;
 		Datum		d;
 
-		head_pos = DatumGetInt64(heap_getattr(tup, 3, desc, &isnull));
-		d = heap_getattr(tup, 5, desc, &isnull);
+		head_pos = DatumGetInt64(heap_getattr(tup, LEDGER_ATT_CHAIN_POS, desc, &isnull));
+		d = heap_getattr(tup, LEDGER_ATT_ENTRY_HASH, desc, &isnull);
 		if (!isnull)
 		{
 			bytea	   *h = DatumGetByteaPP(d);

@@ -31,7 +31,6 @@
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
-#define LEDGER_NATTS 19
 
 /* Microseconds between 1970-01-01 and PostgreSQL's epoch 2000-01-01. */
 #define UNIX_EPOCH_OFFSET_US \

@@ -63,6 +63,18 @@
 
 #define NOTARY_REDACTED_LEN	(2 + NOTARY_HASH_LEN)	/* u16 position, commitment */
 
+/*
+ * Columns of notary.ledger (extension/pg_notary--0.1.sql), for the code
+ * that reads or writes its tuples directly.
+ */
+#define LEDGER_NATTS			19
+#define LEDGER_ATT_CHAIN_ID		2
+#define LEDGER_ATT_CHAIN_POS	3
+#define LEDGER_ATT_ENTRY_HASH	5
+#define LEDGER_ATT_ROW_IMAGE	15
+#define LEDGER_ATT_ROW_SALTS	16
+#define LEDGER_ATT_REDACTED		19
+
 /* ---- canonical.c ---- */
 
 typedef struct CanonCodec CanonCodec;

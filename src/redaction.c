@@ -43,10 +43,6 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#define LEDGER_ATT_ROW_IMAGE	15	/* attribute numbers in notary.ledger */
-#define LEDGER_ATT_ROW_SALTS	16
-#define LEDGER_ATT_REDACTED		19
-#define LEDGER_NATTS			19
 
 static const char *const classes[] = {"identifier", "quasi_identifier", "sensitive", "public"};
 

@@ -243,12 +243,10 @@ redactions_record(Redactions *r, int64 redact_seq, Jsonb *detail)
  * tuple one by one costs more than the hashing.  Columns are numbered from
  * 1, as in the table.
  */
-#define LEDGER_NCOLS 19
-
 typedef struct LedgerRow
 {
-	Datum		v[LEDGER_NCOLS];
-	bool		n[LEDGER_NCOLS];
+	Datum		v[LEDGER_NATTS];
+	bool		n[LEDGER_NATTS];
 } LedgerRow;
 
 static inline Datum
@@ -492,9 +490,9 @@ notary_verify(PG_FUNCTION_ARGS)
 
 		if (tup == NULL)
 			break;
-		if (RelationGetDescr(ledger)->natts != LEDGER_NCOLS)
+		if (RelationGetDescr(ledger)->natts != LEDGER_NATTS)
 			elog(ERROR, "notary.ledger has %d columns, expected %d",
-				 RelationGetDescr(ledger)->natts, LEDGER_NCOLS);
+				 RelationGetDescr(ledger)->natts, LEDGER_NATTS);
 		heap_deform_tuple(tup, RelationGetDescr(ledger), row.v, row.n);
 		{
 			MemoryContext old = MemoryContextSwitchTo(scratch);
