@@ -10,7 +10,9 @@
 
 NOTARY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=15
-PG_BINDIR=/usr/lib/postgresql/$PG_MAJOR/bin
+# NOTARY_PG_BINDIR: another (relocated) copy of PostgreSQL 15, e.g. to let two
+# working trees install and test side by side.
+PG_BINDIR=${NOTARY_PG_BINDIR:-/usr/lib/postgresql/$PG_MAJOR/bin}
 PG_CONFIG=$PG_BINDIR/pg_config
 export PG_CONFIG
 
