@@ -55,6 +55,27 @@ REVOKE ALL ON notary.publications, notary.publication_id_seq FROM PUBLIC;
 -- ===========================================================================
 -- Open data: exports (opendata_export.c)
 -- ===========================================================================
+-- An export reads each view as its caller (SELECT on the view is needed),
+-- takes a checkpoint and appends an EXPORT ledger entry: closed to PUBLIC,
+-- granted by the DBA to whoever publishes exports (docs/opendata.md).
+CREATE FUNCTION notary.opendata_export(views regclass[], title text, license text,
+                                       description text DEFAULT NULL, name text DEFAULT NULL)
+RETURNS TABLE (path text, row_number bigint, row_count bigint, data text)
+AS 'MODULE_PATHNAME', 'notary_opendata_export' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION notary.opendata_export(regclass[], text, text, text, text) IS
+  'pg_notary: export published views as CSV (RFC 4180) and a signed Frictionless datapackage.json, taken at a new checkpoint; one row per CSV line (row_number 0 = header, row_count = rows of that file), datapackage.json last; call it in the SELECT list to stream (docs/opendata.md)';
+
+CREATE FUNCTION notary.opendata_export_to(directory text, views regclass[], title text,
+                                          license text, description text DEFAULT NULL,
+                                          name text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'notary_opendata_export_to' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION notary.opendata_export_to(text, regclass[], text, text, text, text) IS
+  'pg_notary: write an export (<view>.csv files and datapackage.json) into an existing server directory; superuser or pg_write_server_files, like COPY TO a file; returns the datapackage (docs/opendata.md)';
+
+REVOKE ALL ON FUNCTION notary.opendata_export(regclass[], text, text, text, text),
+                       notary.opendata_export_to(text, regclass[], text, text, text, text)
+  FROM PUBLIC;
 
 
 
