@@ -44,6 +44,19 @@ REVOKE ALL ON notary.publications, notary.publication_id_seq FROM PUBLIC;
 -- Open data: pseudonyms (pseudonym.c)
 -- ===========================================================================
 
+CREATE FUNCTION notary.create_pseudonym_key() RETURNS integer
+  LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_create_pseudonym_key';
+COMMENT ON FUNCTION notary.create_pseudonym_key() IS
+  'pg_notary: append a new version to the pseudonym key file (notary.pseudonym_key_file, mode 0600) and return its number; superuser only; publications use it when refreshed (docs/opendata.md)';
+
+CREATE FUNCTION notary.pseudonym(value anyelement, domain text, key_version integer DEFAULT NULL)
+  RETURNS text
+  LANGUAGE c STABLE CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'notary_pseudonym';
+COMMENT ON FUNCTION notary.pseudonym(anyelement, text, integer) IS
+  'pg_notary: keyed BLAKE2b pseudonym "k<version>.<32 hex>" of a value''s canonical text in a domain (newest key if key_version is NULL); only the extension''s owner and superusers may call it: anyone else could test guesses';
+
+REVOKE ALL ON FUNCTION notary.create_pseudonym_key(), notary.pseudonym(anyelement, text, integer) FROM PUBLIC;
+
 
 
 -- ===========================================================================
