@@ -201,6 +201,13 @@ or_unclassified(const char *class)
 	return class ? class : "unclassified";
 }
 
+/* Unclassified and public columns are published alike. */
+static const char *
+or_public(const char *class)
+{
+	return class ? class : "public";
+}
+
 /* The live name of a column by attnum, or NULL if dropped or missing. */
 static char *
 live_attname(Oid relid, int attnum)
@@ -315,8 +322,7 @@ publication_problems_of(PubRow *r, bool with_objects)
 					add_problem(&problems, "column retyped",
 								psprintf("Column \"%s\" was %s and is now %s.", c->name,
 										 r->col_types[i] ? r->col_types[i] : "?", c->type_text));
-				if ((c->class == NULL) != (r->col_classes[i] == NULL) ||
-					(c->class && strcmp(c->class, r->col_classes[i]) != 0))
+				if (strcmp(or_public(c->class), or_public(r->col_classes[i])) != 0)
 					add_problem(&problems, "class changed",
 								psprintf("Column \"%s\" was %s and is now %s.", c->name,
 										 or_unclassified(r->col_classes[i]), or_unclassified(c->class)));
@@ -878,7 +884,9 @@ notary_k_anonymity(PG_FUNCTION_ARGS)
 	if (view_name == NULL || !OidIsValid(nsp) || get_rel_namespace(view) != nsp)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("relation with OID %u is not a publication", view),
+				 errmsg("relation %s is not a publication",
+						view_name ? quote_qualified_identifier(get_namespace_name(get_rel_namespace(view)), view_name)
+						: psprintf("%u", view)),
 				 errhint("notary.published lists the publications.")));
 	r = find_publication(view_name, false);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)

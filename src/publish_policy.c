@@ -666,7 +666,8 @@ policy_column_defs(const Policy *p)
  * What the policy was checked against, as JSON: the table's name, and the
  * name, type (as text, so it survives dump/restore) and class of every
  * column it names, the subject column included; attnums only as a hint
- * for reports (with_attnums), never in the digest.
+ * for reports (with_attnums), never in the digest, where an unclassified
+ * column counts as public (the rules treat them alike).
  */
 char *
 policy_checked_json(const Policy *p, bool with_attnums)
@@ -700,6 +701,8 @@ policy_checked_json(const Policy *p, bool with_attnums)
 		appendStringInfoString(&sb, ", \"class\": ");
 		if (c->class)
 			escape_json(&sb, c->class);
+		else if (!with_attnums)
+			appendStringInfoString(&sb, "\"public\"");	/* published alike */
 		else
 			appendStringInfoString(&sb, "null");
 		if (with_attnums)
