@@ -82,7 +82,7 @@ SELECT notary.classify('procurement.permits', 'official_nik', 'identifier');
 ----------------------------------------------------------------------------
 SELECT published_objects() AS before;
 -- no pseudonym key yet
-SELECT notary.pseudonym('x'::text, 'd');
+SELECT expect_error($$SELECT notary.pseudonym('x'::text, 'd')$$) AS no_key_pseudonym;
 SELECT expect_error($$SELECT notary.publish('lapor.complaints', '{"id": "keep", "nik": "pseudonymise"}')$$) AS no_key;
 -- a schema opendata that is not pg_notary's
 CREATE SCHEMA opendata AUTHORIZATION regress_od_nobody;
