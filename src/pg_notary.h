@@ -17,6 +17,9 @@
  *	guards.c		append-only guard of the ledger, event triggers
  *	ledger_read.c	reading layouts and images back for verification
  *	signing.c		the Ed25519 checkpoint key, in a file outside SQL
+ *	pseudonym.c		keyed pseudonyms for open data, their key file
+ *	publish.c		notary.publish(): views in schema opendata, staleness
+ *	publish_policy.c	rules of a publication: parsing, checks, generated SQL
  *	merkle.c		RFC 9162 Merkle tree over entries (roots, audit paths)
  *	checkpoint.c	notary.checkpoint(), notary.verify_checkpoint()
  *	proof.c			notary.proof(): inclusion of one entry under a checkpoint
@@ -204,6 +207,19 @@ extern bool signing_key_exists(void);
 extern void signing_public_key(unsigned char *pk, bool create);
 extern void signing_sign(const uint8 *digest, int len, unsigned char *sig,
 						 unsigned char *pk);
+
+/* ---- pseudonym.c ---- */
+
+#define PSEUDONYM_KEY_LEN	32	/* BLAKE2b key */
+#define PSEUDONYM_LEN		16	/* BLAKE2b-128 output */
+#define PSEUDONYM_TEXT_MAX	48	/* "k<version>." + 32 hex + NUL */
+
+extern char *notary_pseudonym_key_file;
+extern void pseudonym_init(void);
+extern int32 pseudonym_newest_version(void);
+extern char *pseudonym_key_problem(int32 version);
+extern void pseudonym_compute(int32 version, const char *domain,
+							  const char *canonical, char *out);
 
 /* ---- catalog.c ---- */
 
