@@ -4,9 +4,6 @@
 -- CSV bytes (commas, quotes, CR/LF, NULL against the empty string); no
 -- personal value reaches it; the EXPORT ledger entry; verify() stays clean.
 --
--- Until notary.publish() is merged here, the publication is made by hand:
--- a view in schema opendata and its row in notary.publications.
---
 CREATE DATABASE notary_opendata_export;
 \c notary_opendata_export
 SET client_min_messages = warning;
@@ -34,16 +31,10 @@ INSERT INTO s.complaints VALUES
   (2, 'Bogor', E'first line\r\nsecond line', '3201020202850002', NULL, false, NULL),
   (3, '', 'empty region, not null', '3201020202850003', '2024-12-31 23:59:59.5+07', NULL, 1e-7),
   (4, NULL, NULL, '3201020202850004', NULL, NULL, NULL);
-CREATE SCHEMA opendata;
-CREATE VIEW opendata.complaints WITH (security_barrier) AS
-  SELECT id, region, note, filed, urgent, amount FROM s.complaints;
-INSERT INTO notary.publications (publication_id, view_name, table_id, rules, title,
-                                 description, fingerprint, published_at, published_by)
-VALUES (nextval('notary.publication_id_seq'), 'complaints',
-        (SELECT table_id FROM notary.tables WHERE table_name = 'complaints'),
-        '{"id": "keep", "region": "keep", "note": "keep", "filed": "keep",
-          "urgent": "keep", "amount": "keep"}',
-        'Complaints', 'Complaints, no complainant', '\x00', now(), current_user);
+SELECT notary.publish('s.complaints',
+         '{"id": "keep", "region": "keep", "note": "keep", "filed": "keep",
+           "urgent": "keep", "amount": "keep"}',
+         title => 'Complaints', description => 'Complaints, no complainant');
 CREATE VIEW opendata.unpublished AS SELECT 1 AS x;
 CREATE VIEW public.elsewhere AS SELECT 1 AS x;
 CREATE ROLE regress_export_nobody;
