@@ -7,6 +7,7 @@
  *	notary-verify --dbname CONNSTR [--checkpoint FILE]... [--public-key KEY]
  *	notary-verify --export FILE    [--checkpoint FILE]... [--public-key KEY]
  *	notary-verify --proof FILE --public-key KEY
+ *	notary-verify --datapackage DIR --public-key KEY
  *	notary-verify --print-export-sql
  *
  * Every hash is recomputed from docs/format.md and docs/checkpoints.md;
@@ -42,12 +43,15 @@ usage(FILE *out)
 			"  notary-verify --dbname CONNSTR [--checkpoint FILE]... [--public-key KEY]\n"
 			"  notary-verify --export FILE    [--checkpoint FILE]... [--public-key KEY]\n"
 			"  notary-verify --proof FILE --public-key KEY\n"
+			"  notary-verify --datapackage DIR --public-key KEY\n"
 			"  notary-verify --print-export-sql\n"
 			"\n"
 			"Sources (one):\n"
 			"  -d, --dbname CONNSTR     read the ledger with plain SQL (no notary.* function)\n"
 			"  -e, --export FILE        read an export (JSON lines; - for standard input)\n"
 			"  -p, --proof FILE         check one proof document offline\n"
+			"      --datapackage DIR    check an open-data export offline: signature,\n"
+			"                           checkpoint, every file's SHA-256, bytes and rows\n"
 			"\n"
 			"Options:\n"
 			"  -c, --checkpoint FILE    a trusted checkpoint held outside the database\n"
@@ -174,6 +178,7 @@ main(int argc, char **argv)
 		{"dbname", required_argument, NULL, 'd'},
 		{"export", required_argument, NULL, 'e'},
 		{"proof", required_argument, NULL, 'p'},
+		{"datapackage", required_argument, NULL, 'D'},
 		{"checkpoint", required_argument, NULL, 'c'},
 		{"public-key", required_argument, NULL, 'k'},
 		{"json", no_argument, NULL, 'j'},
@@ -187,6 +192,7 @@ main(int argc, char **argv)
 	const char *dbname = NULL;
 	const char *export_path = NULL;
 	const char *proof_path = NULL;
+	const char *package_dir = NULL;
 	const char *key_arg = NULL;
 	bool		json = false;
 	int			progress = -1;
@@ -211,6 +217,9 @@ main(int argc, char **argv)
 				break;
 			case 'p':
 				proof_path = optarg;
+				break;
+			case 'D':
+				package_dir = optarg;
 				break;
 			case 'c':
 				checkpoints = nv_realloc((void *) checkpoints, sizeof(char *) * (size_t) (ncheckpoints + 1));
@@ -244,8 +253,13 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return fail("unexpected argument \"%s\" (try --help)", argv[optind]);
-	if ((dbname != NULL) + (export_path != NULL) + (proof_path != NULL) != 1)
-		return fail("give exactly one of --dbname, --export and --proof%s", "");
+	if ((dbname != NULL) + (export_path != NULL) + (proof_path != NULL) +
+		(package_dir != NULL) != 1)
+		return fail("give exactly one of --dbname, --export, --proof and --datapackage%s", "");
+	if (package_dir != NULL && key_arg == NULL)
+		return fail("--datapackage needs --public-key: a data package is only as good as its signature%s", "");
+	if (package_dir != NULL && ncheckpoints > 0)
+		return fail("--checkpoint does not go with --datapackage (the package carries its checkpoint)%s", "");
 	if (proof_path != NULL && key_arg == NULL)
 		return fail("--proof needs --public-key: a proof is only as good as its signature%s", "");
 	if (proof_path != NULL && ncheckpoints > 0)
@@ -257,7 +271,15 @@ main(int argc, char **argv)
 	if (progress < 0)
 		progress = isatty(STDERR_FILENO) && !json;
 
-	if (proof_path != NULL)
+	if (package_dir != NULL)
+	{
+		if (!nv_datapackage_check(&report, package_dir, key, &err))
+		{
+			nv_report_free(&report);
+			return fail("%s", err.msg);
+		}
+	}
+	else if (proof_path != NULL)
 	{
 		json_t	   *doc = nv_json_file(proof_path, &err);
 

@@ -16,8 +16,10 @@
  *	nv_findings.c	findings and notes, human and JSON output
  *	nv_export.c		reading an export file (JSON lines)
  *	nv_db.c			reading a live database with plain SQL (libpq)
+ *	nv_datapackage.c	checking an open-data export (datapackage.json, CSV)
  *	notary_verify.c	main: arguments, exit status
  *	fuzz_parsers.c	libFuzzer target for the parsers
+ *	notary_export.c	notary-export: a second program, exporting open data
  *
  * Exit status: 0 intact, 1 findings, 2 could not check.
  *
@@ -234,6 +236,7 @@ typedef struct NvReport
 	uint64_t	chains;
 	uint64_t	checkpoints_checked;
 	uint64_t	proofs_checked;
+	uint64_t	files_checked;	/* data package files */
 } NvReport;
 
 extern NvFinding *nv_finding(NvReport *r, const char *problem,
@@ -289,6 +292,11 @@ extern bool nv_export_line(NvVerifier *v, const char *line, size_t len,
 						   unsigned long lineno, NvError *err);
 extern bool nv_export_read(NvVerifier *v, const char *path, NvError *err);
 extern json_t *nv_json_file(const char *path, NvError *err);
+
+/* ---- nv_datapackage.c ---- */
+
+extern bool nv_datapackage_check(NvReport *r, const char *dir,
+								 const uint8_t *public_key, NvError *err);
 
 /* ---- nv_db.c ---- */
 

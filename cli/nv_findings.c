@@ -133,6 +133,10 @@ print_text(const NvReport *r, FILE *out)
 	fprintf(out, "notary-verify: %s", r->source ? r->source : "");
 	if (r->proofs_checked > 0)
 		fprintf(out, " %s", "checked");
+	else if (r->source != NULL && strcmp(r->source, "datapackage") == 0)
+		fprintf(out, ": %" PRIu64 " file%s, %" PRIu64 " checkpoint%s",
+				r->files_checked, r->files_checked == 1 ? "" : "s",
+				r->checkpoints_checked, r->checkpoints_checked == 1 ? "" : "s");
 	else
 		fprintf(out, ": %" PRIu64 " entr%s, %" PRIu64 " chain%s, %" PRIu64 " layout%s, %" PRIu64 " trusted checkpoint%s",
 				r->entries, r->entries == 1 ? "y" : "ies",
@@ -189,6 +193,8 @@ print_json(const NvReport *r, FILE *out)
 	json_object_set_new(o, "layouts", json_integer((json_int_t) r->layouts));
 	json_object_set_new(o, "checkpoints", json_integer((json_int_t) r->checkpoints_checked));
 	json_object_set_new(o, "proofs", json_integer((json_int_t) r->proofs_checked));
+	if (r->source != NULL && strcmp(r->source, "datapackage") == 0)
+		json_object_set_new(o, "files", json_integer((json_int_t) r->files_checked));
 	json_object_set_new(o, "findings", fs);
 	json_object_set_new(o, "counts", cs);
 	json_object_set_new(o, "notes", ns);

@@ -375,6 +375,68 @@ latest_checkpoint(int64 *id, uint8 *digest, int64 *ledger_seq, int64 *entries)
 	return true;
 }
 
+/*
+ * Take, sign and store a new checkpoint of the ledger as the active
+ * snapshot sees it; returns its document, or NULL when only_if_changed and
+ * nothing changed since the newest one.  Checkpoints are serialised by an
+ * EXCLUSIVE lock on notary.checkpoints, held to the end of the
+ * transaction.  SPI connected, as owner.  An export locks first and then
+ * pushes the snapshot that both the checkpoint and its data are read with.
+ */
+char *
+checkpoint_create(bool only_if_changed, NotaryCheckpoint *cp)
+{
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	int64		prev_id = 0;
+	int64		prev_seq = 0;
+	int64		prev_entries = 0;
+	char	   *json;
+	Oid			argtypes[5] = {INT8OID, BYTEAOID, INT8OID, INT8OID, JSONBOID};
+	Datum		args[5];
+	bytea	   *digest;
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot create a pg_notary checkpoint during recovery"),
+				 errhint("Take checkpoints on the primary; verify them on the standby.")));
+
+	memset(cp, 0, sizeof(*cp));
+	if (SPI_execute("LOCK TABLE notary.checkpoints IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not lock notary.checkpoints");
+	cp->has_previous = latest_checkpoint(&prev_id, cp->previous, &prev_seq, &prev_entries);
+
+	checkpoint_scan(cp, NULL, false, 0, 0, NULL, NULL);
+	if (only_if_changed && cp->has_previous &&
+		cp->ledger_seq == prev_seq && cp->entries == prev_entries)
+		return NULL;
+
+	cp->checkpoint_id = prev_id + 1;
+	cp->system_identifier = system_identifier_text();
+	cp->timeline = (int32) GetWALInsertionTimeLine();
+	cp->database = get_database_name(MyDatabaseId);
+	cp->created_at_us = (int64) GetCurrentTimestamp() + UNIX_EPOCH_OFFSET_US;
+	format_checkpoint_digest(cp, cp->digest);
+	signing_sign(cp->digest, NOTARY_HASH_LEN, cp->signature, pk);
+	cp->key_id = signing_key_id(pk);
+	json = checkpoint_to_json(cp);
+
+	digest = palloc(VARHDRSZ + NOTARY_HASH_LEN);
+	SET_VARSIZE(digest, VARHDRSZ + NOTARY_HASH_LEN);
+	memcpy(VARDATA(digest), cp->digest, NOTARY_HASH_LEN);
+	args[0] = Int64GetDatum(cp->checkpoint_id);
+	args[1] = PointerGetDatum(digest);
+	args[2] = Int64GetDatum(cp->ledger_seq);
+	args[3] = Int64GetDatum(cp->entries);
+	args[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+	if (SPI_execute_with_args("INSERT INTO notary.checkpoints "
+							  "(checkpoint_id, digest, ledger_seq, entries, created_at, document) "
+							  "VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp(), $5)",
+							  5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store the checkpoint");
+	return json;
+}
+
 PG_FUNCTION_INFO_V1(notary_checkpoint);
 
 /* SQL: notary.checkpoint(only_if_changed boolean DEFAULT false) returns jsonb */
@@ -384,62 +446,21 @@ notary_checkpoint(PG_FUNCTION_ARGS)
 	bool		only_if_changed = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
 	NotaryUserSwitch sw;
 	NotaryCheckpoint cp;
-	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
-	int64		prev_id = 0;
-	int64		prev_seq = 0;
-	int64		prev_entries = 0;
 	char	   *json;
-	Oid			argtypes[5] = {INT8OID, BYTEAOID, INT8OID, INT8OID, JSONBOID};
-	Datum		args[5];
-	bytea	   *digest;
 	MemoryContext callcxt = CurrentMemoryContext;
 
-	if (RecoveryInProgress())
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot create a pg_notary checkpoint during recovery"),
-				 errhint("Take checkpoints on the primary; verify them on the standby.")));
-
-	memset(&cp, 0, sizeof(cp));
 	notary_spi_begin(&sw);
-	if (SPI_execute("LOCK TABLE notary.checkpoints IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not lock notary.checkpoints");
-	cp.has_previous = latest_checkpoint(&prev_id, cp.previous, &prev_seq, &prev_entries);
-
-	checkpoint_scan(&cp, NULL, false, 0, 0, NULL, NULL);
-	if (only_if_changed && cp.has_previous &&
-		cp.ledger_seq == prev_seq && cp.entries == prev_entries)
+	json = checkpoint_create(only_if_changed, &cp);
+	if (json != NULL)
 	{
-		notary_spi_end(&sw);
-		PG_RETURN_NULL();
+		MemoryContextSwitchTo(callcxt);
+		json = pstrdup(json);
 	}
-
-	cp.checkpoint_id = prev_id + 1;
-	cp.system_identifier = system_identifier_text();
-	cp.timeline = (int32) GetWALInsertionTimeLine();
-	cp.database = get_database_name(MyDatabaseId);
-	cp.created_at_us = (int64) GetCurrentTimestamp() + UNIX_EPOCH_OFFSET_US;
-	format_checkpoint_digest(&cp, cp.digest);
-	signing_sign(cp.digest, NOTARY_HASH_LEN, cp.signature, pk);
-	cp.key_id = signing_key_id(pk);
-	json = checkpoint_to_json(&cp);
-
-	digest = palloc(VARHDRSZ + NOTARY_HASH_LEN);
-	SET_VARSIZE(digest, VARHDRSZ + NOTARY_HASH_LEN);
-	memcpy(VARDATA(digest), cp.digest, NOTARY_HASH_LEN);
-	args[0] = Int64GetDatum(cp.checkpoint_id);
-	args[1] = PointerGetDatum(digest);
-	args[2] = Int64GetDatum(cp.ledger_seq);
-	args[3] = Int64GetDatum(cp.entries);
-	args[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
-	if (SPI_execute_with_args("INSERT INTO notary.checkpoints "
-							  "(checkpoint_id, digest, ledger_seq, entries, created_at, document) "
-							  "VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp(), $5)",
-							  5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not store the checkpoint");
 	notary_spi_end(&sw);
 
 	MemoryContextSwitchTo(callcxt);
+	if (json == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
 }
 

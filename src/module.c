@@ -15,6 +15,7 @@
  *	nothing, so that pg_restore can load a dumped ledger and the tables it
  *	covers without the triggers writing into it meanwhile.
  *	notary.signing_key_file (superuser only): the checkpoint signing key.
+ *	notary.pseudonym_key_file (superuser only): pseudonym keys (pseudonym.c).
  *	notary.checkpoint_interval, notary.checkpoint_database: worker.c.
  *
  *-------------------------------------------------------------------------
@@ -81,6 +82,7 @@ _PG_init(void)
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 	worker_init();
+	pseudonym_init();
 	MarkGUCPrefixReserved("notary");
 
 	relinfo_init();

@@ -17,6 +17,9 @@
  *	guards.c		append-only guard of the ledger, event triggers
  *	ledger_read.c	reading layouts and images back for verification
  *	signing.c		the Ed25519 checkpoint key, in a file outside SQL
+ *	pseudonym.c		keyed pseudonyms for open data, their key file
+ *	publish.c		notary.publish(): views in schema opendata, staleness
+ *	publish_policy.c	rules of a publication: parsing, checks, generated SQL
  *	merkle.c		RFC 9162 Merkle tree over entries (roots, audit paths)
  *	checkpoint.c	notary.checkpoint(), notary.verify_checkpoint()
  *	proof.c			notary.proof(): inclusion of one entry under a checkpoint
@@ -26,6 +29,8 @@
  *	verify.c		notary.verify(): hashes and links of every chain
  *	verify_table.c	notary.verify_table(): live table against its history
  *	history.c		notary.history(): one row's history
+ *	opendata_export.c	open-data exports: views as CSV under one snapshot
+ *	datapackage.c	datapackage.json and its signed manifest
  *
  *-------------------------------------------------------------------------
  */
@@ -203,6 +208,19 @@ extern void signing_public_key(unsigned char *pk, bool create);
 extern void signing_sign(const uint8 *digest, int len, unsigned char *sig,
 						 unsigned char *pk);
 
+/* ---- pseudonym.c ---- */
+
+#define PSEUDONYM_KEY_LEN	32	/* BLAKE2b key */
+#define PSEUDONYM_LEN		16	/* BLAKE2b-128 output */
+#define PSEUDONYM_TEXT_MAX	48	/* "k<version>." + 32 hex + NUL */
+
+extern char *notary_pseudonym_key_file;
+extern void pseudonym_init(void);
+extern int32 pseudonym_newest_version(void);
+extern char *pseudonym_key_problem(int32 version);
+extern void pseudonym_compute(int32 version, const char *domain,
+							  const char *canonical, char *out);
+
 /* ---- catalog.c ---- */
 
 typedef struct NotaryCatalog
@@ -320,6 +338,7 @@ extern void checkpoint_scan(NotaryCheckpoint *cp, struct HTAB *limits, bool coll
 							uint8 (**hashes)[NOTARY_HASH_LEN]);
 extern struct HTAB *checkpoint_limits(const NotaryCheckpoint *cp);
 extern char *checkpoint_to_json(const NotaryCheckpoint *cp);
+extern char *checkpoint_create(bool only_if_changed, NotaryCheckpoint *cp);
 extern void checkpoint_from_jsonb(Datum doc, NotaryCheckpoint *cp);
 extern bool checkpoint_parse_quietly(Datum doc, NotaryCheckpoint *cp);
 extern void checkpoint_verify_stored(void (*report) (void *arg, const char *problem,
@@ -330,6 +349,51 @@ extern void checkpoint_verify_stored(void (*report) (void *arg, const char *prob
 
 extern const char *const export_layouts_sql;
 extern const char *const export_entries_sql;
+
+/* ---- opendata_export.c, datapackage.c ---- */
+
+#define NOTARY_DATAPACKAGE_FORMAT "pg_notary-datapackage-v1"
+
+/* One view of an open-data export: a CSV file and its resource. */
+typedef struct ExportResource
+{
+	Oid			relid;
+	char	   *view;			/* schema.view, quoted for SQL */
+	char	   *view_text;		/* schema.view as text */
+	char	   *name;			/* resource name */
+	char	   *path;			/* file name */
+	char	   *title;			/* of the publication, may be NULL */
+	char	   *description;	/* of the publication, may be NULL */
+	int			ncols;
+	char	  **colnames;
+	Oid		   *coltypes;
+	char	  **fieldtypes;		/* Frictionless field types */
+	char	   *kanon_json;		/* notary.k_anonymity(), or NULL */
+	int64		expected_rows;	/* counted under the export's snapshot */
+	int64		rows;
+	int64		bytes;
+	uint8		sha256[32];
+} ExportResource;
+
+typedef struct ExportPackage
+{
+	char	   *name;
+	char	   *title;
+	char	   *description;	/* may be NULL */
+	char	   *license;
+	char	   *created;		/* RFC 3339, UTC */
+	int			nres;
+	ExportResource *res;
+	NotaryCheckpoint cp;
+	char	   *checkpoint_json;
+	/* filled by datapackage_build */
+	char	   *manifest;
+	uint8		manifest_sha256[32];
+} ExportPackage;
+
+extern const char *datapackage_field_type(Oid typid, const char *rule);
+extern const char *datapackage_license_key(const char *license);
+extern char *datapackage_build(ExportPackage *pkg);
 
 /* ---- capture.c ---- */
 

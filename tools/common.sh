@@ -29,7 +29,12 @@ NOTARY_PACKAGES=(
   libjansson-dev                      # notary-verify: JSON
   clang                               # cli/fuzz_parsers: libFuzzer target
   libclang-rt-14-dev                  # clang's runtime: libFuzzer, ASan, UBSan
+  python3-nacl                        # tests/opendata: Ed25519 checked apart from libsodium's C use
+  python3-jsonschema                  # tests/opendata: datapackage.json against its profiles
 )
+# tests/opendata fetches the official Frictionless profiles with "npm pack";
+# Debian's npm only where no npm is installed already.
+command -v npm >/dev/null 2>&1 || NOTARY_PACKAGES+=(npm)
 
 notary_log() { printf '==> %s\n' "$*"; }
 notary_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -231,6 +231,8 @@ INSERT INTO s.nopk VALUES ('a', 1), ('a', 1);
 DELETE FROM s.t WHERE id = 2;
 ALTER TABLE s.t ADD COLUMN extra int;
 TRUNCATE s.nopk;
+SELECT notary.publish('s.t', '{"id": "keep", "n": "range(10)"}');
+SELECT notary.unpublish('t');
 SELECT notary.disable('s');
 """
 
@@ -299,7 +301,7 @@ def check_ledger():
                 fail("seq %s: old_digest matches no row image" % e["seq"])
         ops = sorted({e["op"] for e in entries})
         for op in ["BASELINE", "CLASSIFY", "DDL", "DELETE", "DISABLE", "ENABLE", "INSERT",
-                   "REDACT", "SNAPSHOT", "TRUNCATE", "UPDATE"]:
+                   "PUBLISH", "REDACT", "SNAPSHOT", "TRUNCATE", "UNPUBLISH", "UPDATE"]:
             if op not in ops:
                 fail("the workload wrote no %s entry (ops: %s)" % (op, ops))
         if not redacted_seen:

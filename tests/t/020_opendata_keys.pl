@@ -1,0 +1,188 @@
+# 020_opendata_keys.pl -- the pseudonym key file (docs/opendata.md): never
+# created implicitly (a publication that needs it fails clearly), refused
+# when group or others may read it or when it is malformed, recomputable
+# only with the key (checked here by Python's own BLAKE2b, from the bytes
+# docs/opendata.md describes), different with another key, and rotated
+# only when a publication is refreshed; pseudonyms survive a restart.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use NotaryTest;
+
+my $node = notary_node('opendata_keys');
+my $keyfile = $node->data_dir . '/pg_notary_pseudonym.key';
+
+sub sql
+{
+	my ($q, $user) = @_;
+	return $node->safe_psql('postgres', $q,
+		defined $user ? (extra_params => [ '-U', $user ]) : ());
+}
+
+# Assert that $q fails with an error matching $re.
+sub fails_like
+{
+	my ($q, $re, $name, $user) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my ($ret, $out, $err) = $node->psql('postgres', $q,
+		defined $user ? (extra_params => [ '-U', $user ]) : ());
+	isnt($ret, 0, "$name: fails");
+	like($err, $re, "$name: says why");
+	return;
+}
+
+# id => pseudonym of the published view, read by the public role
+sub pseudonyms
+{
+	my %p = map { split /\|/ }
+	  split /\n/, sql('SELECT id, official FROM opendata.tenders ORDER BY id', 'citizen');
+	return \%p;
+}
+
+# The pseudonym of $value in $domain, from the key file, by Python's
+# hashlib: keyed BLAKE2b-128 over str(tag) || str(domain) || str(value).
+# With $unkeyed, the same without the key.
+sub python_pseudonym
+{
+	my ($version, $domain, $value, $unkeyed) = @_;
+	my $script = <<'EOF';
+import hashlib, sys
+path, version, domain, value, unkeyed = sys.argv[1:6]
+keys = dict(line.split() for line in open(path) if line.strip())
+def s(x):
+    b = x.encode("utf-8")
+    return len(b).to_bytes(4, "big") + b
+msg = s("pg_notary/pseudonym/v1") + s(domain) + s(value)
+key = b"" if unkeyed == "1" else bytes.fromhex(keys[version])
+print("k%s.%s" % (version, hashlib.blake2b(msg, key=key, digest_size=16).hexdigest()))
+EOF
+	my ($out, $err);
+	IPC::Run::run([ 'python3', '-c', $script, $keyfile, $version, $domain, $value, $unkeyed ? 1 : 0 ],
+		'>', \$out, '2>', \$err)
+	  or die "python3 failed: $err";
+	chomp $out;
+	return $out;
+}
+
+sql(q{
+CREATE EXTENSION pg_notary;
+CREATE ROLE citizen LOGIN IN ROLE opendata_reader;
+CREATE ROLE clerk LOGIN;
+CREATE SCHEMA procurement;
+CREATE TABLE procurement.tenders (id int PRIMARY KEY, vendor text, official text);
+INSERT INTO procurement.tenders VALUES (1, 'PT Jalan Mulus', '3171999900000001'),
+  (2, 'CV Terang', '3171999900000002'), (3, 'CV Terang', '3171999900000001');
+SELECT notary.enable('procurement');
+SELECT notary.classify('procurement.tenders', 'official', 'identifier');
+});
+my $rules = q{'{"id": "keep", "vendor": "keep", "official": "pseudonymise(officials)"}'};
+
+# --- no key: a clear error, nothing created, no file made -------------------
+ok(!-e $keyfile, 'no key file before anyone asks for one');
+fails_like("SELECT notary.publish('procurement.tenders', $rules)",
+	qr/no pseudonym key configured: the file ".*pg_notary_pseudonym\.key" does not exist.*\n.*HINT:.*create_pseudonym_key/,
+	'publishing a pseudonymised column without a key');
+is(sql(q{SELECT count(*) FROM notary.publications}), '0', 'nothing was published');
+ok(!-e $keyfile, 'still no key file: it is never created implicitly');
+fails_like('SELECT notary.create_pseudonym_key()', qr/permission denied/, 'a non-superuser creating a key', 'clerk');
+
+# --- a key: mode 0600, publishable, recomputable only with the key ----------
+is(sql('SELECT notary.create_pseudonym_key()'), '1', 'the first key is version 1');
+is((stat $keyfile)[2] & 07777, 0600, 'the key file is created with mode 0600');
+like(slurp_file($keyfile), qr/\A1 [0-9a-f]{64}\n\z/, 'one line: version, 64 hex digits');
+sql("SELECT notary.publish('procurement.tenders', $rules)");
+my $p1 = pseudonyms();
+like($p1->{1}, qr/^k1\.[0-9a-f]{32}$/, 'pseudonyms carry the key version');
+is($p1->{1}, $p1->{3}, 'the same official, the same pseudonym');
+isnt($p1->{1}, $p1->{2}, 'two officials, two pseudonyms');
+# a reader cannot point the views at a key file of their own
+my ($ret, $out, $err) = $node->psql('postgres',
+	q{SET notary.pseudonym_key_file = '/tmp/mine.key'; SELECT official FROM opendata.tenders WHERE id = 1},
+	extra_params => [ '-U', 'citizen' ]);
+is($out, $p1->{1}, "a reader's SET of the key file is ignored");
+like($err, qr/permission denied to set parameter "notary\.pseudonym_key_file"/, 'and refused with a warning');
+SKIP:
+{
+	skip 'python3 not available', 2 unless system('python3 -c "import hashlib" >/dev/null 2>&1') == 0;
+	is(python_pseudonym(1, 'officials', '3171999900000001'), $p1->{1},
+		'recomputed from the key file with an independent BLAKE2b');
+	isnt(python_pseudonym(1, 'officials', '3171999900000001', 1), $p1->{1},
+		'an unkeyed BLAKE2b of the same bytes is not the pseudonym');
+}
+
+# --- a file group or others may read is refused -----------------------------
+chmod 0640, $keyfile;
+fails_like('SELECT * FROM opendata.tenders', qr/must be a regular file readable only by its owner/,
+	'a group-readable key file', 'citizen');
+fails_like('SELECT notary.create_pseudonym_key()', qr/must be a regular file readable only by its owner/,
+	'adding a key to a group-readable file');
+chmod 0604, $keyfile;
+fails_like('SELECT * FROM opendata.tenders', qr/readable only by its owner/, 'a world-readable key file', 'citizen');
+chmod 0600, $keyfile;
+is_deeply(pseudonyms(), $p1, 'mode 0600 again: the same pseudonyms');
+
+# --- a malformed file is refused --------------------------------------------
+my $good = slurp_file($keyfile);
+append_to_file($keyfile, "2 not-hex\n");
+fails_like('SELECT * FROM opendata.tenders', qr/pseudonym key file ".*" is malformed at line 2/,
+	'a malformed key file', 'citizen');
+fails_like('SELECT notary.create_pseudonym_key()', qr/malformed/, 'adding a key to a malformed file');
+open(my $fh, '>', $keyfile) or die; print $fh $good; close $fh;
+is_deeply(pseudonyms(), $p1, 'repaired: the same pseudonyms');
+
+# --- survives a restart ------------------------------------------------------
+$node->restart;
+cap_memory($node);
+is_deeply(pseudonyms(), $p1, 'the same pseudonyms after a restart');
+
+# --- rotation: a new version, used once the publication is refreshed --------
+is(sql('SELECT notary.create_pseudonym_key()'), '2', 'the next key is version 2');
+like(slurp_file($keyfile), qr/\A1 [0-9a-f]{64}\n2 [0-9a-f]{64}\n\z/, 'appended, the old version kept');
+is_deeply(pseudonyms(), $p1, 'rotation alone changes no published pseudonym');
+sql(q{SELECT notary.refresh('tenders')});
+my $p2 = pseudonyms();
+like($p2->{1}, qr/^k2\.[0-9a-f]{32}$/, 'refreshed: key version 2');
+isnt(substr($p2->{1}, 3), substr($p1->{1}, 3), 'refreshed: other pseudonyms');
+is($p2->{1}, $p2->{3}, 'still stable within the new version');
+SKIP:
+{
+	skip 'python3 not available', 1 unless system('python3 -c "import hashlib" >/dev/null 2>&1') == 0;
+	is(python_pseudonym(2, 'officials', '3171999900000001'), $p2->{1}, 'version 2 recomputed with key 2');
+}
+
+# --- another key under the same version: other pseudonyms ------------------
+my $other = "1 " . ('ab' x 32) . "\n2 " . ('cd' x 32) . "\n";
+open($fh, '>', $keyfile) or die; print $fh $other; close $fh;
+my $p3 = pseudonyms();
+isnt($p3->{1}, $p2->{1}, 'another secret, other pseudonyms (the file is read again when it changes)');
+open($fh, '>', $keyfile) or die; print $fh $good; close $fh;
+
+# --- the version a view uses is gone: fail closed, reported ----------------
+fails_like('SELECT * FROM opendata.tenders', qr/publication opendata\.tenders is stale: pseudonym key missing/,
+	'a view whose key version is gone', 'citizen');
+like(sql('SELECT problem, detail FROM notary.publication_problems()'),
+	qr/pseudonym key missing\|Key version 2 is needed/, 'publication_problems() says which version');
+sql(q{SELECT notary.refresh('tenders')});
+like(pseudonyms()->{1}, qr/^k1\./, 'refresh picks the newest key the file holds');
+
+# --- the setting: another file, missing ------------------------------------
+$node->append_conf('postgresql.conf', "notary.pseudonym_key_file = 'elsewhere.key'\n");
+$node->reload;
+$node->poll_query_until('postgres', q{SELECT current_setting('notary.pseudonym_key_file') = 'elsewhere.key'})
+  or die 'setting not reloaded';
+fails_like('SELECT * FROM opendata.tenders', qr/no pseudonym key configured: the file ".*elsewhere\.key" does not exist/,
+	'a configured key file that does not exist', 'citizen');
+$node->append_conf('postgresql.conf', "notary.pseudonym_key_file = 'pg_notary_pseudonym.key'\n");
+$node->reload;
+$node->poll_query_until('postgres', q{SELECT current_setting('notary.pseudonym_key_file') = 'pg_notary_pseudonym.key'})
+  or die 'setting not reloaded';
+is(pseudonyms()->{1}, python_pseudonym(1, 'officials', '3171999900000001'), 'back to the default file');
+
+$node->stop;
+done_testing();
