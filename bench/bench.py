@@ -21,7 +21,8 @@ machine hardly changes it.
 Workloads: pgbench TPC-B (all four tables enrolled / audited), a bulk load
 (INSERT ... SELECT of N rows, then an UPDATE of all of them), notary.verify()
 over ledgers of growing size (and notary-verify over their export when the
-binary is given), and the ledger's bytes per captured change.  --profile
+binary is given), the ledger's bytes per captured change, and pseudonymising
+N values against pgcrypto's hmac().  --profile
 adds perf profiles of the notary variant.
 
 Standard library only; psql, pgbench and perf are run as subprocesses.
@@ -745,6 +746,56 @@ def profile(a):
 
 # ---------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------
+# 5. Pseudonyms
+# ---------------------------------------------------------------------------
+
+# The same 1,000,000 values (text, like a NIK), three ways, in one backend:
+# only producing the text (the cost every variant shares), pgcrypto's keyed
+# HMAC-SHA256 in SQL (the reference users would reach for), and pg_notary's
+# keyed BLAKE2b pseudonym (key read from its file outside SQL).
+PSEUDO_VALUES = "(3273000000000000 + g)::text"
+PSEUDO_SQL = {
+    "values only": "SELECT count(" + PSEUDO_VALUES + ") FROM generate_series(1, {n}) g",
+    "pgcrypto hmac()": "SELECT count(encode(hmac(" + PSEUDO_VALUES + ", {key}, 'sha256'), 'hex')) "
+                       "FROM generate_series(1, {n}) g",
+    "notary pseudonym": "SELECT count(notary.pseudonym(" + PSEUDO_VALUES + ", 'bench.nik', {version})) "
+                        "FROM generate_series(1, {n}) g",
+}
+
+
+def bench_pseudonym(a, results):
+    n = a.pseudonyms
+    say("## 5. Pseudonymising %d values (%d rounds)" % (n, a.rounds))
+    db = "notary"
+    psql(db, "CREATE EXTENSION IF NOT EXISTS pgcrypto")
+    version = psql(db, "SELECT notary.create_pseudonym_key()")  # a fresh cluster: version 1
+    key = "'" + os.urandom(32).hex() + "'"
+    wall = {k: [] for k in PSEUDO_SQL}
+    cpu = {k: [] for k in PSEUDO_SQL}
+    names = list(PSEUDO_SQL)
+    for r in range(a.rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            w, c = timed_sql(db, PSEUDO_SQL[name].format(n=n, key=key, version=version), cpu=True)
+            wall[name].append(w)
+            cpu[name].append(c)
+            log("round %d, %-17s %6.2f s (cpu %.2f)" % (r + 1, name, w, c))
+    say("%-17s %9s %24s %8s %12s" % ("variant", "median s", "(all rounds)", "cpu s", "values/cpu-s"))
+    for name in names:
+        say("%-17s %9.2f %24s %8.2f %12.0f" % (
+            name, med(wall[name]), "(" + " ".join("%.2f" % x for x in wall[name]) + ")",
+            med(cpu[name]), n / med(cpu[name]) if med(cpu[name]) else float("nan")))
+    base = cpu["values only"]
+    raw = med([x / h for x, h in zip(cpu["notary pseudonym"], cpu["pgcrypto hmac()"])])
+    net = med([(x - b) / (h - b) for x, h, b in
+               zip(cpu["notary pseudonym"], cpu["pgcrypto hmac()"], base) if h > b])
+    say("notary pseudonym / pgcrypto hmac(), CPU time: %s (%s net of producing the values)"
+        % (fmt_ratio(raw), fmt_ratio(net)))
+    results["pseudonym"] = {"wall": wall, "cpu": cpu, "ratio_cpu": raw, "ratio_net": net}
+    say()
+
+
 def main():
     global OUT
     ap = argparse.ArgumentParser(description=__doc__,
@@ -763,7 +814,8 @@ def main():
                     help="timed notary-verify runs per ledger size")
     ap.add_argument("--writers", type=int, default=4,
                     help="sessions writing the verification ledger at once (one chain each)")
-    ap.add_argument("--only", default="tpcb,bulk,verify,storage",
+    ap.add_argument("--pseudonyms", type=int, help="values to pseudonymise")
+    ap.add_argument("--only", default="tpcb,bulk,verify,storage,pseudonym",
                     help="workloads to run (storage needs tpcb and bulk)")
     ap.add_argument("--profile", action="store_true", help="perf profiles of the notary variant")
     ap.add_argument("--profile-seconds", type=int, default=20)
@@ -780,6 +832,7 @@ def main():
     a.duration = a.duration or (5 if q else 30)
     a.scale = a.scale or (2 if q else 10)
     a.rows = a.rows or (200000 if q else 1000000)
+    a.pseudonyms = a.pseudonyms or (200000 if q else 1000000)
     a.clients = [int(x) for x in a.clients.split(",")]
     a.verify_sizes = [int(x) for x in (a.verify_sizes or
                                        ("100000,200000" if q else "500000,1000000,2000000")).split(",")]
@@ -825,6 +878,8 @@ def main():
         bench_verify(a, results, a.notary_verify)
     if "storage" in a.only and "tpcb" in a.only and "bulk" in a.only:
         bench_storage(a, results)
+    if "pseudonym" in a.only:
+        bench_pseudonym(a, results)
     if a.profile:
         profile(a)
     say("## Bars")
