@@ -62,5 +62,25 @@ ROLLBACK;
 SELECT count(*) AS rows_untouched FROM opendata.st;
 SELECT notary.unpublish('st');
 
+----------------------------------------------------------------------------
+-- Generalisations that do not generalise a personal column: a prefix as
+-- long as the value, a range that can hold a single value of the column.
+----------------------------------------------------------------------------
+SELECT expect_error($$SELECT notary.publish('lapor.c', '{"id": "keep", "code": "prefix(4)"}', view_name => 'g')$$) AS prefix_of_varchar4,
+       expect_error($$SELECT notary.publish('lapor.c', '{"id": "keep", "amount": "range(1)"}', view_name => 'g')$$) AS range_1_of_integer,
+       expect_error($$SELECT notary.publish('lapor.c', '{"id": "keep", "amount": "range(1.5)"}', view_name => 'g')$$) AS range_1_5_of_integer,
+       expect_error($$SELECT notary.publish('lapor.c', '{"id": "keep", "price": "range(0.019)"}', view_name => 'g')$$) AS range_of_numeric_10_2;
+SELECT count(*) AS publications_after_errors FROM notary.publications;
+-- a text value no longer than the prefix is published as NULL, never as is
+SELECT notary.publish('lapor.c', '{"id": "keep", "body": "prefix(1000)", "code": "prefix(3)",
+                                   "amount": "range(2)", "price": "range(0.02)"}', view_name => 'g');
+SELECT * FROM opendata.g ORDER BY id;
+SELECT count(*) AS personal_values_in_view FROM opendata.g v, lapor.c t
+ WHERE v.body = t.body OR v.code = t.code;
+-- an unclassified column is published as the rule says (it could be kept)
+SELECT notary.publish('lapor.c', '{"id": "keep", "region": "prefix(2)"}', view_name => 'r');
+SELECT region, count(*) FROM opendata.r GROUP BY region;
+SELECT notary.unpublish('g'), notary.unpublish('r');
+
 \c contrib_regression
 DROP DATABASE notary_od_attacks;
