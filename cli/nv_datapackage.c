@@ -299,6 +299,109 @@ check_resource(NvReport *r, const char *dir, ManifestResource *m, json_t *kanon_
 	csv_facts_free(&cf);
 }
 
+/* Are the keys of obj all in the NULL-terminated list allowed? */
+static const char *
+unknown_key(json_t *obj, const char *const *allowed)
+{
+	const char *k;
+	json_t	   *v;
+
+	json_object_foreach(obj, k, v)
+	{
+		const char *const *a;
+
+		for (a = allowed; *a != NULL; a++)
+			if (strcmp(*a, k) == 0)
+				break;
+		if (*a == NULL)
+			return k;
+	}
+	return NULL;
+}
+
+static bool
+string_is(json_t *v, const char *want)
+{
+	return json_is_string(v) && strcmp(json_string_value(v), want) == 0;
+}
+
+/*
+ * datapackage.json must say nothing the signed manifest does not cover:
+ * readers act on all of it (a "dialect" with another delimiter, a
+ * "missingValues" of "0", a second licence or a second resource for the
+ * same file change what the data says while every signed figure still
+ * matches).  So every member is one the export writes, and every member
+ * the manifest does not sign has the one value the export gives it.
+ */
+static void
+check_unsigned_members(NvReport *r, json_t *dp)
+{
+	static const char *const top[] = {"$schema", "name", "title", "description", "licenses",
+	"created", "resources", "pg_notary", NULL};
+	static const char *const res_keys[] = {"name", "type", "path", "format", "mediatype",
+		"encoding", "title", "description", "bytes", "hash", "dialect", "schema", NULL};
+	static const char *const schema_keys[] = {"fields", "missingValues", NULL};
+	static const char *const field_keys[] = {"name", "type", NULL};
+	static const char *const dialect =
+	"{\"header\": true, \"delimiter\": \",\", \"lineTerminator\": \"\\r\\n\", "
+	"\"quoteChar\": \"\\\"\", \"doubleQuote\": true}";
+	json_error_t jerr;
+	json_t	   *want_dialect = json_loads(dialect, 0, &jerr);
+	json_t	   *licenses = json_object_get(dp, "licenses");
+	json_t	   *resources = json_object_get(dp, "resources");
+	json_t	   *res;
+	const char *k;
+	size_t		i;
+
+	if ((k = unknown_key(dp, top)) != NULL)
+		nv_finding(r, "manifest_mismatch", "datapackage.json has a member \"%s\" the signed manifest does not cover", k);
+	if (!string_is(json_object_get(dp, "$schema"), "https://datapackage.org/profiles/2.0/datapackage.json"))
+		nv_finding(r, "manifest_mismatch", "datapackage.json's $schema is not the one the export writes");
+	if (!json_is_array(licenses) || json_array_size(licenses) != 1 ||
+		json_object_size(json_array_get(licenses, 0)) != 1)
+		nv_finding(r, "manifest_mismatch", "datapackage.json's licenses are not the one licence the signed manifest names");
+	json_array_foreach(resources, i, res)
+	{
+		const char *path = json_string_value(json_object_get(res, "path"));
+		json_t	   *schema = json_object_get(res, "schema");
+		json_t	   *fields = json_object_get(schema, "fields");
+		json_t	   *missing = json_object_get(schema, "missingValues");
+		json_t	   *fd;
+		size_t		j;
+		bool		bad = false;
+		char	   *name;
+
+		if (!json_is_object(res) || path == NULL)
+			continue;			/* reported as unsigned_resource */
+		for (j = 0; j < i; j++)
+			if (string_is(json_object_get(json_array_get(resources, j), "path"), path))
+				nv_finding(r, "manifest_mismatch", "%s: datapackage.json describes it twice", path);
+		if ((k = unknown_key(res, res_keys)) != NULL)
+			nv_finding(r, "manifest_mismatch", "%s: datapackage.json has a member \"%s\" the signed manifest does not cover", path, k);
+		name = nv_strdup(path);
+		if (strlen(name) > 4 && strcmp(name + strlen(name) - 4, ".csv") == 0)
+			name[strlen(name) - 4] = '\0';
+		if (!string_is(json_object_get(res, "name"), name) ||
+			!string_is(json_object_get(res, "type"), "table") ||
+			!string_is(json_object_get(res, "format"), "csv") ||
+			!string_is(json_object_get(res, "mediatype"), "text/csv") ||
+			!string_is(json_object_get(res, "encoding"), "utf-8") ||
+			want_dialect == NULL || !json_equal(json_object_get(res, "dialect"), want_dialect))
+			bad = true;
+		free(name);
+		if (!json_is_object(schema) || unknown_key(schema, schema_keys) != NULL ||
+			!json_is_array(missing) || json_array_size(missing) != 1 ||
+			!string_is(json_array_get(missing, 0), ""))
+			bad = true;
+		json_array_foreach(fields, j, fd)
+			if (!json_is_object(fd) || unknown_key(fd, field_keys) != NULL)
+			bad = true;
+		if (bad)
+			nv_finding(r, "manifest_mismatch", "%s: datapackage.json describes it otherwise than the export does (name, type, format, mediatype, encoding, dialect or schema)", path);
+	}
+	json_decref(want_dialect);
+}
+
 static const char *
 license_of(json_t *dp)
 {
@@ -506,6 +609,7 @@ nv_datapackage_check(NvReport *r, const char *dir, const uint8_t *public_key,
 
 	for (i = 0; i < (size_t) nmr; i++)
 		check_resource(r, dir, &mr[i], kanon);
+	check_unsigned_members(r, dp);
 	json_array_foreach(resources, i, res)
 	{
 		const char *p = json_string_value(json_object_get(res, "path"));

@@ -331,6 +331,20 @@ publication_problems_of(PubRow *r, bool with_objects)
 				add_problem(&problems, "columns changed",
 							pstrdup("The columns the policy names no longer match what it was checked against."));
 		}
+
+		/*
+		 * Same name, another column: classes are kept by column name, so a
+		 * sensitive column renamed to the name of a kept one (or a column
+		 * dropped and added again) matches the digest.  The attribute number
+		 * tells them apart; a dump and restore that renumbers columns makes
+		 * the view stale too, which refresh() mends.
+		 */
+		for (i = 0; i < r->ncols; i++)
+			if (cols[i].attnum > 0 && r->col_attnums[i] > 0 &&
+				cols[i].attnum != r->col_attnums[i])
+				add_problem(&problems, "column replaced",
+							psprintf("Column \"%s\" is not the column that was published (attribute number %d, now %d).",
+									 cols[i].name, r->col_attnums[i], cols[i].attnum));
 	}
 	if (r->key_version != 0)
 	{

@@ -280,6 +280,56 @@ kind_name(RuleKind k)
 	return "?";
 }
 
+/*
+ * A generalisation of a personal column must be able to generalise: a
+ * prefix no shorter than the declared length of the column would publish
+ * every value as is, and a range narrower than twice the column's
+ * precision (1 for integers, 10^-scale for numeric(p,s)) has ranges that
+ * hold a single possible value: [999,1000.5) of an integer is 1000.  (Values of text, and of
+ * numeric and floats without a scale, are checked per value: a prefix that
+ * would not shorten one publishes NULL; see append_expr().)
+ */
+static void
+check_generalises(const Policy *p, const PolicyColumn *c)
+{
+	int32		typmod = c->typmod;
+
+	if (c->kind == RULE_PREFIX && typmod >= (int32) VARHDRSZ &&
+		(c->basetype == VARCHAROID || c->basetype == BPCHAROID) &&
+		c->n >= typmod - (int32) VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rule \"%s\" does not generalise column \"%s\" of table %s, classified %s",
+						c->rule_text, c->name, table_text(p), c->class),
+				 errdetail("Its values are at most %d characters long: the prefix would publish them as they are.",
+						   typmod - (int32) VARHDRSZ),
+				 errhint("Give a shorter prefix, or drop, pseudonymise or mask the column.")));
+	if (c->kind == RULE_RANGE)
+	{
+		char	   *unit = NULL;
+		char	   *twice;
+
+		if (c->basetype == INT2OID || c->basetype == INT4OID || c->basetype == INT8OID)
+			unit = "1";
+		else if (c->basetype == NUMERICOID && typmod >= (int32) VARHDRSZ)
+			unit = psprintf("1e%d", -((((typmod - VARHDRSZ) & 0x7ff) ^ 1024) - 1024));
+		twice = unit ? psprintf("2%s", unit + 1) : NULL;
+		if (unit != NULL &&
+			DatumGetBool(DirectFunctionCall2(numeric_lt,
+											 DirectFunctionCall3(numeric_in, CStringGetDatum(c->width),
+																 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)),
+											 DirectFunctionCall3(numeric_in, CStringGetDatum(twice),
+																 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rule \"%s\" does not generalise column \"%s\" of table %s, classified %s",
+							c->rule_text, c->name, table_text(p), c->class),
+					 errdetail("Its values are multiples of %s: a range narrower than %s can hold a single value.",
+							   unit, twice),
+					 errhint("Give a wider range, or drop, pseudonymise or mask the column.")));
+	}
+}
+
 /* Is the rule allowed for the column's class and type? */
 static void
 check_rule_fits(const Policy *p, const PolicyColumn *c)
@@ -313,6 +363,8 @@ check_rule_fits(const Policy *p, const PolicyColumn *c)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("rule \"prefix\" needs a text column, and column \"%s\" is %s",
 						c->name, c->type_text)));
+	if (is_personal(c->class))
+		check_generalises(p, c);
 }
 
 /* The column's entry, filled from the catalogs; raises if it is missing. */
@@ -511,7 +563,13 @@ append_expr(StringInfo sb, const Policy *p, const PolicyColumn *c)
 							 col, quote_literal_cstr(c->width));
 			break;
 		case RULE_PREFIX:
-			appendStringInfo(sb, "pg_catalog.\"left\"(CAST(t.%s AS pg_catalog.text), %d)", col, c->n);
+			/* a personal value the prefix would not shorten: NULL, never as is */
+			if (is_personal(c->class))
+				appendStringInfo(sb, "CASE WHEN pg_catalog.char_length(CAST(t.%s AS pg_catalog.text)) OPERATOR(pg_catalog.>) %d "
+								 "THEN pg_catalog.\"left\"(CAST(t.%s AS pg_catalog.text), %d) END",
+								 col, c->n, col, c->n);
+			else
+				appendStringInfo(sb, "pg_catalog.\"left\"(CAST(t.%s AS pg_catalog.text), %d)", col, c->n);
 			break;
 		case RULE_DROP:
 			elog(ERROR, "a dropped column has no expression");

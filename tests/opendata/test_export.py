@@ -293,6 +293,31 @@ def tamper_tests(d, key):
     check(rc == 1 and "bad_signature" in (problems(out) or []),
           "the signed manifest changed: bad_signature (%s)" % problems(out))
 
+    # what the manifest does not sign must still be what the export wrote:
+    # each of these changes what a reader gets while every signed figure matches
+    unsigned = [
+        ("dialect", lambda dp: dp["resources"][0]["dialect"].update(delimiter=";")),
+        ("missingValues", lambda dp: dp["resources"][0]["schema"].update(missingValues=["", "0"])),
+        ("field format", lambda dp: dp["resources"][0]["schema"]["fields"][0].update(format="%d/%m/%Y")),
+        ("second licence", lambda dp: dp["licenses"].append({"name": "proprietary"})),
+        ("top-level member", lambda dp: dp.update(homepage="https://example.org/other")),
+        ("resource encoding", lambda dp: dp["resources"][0].update(encoding="latin-1")),
+        ("duplicate resource", lambda dp: dp["resources"].append(
+            dict(dp["resources"][0], name="again", schema={"fields": [], "missingValues": [""]}))),
+    ]
+    for label, change in unsigned:
+        t = os.path.join(TMP, "tampered_" + label.replace(" ", "_"))
+        shutil.copytree(d, t)
+        p = os.path.join(t, "datapackage.json")
+        with open(p, encoding="utf-8") as f:
+            dp = json.load(f)
+        change(dp)
+        with open(p, "w", encoding="utf-8") as f:
+            json.dump(dp, f)
+        rc, out, _ = verify(t, key)
+        check(rc == 1 and "manifest_mismatch" in (problems(out) or []),
+              "unsigned %s changed in datapackage.json: manifest_mismatch (%s)" % (label, problems(out)))
+
     other = nacl.signing.SigningKey(b"\x07" * 32).verify_key.encode().hex()
     rc, out, _ = verify(d, other)
     check(rc == 1 and "wrong_key" in (problems(out) or []), "another trusted key: wrong_key (%s)" % problems(out))
