@@ -35,6 +35,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #define UNIX_EPOCH_OFFSET_US \
@@ -375,6 +376,33 @@ latest_checkpoint(int64 *id, uint8 *digest, int64 *ledger_seq, int64 *entries)
 	return true;
 }
 
+/* Serialise checkpoints: EXCLUSIVE on notary.checkpoints to the end of the transaction. */
+static void
+checkpoint_lock(void)
+{
+	if (SPI_execute("LOCK TABLE notary.checkpoints IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not lock notary.checkpoints");
+}
+
+/*
+ * The id of the newest committed checkpoint (0 if none), whatever the
+ * active snapshot sees: a checkpoint taken with a snapshot older than that
+ * one would repeat its id or cover less than its predecessor.
+ */
+static int64
+newest_committed_checkpoint_id(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	if (SPI_execute("SELECT pg_catalog.max(checkpoint_id) FROM notary.checkpoints", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read notary.checkpoints");
+	PopActiveSnapshot();
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
 /*
  * Take, sign and store a new checkpoint of the ledger as the active
  * snapshot sees it; returns its document, or NULL when only_if_changed and
@@ -402,9 +430,14 @@ checkpoint_create(bool only_if_changed, NotaryCheckpoint *cp)
 				 errhint("Take checkpoints on the primary; verify them on the standby.")));
 
 	memset(cp, 0, sizeof(*cp));
-	if (SPI_execute("LOCK TABLE notary.checkpoints IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not lock notary.checkpoints");
+	checkpoint_lock();
 	cp->has_previous = latest_checkpoint(&prev_id, cp->previous, &prev_seq, &prev_entries);
+	if (newest_committed_checkpoint_id() != prev_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not take a pg_notary checkpoint: another checkpoint was committed after this transaction's snapshot was taken"),
+				 errdetail("A checkpoint must build on the newest one, which this transaction cannot see."),
+				 errhint("Retry the transaction.")));
 
 	checkpoint_scan(cp, NULL, false, 0, 0, NULL, NULL);
 	if (only_if_changed && cp->has_previous &&
@@ -450,7 +483,16 @@ notary_checkpoint(PG_FUNCTION_ARGS)
 	MemoryContext callcxt = CurrentMemoryContext;
 
 	notary_spi_begin(&sw);
+	/*
+	 * Lock first, then read with a snapshot taken after the lock: in READ
+	 * COMMITTED it sees a checkpoint committed while this one waited, and
+	 * the entries written meanwhile.  (In REPEATABLE READ the transaction's
+	 * snapshot stays, and checkpoint_create() refuses if it is too old.)
+	 */
+	checkpoint_lock();
+	PushActiveSnapshot(GetTransactionSnapshot());
 	json = checkpoint_create(only_if_changed, &cp);
+	PopActiveSnapshot();
 	if (json != NULL)
 	{
 		MemoryContextSwitchTo(callcxt);
