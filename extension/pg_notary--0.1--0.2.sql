@@ -101,7 +101,7 @@ CREATE FUNCTION notary.publish(tbl regclass, rules jsonb, k integer DEFAULT NULL
     title text DEFAULT NULL, description text DEFAULT NULL) RETURNS regclass
   LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'notary_publish';
 COMMENT ON FUNCTION notary.publish(regclass, jsonb, integer, name, name, text, text) IS
-  'pg_notary: publish an enrolled table as view opendata.<view_name or table name> for opendata_reader: rules {"column": "keep|drop|pseudonymise[(domain)]|mask[(first,last)]|year|month|range(width)|prefix(n)"}, default deny; groups of fewer than k people (distinct subject values) or rows suppressed; recorded (docs/opendata.md)';
+  'pg_notary: publish an enrolled table as view opendata.<view_name or table name> for opendata_reader: rules {"column": "keep|drop|pseudonymise[(domain)]|mask[(first,last)]|year|month|range(width)|prefix(n)"}, default deny, a named domain for superusers and the extension''s owner only; groups of fewer than k people (distinct subject values) or rows suppressed; recorded (docs/opendata.md)';
 
 CREATE FUNCTION notary.refresh(view_name text) RETURNS regclass
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_refresh';

@@ -18,6 +18,11 @@
  * no qual of its own (a "leakproof" function in WHERE) can see a row or a
  * column that the policy suppressed.
  *
+ * Only superusers and the extension's owner may name a pseudonym domain
+ * (publish_policy.c): anyone else granted EXECUTE could otherwise publish
+ * values of its choice in another publication's domain and read their
+ * pseudonyms.  refresh() republishes stored rules, checked when published.
+ *
  * Everything is checked (publish_policy.c) before anything is created; the
  * objects, the row of notary.publications and the PUBLISH entry of the
  * ledger are made in the caller's transaction, so an error leaves nothing
@@ -515,6 +520,7 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	uint8		digest[NOTARY_HASH_LEN];
 	StringInfoData q;
 	bool		replace_view = false;
+	bool		may_name_domains;
 	char		relkind;
 
 	/* no ALTER TABLE and no classify() until this transaction ends */
@@ -523,6 +529,9 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the table to publish (OID %u) does not exist", relid)));
+	owner = notary_extension_owner();
+	/* a stored publication's rules were checked when it was published */
+	may_name_domains = refresh_id != 0 || superuser() || GetUserId() == owner;
 	relkind = get_rel_relkind(relid);
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -531,7 +540,6 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 				 errhint("Only enrolled tables can be published.")));
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
-	owner = notary_extension_owner();
 	if (pg_class_aclcheck(relid, owner, ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -546,7 +554,7 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 
 	notary_spi_begin(&sw);
 	table_id = read_enrolled_table_id(relid);
-	p = policy_build(relid, table_id, rules, k_null, k, subject);
+	p = policy_build(relid, table_id, rules, k_null, k, subject, may_name_domains);
 
 	/* the view's name: free, or a publication of this very table */
 	existing = load_publications(view_name, 0, true, cxt);
@@ -913,7 +921,7 @@ notary_k_anonymity(PG_FUNCTION_ARGS)
 		notary_spi_end(&sw);
 		raise_stale(r, problems);
 	}
-	p = policy_build(r->relid, r->table_id, r->rules, r->k_null, r->k, r->subject);
+	p = policy_build(r->relid, r->table_id, r->rules, r->k_null, r->k, r->subject, true);
 	p->key_version = r->key_version;
 	if (SPI_execute(policy_stats_sql(p), true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count the groups of %s", view_text(view_name));
