@@ -68,7 +68,7 @@ REVOKE ALL ON FUNCTION notary.create_pseudonym_key(), notary.pseudonym(anyelemen
 -- says from it what changed.  fingerprint is its digest.
 ALTER TABLE notary.publications ADD COLUMN checked jsonb NOT NULL;
 COMMENT ON COLUMN notary.publications.checked IS
-  'schema, table and the type and class of every column the rules name (and the subject column), as checked when published';
+  'schema, table and the type and class of every column the rules name (and the subject column), and whether the table had row-level security enabled, as checked when published';
 COMMENT ON COLUMN notary.publications.fingerprint IS
   'BLAKE2b-256 of checked without attnums; a view whose table no longer gives the same digest is stale and returns no rows';
 COMMENT ON COLUMN notary.publications.key_version IS
@@ -123,7 +123,7 @@ CREATE FUNCTION notary.publication_problems(
   RETURNS SETOF record
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_publication_problems';
 COMMENT ON FUNCTION notary.publication_problems() IS
-  'pg_notary: one row per problem of a publication (table dropped or renamed, column dropped, renamed or retyped, class changed, pseudonym key missing, view or function missing), none when all are current';
+  'pg_notary: one row per problem of a publication (table dropped or renamed, column dropped, renamed, replaced or retyped, class changed, row security enabled, pseudonym key missing, view or function missing), none when all are current';
 
 CREATE FUNCTION notary.k_anonymity(view regclass,
     OUT k_required integer, OUT k_reached bigint, OUT quasi_identifiers text[],

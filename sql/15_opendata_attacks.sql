@@ -131,6 +131,40 @@ SELECT v.nik = notary.pseudonym('3171000000000001'::text, 'lapor."x.y".nik', 1) 
 SELECT notary.unpublish('victim'), notary.unpublish('victim_dots'), notary.unpublish('victim_shared'),
        notary.unpublish('oracle_dots'), notary.unpublish('named_by_superuser');
 
+----------------------------------------------------------------------------
+-- Row-level security: the view reads its table as the extension's owner,
+-- so publishing a table with row-level security would publish rows the
+-- publisher cannot see.  Refused unless the publisher sees every row;
+-- enabled after publishing, the view fails closed until a refresh.
+----------------------------------------------------------------------------
+CREATE TABLE lapor.rls (id int PRIMARY KEY, seen_by text, region text);
+INSERT INTO lapor.rls VALUES (1, 'regress_od_publisher', '31'), (2, 'someone else', '32'),
+  (3, 'someone else', '33');
+ALTER TABLE lapor.rls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY seen_by ON lapor.rls USING (seen_by = current_user);
+GRANT USAGE ON SCHEMA lapor TO regress_od_publisher;
+GRANT SELECT ON lapor.rls TO regress_od_publisher;
+SET ROLE regress_od_publisher;
+SELECT count(*) AS rows_the_publisher_sees FROM lapor.rls;
+SELECT expect_error($$SELECT notary.publish('lapor.rls', '{"id": "keep", "region": "keep"}', view_name => 'rls')$$) AS rls_publish;
+RESET ROLE;
+SELECT count(*) AS publications_of_rls FROM notary.published WHERE view_name = 'opendata.rls';
+-- a superuser sees every row, and may publish them
+SELECT notary.publish('lapor.rls', '{"id": "keep", "region": "keep"}', view_name => 'rls');
+SELECT count(*) AS rows_published FROM opendata.rls;
+SET ROLE regress_od_publisher;
+SELECT expect_error($$SELECT notary.refresh('rls')$$) AS rls_refresh;
+RESET ROLE;
+-- enabled after publishing: stale until a superuser refreshes it
+SELECT notary.publish('lapor.v', '{"id": "keep"}', view_name => 'late_rls');
+ALTER TABLE lapor.v ENABLE ROW LEVEL SECURITY;
+SELECT expect_error('SELECT * FROM opendata.late_rls') AS rls_enabled_later;
+SELECT view_name, problem, detail FROM notary.publication_problems();
+SELECT notary.refresh('late_rls');
+SELECT count(*) AS rows_after_refresh FROM opendata.late_rls;
+ALTER TABLE lapor.v DISABLE ROW LEVEL SECURITY;
+SELECT notary.unpublish('rls'), notary.unpublish('late_rls');
+
 \c contrib_regression
 DROP DATABASE notary_od_attacks;
 DROP ROLE regress_od_publisher;

@@ -18,6 +18,12 @@
  * no qual of its own (a "leakproof" function in WHERE) can see a row or a
  * column that the policy suppressed.
  *
+ * The function reads the table as the extension's owner, past row-level
+ * security: a table with row-level security on is published only by a
+ * caller who sees every row, and turning it on later makes the
+ * publication stale ("row security enabled") until such a caller
+ * refreshes it.
+ *
  * Only superusers and the extension's owner may name a pseudonym domain
  * (publish_policy.c): anyone else granted EXECUTE could otherwise publish
  * values of its choice in another publication's domain and read their
@@ -54,6 +60,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
@@ -80,6 +87,7 @@ typedef struct PubRow
 	char	  **col_types;
 	char	  **col_classes;
 	int		   *col_attnums;
+	bool		row_security;	/* published with row-level security on */
 } PubRow;
 
 /* A problem of a publication. */
@@ -96,7 +104,8 @@ typedef struct Problem
 	"(SELECT pg_catalog.array_agg(c.key ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c), " \
 	"(SELECT pg_catalog.array_agg(c.value->>'type' ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c), " \
 	"(SELECT pg_catalog.array_agg(c.value->>'class' ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c), " \
-	"(SELECT pg_catalog.array_agg(c.value->>'attnum' ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c) " \
+	"(SELECT pg_catalog.array_agg(c.value->>'attnum' ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c), " \
+	"COALESCE(CAST(p.checked->>'row_security' AS pg_catalog.bool), false) " \
 	"FROM notary.publications p LEFT JOIN notary.tables t USING (table_id) "
 
 static char *
@@ -188,6 +197,7 @@ load_publications(const char *view_name, int32 id, bool for_update, MemoryContex
 		r->col_attnums = palloc0(sizeof(int) * Max(r->ncols, 1));
 		for (j = 0; j < r->ncols; j++)
 			r->col_attnums[j] = (attnums && attnums[j]) ? atoi(attnums[j]) : 0;
+		r->row_security = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
 		rows = lappend(rows, r);
 		MemoryContextSwitchTo(old);
 	}
@@ -211,6 +221,21 @@ static const char *
 or_public(const char *class)
 {
 	return class ? class : "public";
+}
+
+/* Has the table row-level security enabled (ENABLE ROW LEVEL SECURITY)? */
+static bool
+rel_row_security(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		on = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		on = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
+		ReleaseSysCache(tup);
+	}
+	return on;
 }
 
 /* The live name of a column by attnum, or NULL if dropped or missing. */
@@ -350,6 +375,17 @@ publication_problems_of(PubRow *r, bool with_objects)
 				add_problem(&problems, "column replaced",
 							psprintf("Column \"%s\" is not the column that was published (attribute number %d, now %d).",
 									 cols[i].name, r->col_attnums[i], cols[i].attnum));
+
+		/*
+		 * Row-level security turned on after publishing: someone now hides
+		 * rows from some roles, and the view, reading as the extension's
+		 * owner, would still publish them.  refresh() by a role that sees
+		 * every row acknowledges it.
+		 */
+		if (!r->row_security && rel_row_security(r->relid))
+			add_problem(&problems, "row security enabled",
+						psprintf("Table %s has row-level security enabled since it was published: the view would publish rows it hides.",
+								 quote_qualified_identifier(now.schema_name, now.table_name)));
 	}
 	if (r->key_version != 0)
 	{
@@ -521,6 +557,7 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	StringInfoData q;
 	bool		replace_view = false;
 	bool		may_name_domains;
+	bool		row_security;
 	char		relkind;
 
 	/* no ALTER TABLE and no classify() until this transaction ends */
@@ -540,6 +577,20 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 				 errhint("Only enrolled tables can be published.")));
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
+
+	/*
+	 * The view reads as the extension's owner: with row-level security on,
+	 * only a caller who sees every row (superuser, BYPASSRLS, the owner
+	 * without FORCE ROW LEVEL SECURITY) may publish what it would show.
+	 */
+	row_security = rel_row_security(relid);
+	if (row_security && check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to publish table \"%s\": it has row-level security enabled",
+						get_rel_name(relid)),
+				 errdetail("The view would publish every row of the table, including the rows its policies hide from you."),
+				 errhint("A superuser, a role with BYPASSRLS, or the table's owner when row-level security is not forced, may publish it.")));
 	if (pg_class_aclcheck(relid, owner, ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -555,6 +606,7 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	notary_spi_begin(&sw);
 	table_id = read_enrolled_table_id(relid);
 	p = policy_build(relid, table_id, rules, k_null, k, subject, may_name_domains);
+	p->row_security = row_security;
 
 	/* the view's name: free, or a publication of this very table */
 	existing = load_publications(view_name, 0, true, cxt);

@@ -67,6 +67,7 @@ typedef struct Policy
 	int			subject;		/* index into cols, or -1 */
 	bool		pseudonymises;	/* some rule needs the key */
 	int32		key_version;	/* 0: none */
+	bool		row_security;	/* published with row-level security on */
 } Policy;
 
 /* publish_policy.c */

@@ -792,7 +792,9 @@ policy_column_defs(const Policy *p)
  * name, type (as text, so it survives dump/restore) and class of every
  * column it names, the subject column included; attnums only as a hint
  * for reports (with_attnums), never in the digest, where an unclassified
- * column counts as public (the rules treat them alike).
+ * column counts as public (the rules treat them alike).  with_attnums also
+ * records whether the table had row-level security on (publish.c checks
+ * it apart from the digest).
  */
 char *
 policy_checked_json(const Policy *p, bool with_attnums)
@@ -834,7 +836,10 @@ policy_checked_json(const Policy *p, bool with_attnums)
 			appendStringInfo(&sb, ", \"attnum\": %d", c->attnum);
 		appendStringInfoChar(&sb, '}');
 	}
-	appendStringInfoString(&sb, "}}");
+	appendStringInfoChar(&sb, '}');
+	if (with_attnums)
+		appendStringInfo(&sb, ", \"row_security\": %s", p->row_security ? "true" : "false");
+	appendStringInfoChar(&sb, '}');
 	return sb.data;
 }
 
