@@ -74,6 +74,15 @@ COMMENT ON COLUMN notary.publications.fingerprint IS
 COMMENT ON COLUMN notary.publications.key_version IS
   'pseudonym key version the view uses (NULL: no pseudonymise rule); changes only with notary.refresh()';
 
+-- The key check value of that version (never the key): another key put in
+-- the file under the same version makes the publication stale instead of
+-- silently changing every pseudonym.
+ALTER TABLE notary.publications ADD COLUMN key_check bytea,
+  ADD CONSTRAINT publications_key_check
+    CHECK ((key_version IS NULL) OPERATOR(pg_catalog.=) (key_check IS NULL));
+COMMENT ON COLUMN notary.publications.key_check IS
+  'key check value of key_version: BLAKE2b-256 keyed with that key over "pg_notary/pseudonym/key-check/v1" (docs/opendata.md); a view whose key file gives another is stale (pseudonym key changed)';
+
 CREATE FUNCTION notary.mask(value text, keep_first integer, keep_last integer) RETURNS text
   LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
   RETURN CASE WHEN pg_catalog.length(value) OPERATOR(pg_catalog.>) (keep_first OPERATOR(pg_catalog.+) keep_last)
@@ -116,14 +125,14 @@ COMMENT ON FUNCTION notary.unpublish(text) IS
 CREATE FUNCTION notary.publication_check(publication_id integer) RETURNS void
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_publication_check';
 COMMENT ON FUNCTION notary.publication_check(integer) IS
-  'pg_notary: raises NT004 if the publication no longer matches its table (columns, types, classes) or its pseudonym key; every published view calls it first';
+  'pg_notary: raises NT004 if the publication no longer matches its table (columns, types, classes, row security) or its pseudonym key (version missing, key changed); every published view calls it first';
 
 CREATE FUNCTION notary.publication_problems(
     OUT view_name text, OUT table_name text, OUT problem text, OUT detail text)
   RETURNS SETOF record
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_publication_problems';
 COMMENT ON FUNCTION notary.publication_problems() IS
-  'pg_notary: one row per problem of a publication (table dropped or renamed, column dropped, renamed, replaced or retyped, class changed, row security enabled, pseudonym key missing, view or function missing), none when all are current';
+  'pg_notary: one row per problem of a publication (table dropped or renamed, column dropped, renamed, replaced or retyped, class changed, row security enabled, pseudonym key missing or changed, view or function missing), none when all are current';
 
 CREATE FUNCTION notary.k_anonymity(view regclass,
     OUT k_required integer, OUT k_reached bigint, OUT quasi_identifiers text[],

@@ -20,6 +20,12 @@
  * version.  The file is refused unless it is a regular file that neither
  * group nor others may read or write, like the signing key (signing.c).
  *
+ * Key check value: BLAKE2b-256 keyed with a version's key over the fixed
+ * tag "pg_notary/pseudonym/key-check/v1".  A publication stores the one of
+ * its key version and is stale if the file's key of that version no
+ * longer gives it: another key under the same version would change every
+ * pseudonym silently.  It reveals nothing of the key (a MAC of a constant).
+ *
  * Cache: each backend keeps the parsed keys in TopMemoryContext and checks
  * the file (stat: device, inode, size, mtime, ctime) at most once per
  * transaction; a changed file is read again and the old keys are wiped.
@@ -54,6 +60,7 @@
 char	   *notary_pseudonym_key_file = NULL;
 
 #define PSEUDONYM_TAG		"pg_notary/pseudonym/v1"
+#define KEY_CHECK_TAG		"pg_notary/pseudonym/key-check/v1"
 #define KEY_LINE_MAX		128
 #define KEY_FILE_MAX		(1024 * 1024)
 
@@ -61,6 +68,7 @@ typedef struct PseudonymKey
 {
 	int32		version;
 	uint8		key[PSEUDONYM_KEY_LEN];
+	uint8		check[PSEUDONYM_CHECK_LEN];	/* key check value */
 } PseudonymKey;
 
 /*
@@ -210,6 +218,9 @@ parse_keys(const char *path, char *buf, size_t len)
 		if (sodium_hex2bin(parsed[n].key, PSEUDONYM_KEY_LEN, sp + 1, PSEUDONYM_KEY_LEN * 2,
 						   NULL, &binlen, NULL) != 0 || binlen != PSEUDONYM_KEY_LEN)
 			goto bad;
+		crypto_generichash(parsed[n].check, PSEUDONYM_CHECK_LEN,
+						   (const unsigned char *) KEY_CHECK_TAG, strlen(KEY_CHECK_TAG),
+						   parsed[n].key, PSEUDONYM_KEY_LEN);
 		n++;
 		continue;
 bad:
@@ -336,18 +347,53 @@ pseudonym_newest_version(void)
 	return keys[nkeys - 1].version;
 }
 
-/*
- * NULL if the key of that version can be used, else why not (for reports:
- * never raises for a missing or bad key file).
- */
-char *
-pseudonym_key_problem(int32 version)
+/* The key check value of that version into check; raises if no such key. */
+void
+pseudonym_key_check(int32 version, uint8 *check)
 {
+	const PseudonymKey *k;
+
 	keys_refresh(false);
 	if (!keys_loaded)
-		return pstrdup(keys_error.msg);
-	if (find_key(version) == NULL)
-		return psprintf("the pseudonym key file has no key of version %d", version);
+		keys_raise();
+	k = find_key(version);
+	if (k == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the pseudonym key file has no key of version %d", version)));
+	memcpy(check, k->check, PSEUDONYM_CHECK_LEN);
+}
+
+/*
+ * NULL if the key of that version can be used and (check not NULL) is the
+ * key whose check value that is; else the problem ("pseudonym key
+ * missing", "pseudonym key changed") with a sentence in *detail.  For
+ * reports: never raises for a missing or bad key file.
+ */
+const char *
+pseudonym_key_problem(int32 version, const uint8 *check, char **detail)
+{
+	const PseudonymKey *k;
+
+	keys_refresh(false);
+	if (!keys_loaded)
+	{
+		*detail = psprintf("Key version %d is needed: %s.", version, keys_error.msg);
+		return "pseudonym key missing";
+	}
+	k = find_key(version);
+	if (k == NULL)
+	{
+		*detail = psprintf("Key version %d is needed: the pseudonym key file has no key of version %d.",
+						   version, version);
+		return "pseudonym key missing";
+	}
+	if (check != NULL && sodium_memcmp(check, k->check, PSEUDONYM_CHECK_LEN) != 0)
+	{
+		*detail = psprintf("Key version %d in the key file is not the key the publication was made with: every pseudonym would change.",
+						   version);
+		return "pseudonym key changed";
+	}
 	return NULL;
 }
 

@@ -75,6 +75,8 @@ typedef struct PubRow
 	int32		k;
 	char	   *subject;		/* NULL: none */
 	int32		key_version;	/* 0: none */
+	uint8		key_check[PSEUDONYM_CHECK_LEN]; /* if key_version */
+	bool		has_key_check;
 	char	   *title;
 	char	   *description;
 	uint8		fingerprint[NOTARY_HASH_LEN];
@@ -105,7 +107,7 @@ typedef struct Problem
 	"(SELECT pg_catalog.array_agg(c.value->>'type' ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c), " \
 	"(SELECT pg_catalog.array_agg(c.value->>'class' ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c), " \
 	"(SELECT pg_catalog.array_agg(c.value->>'attnum' ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c), " \
-	"COALESCE(CAST(p.checked->>'row_security' AS pg_catalog.bool), false) " \
+	"COALESCE(CAST(p.checked->>'row_security' AS pg_catalog.bool), false), p.key_check " \
 	"FROM notary.publications p LEFT JOIN notary.tables t USING (table_id) "
 
 static char *
@@ -198,6 +200,12 @@ load_publications(const char *view_name, int32 id, bool for_update, MemoryContex
 		for (j = 0; j < r->ncols; j++)
 			r->col_attnums[j] = (attnums && attnums[j]) ? atoi(attnums[j]) : 0;
 		r->row_security = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
+		d = SPI_getbinval(tup, desc, 19, &isnull);
+		if (!isnull && VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) == PSEUDONYM_CHECK_LEN)
+		{
+			memcpy(r->key_check, VARDATA_ANY(DatumGetByteaPP(d)), PSEUDONYM_CHECK_LEN);
+			r->has_key_check = true;
+		}
 		rows = lappend(rows, r);
 		MemoryContextSwitchTo(old);
 	}
@@ -389,11 +397,15 @@ publication_problems_of(PubRow *r, bool with_objects)
 	}
 	if (r->key_version != 0)
 	{
-		char	   *why = pseudonym_key_problem(r->key_version);
+		char	   *detail = NULL;
+		const char *problem;
 
-		if (why != NULL)
-			add_problem(&problems, "pseudonym key missing",
-						psprintf("Key version %d is needed: %s.", r->key_version, why));
+		/* a publication without a check value is as good as a changed key */
+		if (!r->has_key_check)
+			memset(r->key_check, 0, PSEUDONYM_CHECK_LEN);
+		problem = pseudonym_key_problem(r->key_version, r->key_check, &detail);
+		if (problem != NULL)
+			add_problem(&problems, problem, detail);
 	}
 	if (with_objects)
 	{
@@ -558,6 +570,7 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	bool		replace_view = false;
 	bool		may_name_domains;
 	bool		row_security;
+	uint8		key_check[PSEUDONYM_CHECK_LEN];
 	char		relkind;
 
 	/* no ALTER TABLE and no classify() until this transaction ends */
@@ -643,7 +656,10 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 					 errhint("Choose another view_name.")));
 	}
 	if (p->pseudonymises)
+	{
 		p->key_version = pseudonym_newest_version();
+		pseudonym_key_check(p->key_version, key_check);
+	}
 
 	/* everything checked: create */
 	if (existing != NIL)
@@ -696,11 +712,12 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	checked = policy_checked_json(p, true);
 	policy_digest(policy_checked_json(p, false), digest);
 	{
-		Oid			argtypes[11] = {INT4OID, TEXTOID, INT4OID, JSONBOID, INT4OID, TEXTOID,
-		INT4OID, TEXTOID, TEXTOID, BYTEAOID, JSONBOID};
-		Datum		args[11];
-		char		nulls[11];
+		Oid			argtypes[12] = {INT4OID, TEXTOID, INT4OID, JSONBOID, INT4OID, TEXTOID,
+		INT4OID, TEXTOID, TEXTOID, BYTEAOID, JSONBOID, BYTEAOID};
+		Datum		args[12];
+		char		nulls[12];
 		bytea	   *fp = palloc(VARHDRSZ + NOTARY_HASH_LEN);
+		bytea	   *kc = palloc(VARHDRSZ + PSEUDONYM_CHECK_LEN);
 
 		SET_VARSIZE(fp, VARHDRSZ + NOTARY_HASH_LEN);
 		memcpy(VARDATA(fp), digest, NOTARY_HASH_LEN);
@@ -721,17 +738,23 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 		nulls[8] = description ? ' ' : 'n';
 		args[9] = PointerGetDatum(fp);
 		args[10] = DirectFunctionCall1(jsonb_in, CStringGetDatum(checked));
+		SET_VARSIZE(kc, VARHDRSZ + PSEUDONYM_CHECK_LEN);
+		if (p->key_version)
+			memcpy(VARDATA(kc), key_check, PSEUDONYM_CHECK_LEN);
+		args[11] = PointerGetDatum(kc);
+		nulls[11] = p->key_version ? ' ' : 'n';
 		if (SPI_execute_with_args("INSERT INTO notary.publications AS p (publication_id, view_name, table_id, "
 								  "rules, k, subject_column, key_version, title, description, fingerprint, "
-								  "checked, published_at, published_by) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, pg_catalog.now(), SESSION_USER) "
+								  "checked, key_check, published_at, published_by) "
+								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, pg_catalog.now(), SESSION_USER) "
 								  "ON CONFLICT (publication_id) DO UPDATE SET view_name = EXCLUDED.view_name, "
 								  "table_id = EXCLUDED.table_id, rules = EXCLUDED.rules, k = EXCLUDED.k, "
 								  "subject_column = EXCLUDED.subject_column, key_version = EXCLUDED.key_version, "
 								  "title = EXCLUDED.title, description = EXCLUDED.description, "
 								  "fingerprint = EXCLUDED.fingerprint, checked = EXCLUDED.checked, "
+								  "key_check = EXCLUDED.key_check, "
 								  "published_at = EXCLUDED.published_at, published_by = EXCLUDED.published_by",
-								  11, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
+								  12, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record the publication");
 	}
 	view = get_relname_relid(view_name, get_namespace_oid(OPENDATA_SCHEMA, false));
