@@ -32,7 +32,9 @@
  * Each call site of notary.pseudonym() keeps a BLAKE2b state that has
  * absorbed the key, the tag and the domain (fn_extra); it is wiped when the
  * call site's memory goes.  Secrets are wiped with sodium_memzero and never
- * logged.
+ * logged.  No error or report says where the file is (its path is in the
+ * server log only): readers of the views and the auditor see these errors,
+ * and notary.pseudonym_key_file is for superusers only.
  *
  * notary.pseudonym() would be an oracle in anyone else's hands, so it
  * refuses every caller but the extension's owner and superusers, even
@@ -87,8 +89,8 @@ static uint64 keys_generation = 0;
 typedef struct KeyError
 {
 	int			sqlstate;
-	char		msg[MAXPGPATH + 256];
-	char		detail[256];
+	char		msg[256];		/* never the path: readers see it */
+	char		path[MAXPGPATH];	/* the server log only */
 	char		hint[256];
 } KeyError;
 
@@ -133,10 +135,16 @@ keys_forget(void)
 }
 
 static void
-set_error(int sqlstate, const char *hint, const char *fmt,...) pg_attribute_printf(3, 4);
+set_error(int sqlstate, const char *path, const char *hint, const char *fmt,...) pg_attribute_printf(4, 5);
 
+/*
+ * Remember why no key can be used.  The message must not name the file:
+ * it reaches readers of the views (NT004 details, publication_problems()
+ * for the auditor), and the path says where the secret lies.  The path
+ * goes to the server log only (keys_raise()).
+ */
 static void
-set_error(int sqlstate, const char *hint, const char *fmt,...)
+set_error(int sqlstate, const char *path, const char *hint, const char *fmt,...)
 {
 	va_list		ap;
 
@@ -146,7 +154,7 @@ set_error(int sqlstate, const char *hint, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(keys_error.msg, sizeof(keys_error.msg), fmt, ap);
 	va_end(ap);
-	keys_error.detail[0] = '\0';
+	strlcpy(keys_error.path, path, sizeof(keys_error.path));
 	strlcpy(keys_error.hint, hint ? hint : "", sizeof(keys_error.hint));
 }
 
@@ -226,18 +234,18 @@ parse_keys(const char *path, char *buf, size_t len)
 bad:
 		sodium_memzero(parsed, sizeof(PseudonymKey) * max);
 		pfree(parsed);
-		set_error(ERRCODE_CONFIG_FILE_ERROR,
+		set_error(ERRCODE_CONFIG_FILE_ERROR, path,
 				  "Each line must be a version number (ascending from 1), a space and 64 hexadecimal digits; notary.create_pseudonym_key() writes them.",
-				  "the pg_notary pseudonym key file \"%s\" is malformed at line %d", path, lineno);
+				  "the pg_notary pseudonym key file is malformed at line %d", lineno);
 		return false;
 	}
 	if (n == 0)
 	{
 		sodium_memzero(parsed, sizeof(PseudonymKey) * max);
 		pfree(parsed);
-		set_error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+		set_error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, path,
 				  "Create one with SELECT notary.create_pseudonym_key(); (superuser).",
-				  "no pseudonym key configured: the file \"%s\" holds no key", path);
+				  "no pseudonym key configured: the key file holds no key");
 		return false;
 	}
 	keys_forget();
@@ -277,20 +285,20 @@ keys_refresh(bool force)
 	if (fd < 0)
 	{
 		if (errno == ENOENT)
-			set_error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+			set_error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, path,
 					  "A superuser creates the key with SELECT notary.create_pseudonym_key(); notary.pseudonym_key_file sets its path.",
-					  "no pseudonym key configured: the file \"%s\" does not exist", path);
+					  "no pseudonym key configured: the key file does not exist");
 		else
-			set_error(ERRCODE_CONFIG_FILE_ERROR, NULL,
-					  "could not open the pg_notary pseudonym key file \"%s\": %s", path, strerror(errno));
+			set_error(ERRCODE_CONFIG_FILE_ERROR, path, NULL,
+					  "could not open the pg_notary pseudonym key file: %s", strerror(errno));
 		return;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 		(st.st_mode & (S_IRWXG | S_IRWXO)) != 0 || st.st_size > KEY_FILE_MAX)
 	{
 		close(fd);
-		set_error(ERRCODE_CONFIG_FILE_ERROR, "chmod 600 the file.",
-				  "the pg_notary pseudonym key file \"%s\" must be a regular file readable only by its owner", path);
+		set_error(ERRCODE_CONFIG_FILE_ERROR, path, "chmod 600 the file.",
+				  "the pg_notary pseudonym key file must be a regular file readable only by its owner");
 		return;
 	}
 	if (keys_loaded && same_file(&st, &keys_stat))
@@ -304,8 +312,8 @@ keys_refresh(bool force)
 	if (got != st.st_size)
 	{
 		sodium_memzero(buf, st.st_size + 1);
-		set_error(ERRCODE_CONFIG_FILE_ERROR, NULL,
-				  "could not read the pg_notary pseudonym key file \"%s\"", path);
+		set_error(ERRCODE_CONFIG_FILE_ERROR, path, NULL,
+				  "could not read the pg_notary pseudonym key file");
 		return;
 	}
 	if (parse_keys(path, buf, got))
@@ -317,12 +325,18 @@ keys_refresh(bool force)
 	pfree(buf);
 }
 
+/*
+ * Raise keys_error.  Whoever reads a view may get here (through its
+ * SECURITY DEFINER function), so the file's path is in the server log
+ * only; superusers find it with SHOW notary.pseudonym_key_file.
+ */
 static void
 keys_raise(void)
 {
 	ereport(ERROR,
 			(errcode(keys_error.sqlstate),
 			 errmsg("%s", keys_error.msg),
+			 errdetail_log("The pseudonym key file is \"%s\".", keys_error.path),
 			 keys_error.hint[0] ? errhint("%s", keys_error.hint) : 0));
 }
 
