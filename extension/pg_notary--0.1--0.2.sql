@@ -68,11 +68,20 @@ REVOKE ALL ON FUNCTION notary.create_pseudonym_key(), notary.pseudonym(anyelemen
 -- says from it what changed.  fingerprint is its digest.
 ALTER TABLE notary.publications ADD COLUMN checked jsonb NOT NULL;
 COMMENT ON COLUMN notary.publications.checked IS
-  'schema, table and the type and class of every column the rules name (and the subject column), as checked when published';
+  'schema, table and the type and class of every column the rules name (and the subject column), and whether the table had row-level security enabled, as checked when published';
 COMMENT ON COLUMN notary.publications.fingerprint IS
   'BLAKE2b-256 of checked without attnums; a view whose table no longer gives the same digest is stale and returns no rows';
 COMMENT ON COLUMN notary.publications.key_version IS
   'pseudonym key version the view uses (NULL: no pseudonymise rule); changes only with notary.refresh()';
+
+-- The key check value of that version (never the key): another key put in
+-- the file under the same version makes the publication stale instead of
+-- silently changing every pseudonym.
+ALTER TABLE notary.publications ADD COLUMN key_check bytea,
+  ADD CONSTRAINT publications_key_check
+    CHECK ((key_version IS NULL) OPERATOR(pg_catalog.=) (key_check IS NULL));
+COMMENT ON COLUMN notary.publications.key_check IS
+  'key check value of key_version: BLAKE2b-256 keyed with that key over "pg_notary/pseudonym/key-check/v1" (docs/opendata.md); a view whose key file gives another is stale (pseudonym key changed)';
 
 CREATE FUNCTION notary.mask(value text, keep_first integer, keep_last integer) RETURNS text
   LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -101,7 +110,7 @@ CREATE FUNCTION notary.publish(tbl regclass, rules jsonb, k integer DEFAULT NULL
     title text DEFAULT NULL, description text DEFAULT NULL) RETURNS regclass
   LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'notary_publish';
 COMMENT ON FUNCTION notary.publish(regclass, jsonb, integer, name, name, text, text) IS
-  'pg_notary: publish an enrolled table as view opendata.<view_name or table name> for opendata_reader: rules {"column": "keep|drop|pseudonymise[(domain)]|mask[(first,last)]|year|month|range(width)|prefix(n)"}, default deny; groups of fewer than k people (distinct subject values) or rows suppressed; recorded (docs/opendata.md)';
+  'pg_notary: publish an enrolled table as view opendata.<view_name or table name> for opendata_reader: rules {"column": "keep|drop|pseudonymise[(domain)]|mask[(first,last)]|year|month|range(width)|prefix(n)"}, default deny, a named domain for superusers and the extension''s owner only; groups of fewer than k people (distinct subject values) or rows suppressed; recorded (docs/opendata.md)';
 
 CREATE FUNCTION notary.refresh(view_name text) RETURNS regclass
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_refresh';
@@ -116,14 +125,14 @@ COMMENT ON FUNCTION notary.unpublish(text) IS
 CREATE FUNCTION notary.publication_check(publication_id integer) RETURNS void
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_publication_check';
 COMMENT ON FUNCTION notary.publication_check(integer) IS
-  'pg_notary: raises NT004 if the publication no longer matches its table (columns, types, classes) or its pseudonym key; every published view calls it first';
+  'pg_notary: raises NT004 if the publication no longer matches its table (columns, types, classes, row security) or its pseudonym key (version missing, key changed); every published view calls it first';
 
 CREATE FUNCTION notary.publication_problems(
     OUT view_name text, OUT table_name text, OUT problem text, OUT detail text)
   RETURNS SETOF record
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_publication_problems';
 COMMENT ON FUNCTION notary.publication_problems() IS
-  'pg_notary: one row per problem of a publication (table dropped or renamed, column dropped, renamed or retyped, class changed, pseudonym key missing, view or function missing), none when all are current';
+  'pg_notary: one row per problem of a publication (table dropped or renamed, column dropped, renamed, replaced or retyped, class changed, row security enabled, pseudonym key missing or changed, view or function missing), none when all are current';
 
 CREATE FUNCTION notary.k_anonymity(view regclass,
     OUT k_required integer, OUT k_reached bigint, OUT quasi_identifiers text[],

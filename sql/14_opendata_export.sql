@@ -140,6 +140,35 @@ SELECT pg_read_file(:'dir' || '/complaints.csv') =
 SELECT replace(expect_error(format($$SELECT notary.opendata_export_to(%L, '{opendata.complaints}', 'T', 'CC-BY-4.0')$$, :'dir')),
                :'dir', 'DIR') AS error;
 SELECT pg_ls_dir AS file FROM pg_ls_dir(:'dir') ORDER BY 1;
+-- a target that appears after the check, while the export runs (here made
+-- by a cast the export calls as it reads the rows): never replaced, never
+-- removed, and nothing of the export is left behind, neither the files it
+-- had put in place nor its temporary files
+COPY (SELECT 1) TO PROGRAM :'mkdir';
+CREATE TYPE s.mood AS ENUM ('calm');
+CREATE TABLE s.moods (id int PRIMARY KEY, mood s.mood);
+INSERT INTO s.moods VALUES (1, 'calm');
+CREATE FUNCTION s.mood_text(s.mood) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN
+  EXECUTE format('COPY (SELECT %L) TO %L', 'not the export''s', current_setting('regress.export_target'));
+  RETURN CAST(CAST($1 AS anyenum) AS name);
+END
+$f$;
+CREATE CAST (s.mood AS text) WITH FUNCTION s.mood_text(s.mood);
+SELECT notary.publish('s.moods', '{"id": "keep", "mood": "keep"}');
+-- moods.csv appears after its temporary file was opened: at the rename
+SELECT set_config('regress.export_target', :'dir' || '/moods.csv', false) IS NOT NULL AS target_set;
+SELECT replace(expect_error(format($$SELECT notary.opendata_export_to(%L, '{opendata.complaints,opendata.moods}', 'T', 'CC-BY-4.0')$$, :'dir')),
+               :'dir', 'DIR') AS appeared_before_rename;
+SELECT pg_ls_dir AS file FROM pg_ls_dir(:'dir') ORDER BY 1;
+SELECT pg_read_file(:'dir' || '/moods.csv') AS untouched;
+-- datapackage.json appears before its temporary file is opened
+COPY (SELECT 1) TO PROGRAM :'mkdir';
+SELECT set_config('regress.export_target', :'dir' || '/datapackage.json', false) IS NOT NULL AS target_set;
+SELECT replace(expect_error(format($$SELECT notary.opendata_export_to(%L, '{opendata.complaints,opendata.moods}', 'T', 'CC-BY-4.0')$$, :'dir')),
+               :'dir', 'DIR') AS appeared_before_open;
+SELECT pg_ls_dir AS file FROM pg_ls_dir(:'dir') ORDER BY 1;
+SELECT pg_read_file(:'dir' || '/datapackage.json') AS untouched;
 COPY (SELECT 1) TO PROGRAM :'rmdir';
 
 \c contrib_regression

@@ -82,5 +82,89 @@ SELECT notary.publish('lapor.c', '{"id": "keep", "region": "prefix(2)"}', view_n
 SELECT region, count(*) FROM opendata.r GROUP BY region;
 SELECT notary.unpublish('g'), notary.unpublish('r');
 
+----------------------------------------------------------------------------
+-- A pseudonym oracle through publish(): a publisher who is not superuser
+-- publishes values of its choice in another publication's domain (named,
+-- or a default domain spelt alike by names with dots) and reads their
+-- pseudonyms.  Only superusers and the extension's owner may name a
+-- domain; default domains are unambiguous.
+----------------------------------------------------------------------------
+SELECT notary.create_pseudonym_key() AS key_version;
+CREATE TABLE lapor.v (id int PRIMARY KEY, nik text);
+CREATE TABLE lapor."x.y" (id int PRIMARY KEY, nik text);
+INSERT INTO lapor.v VALUES (1, '3171000000000001');
+INSERT INTO lapor."x.y" VALUES (1, '3171000000000001');
+SELECT notary.publish('lapor.v', '{"id": "keep", "nik": "pseudonymise"}', view_name => 'victim');
+SELECT notary.publish('lapor."x.y"', '{"id": "keep", "nik": "pseudonymise"}', view_name => 'victim_dots');
+SELECT notary.publish('lapor.v', '{"id": "keep", "nik": "pseudonymise(officials)"}', view_name => 'victim_shared');
+CREATE ROLE regress_od_publisher;
+CREATE SCHEMA guess AUTHORIZATION regress_od_publisher;
+CREATE SCHEMA "lapor.x" AUTHORIZATION regress_od_publisher;
+CREATE TABLE guess.t (id int PRIMARY KEY, nik text);
+CREATE TABLE "lapor.x".y (id int PRIMARY KEY, nik text);
+ALTER TABLE guess.t OWNER TO regress_od_publisher;
+ALTER TABLE "lapor.x".y OWNER TO regress_od_publisher;
+SELECT notary.enable('guess'), notary.enable('lapor.x');
+-- a domain named by a superuser, on the publisher's table
+SELECT notary.publish('guess.t', '{"id": "keep", "nik": "pseudonymise(guesses)"}', view_name => 'named_by_superuser');
+GRANT USAGE ON SCHEMA notary TO regress_od_publisher;
+GRANT EXECUTE ON FUNCTION notary.publish(regclass, jsonb, integer, name, name, text, text),
+                          notary.refresh(text), notary.unpublish(text) TO regress_od_publisher;
+SET ROLE regress_od_publisher;
+INSERT INTO guess.t VALUES (1, '3171000000000001');
+INSERT INTO "lapor.x".y VALUES (1, '3171000000000001');
+SELECT expect_error($$SELECT notary.publish('guess.t', '{"id": "keep", "nik": "pseudonymise(lapor.v.nik)"}', view_name => 'oracle')$$) AS named_default_domain,
+       expect_error($$SELECT notary.publish('guess.t', '{"id": "keep", "nik": "pseudonymise(officials)"}', view_name => 'oracle')$$) AS named_shared_domain;
+-- its own column's default domain it may use; names with dots do not collide
+SELECT notary.publish('"lapor.x".y', '{"id": "keep", "nik": "pseudonymise"}', view_name => 'oracle_dots');
+-- refreshing a superuser's publication keeps its rules, named domain included
+SELECT notary.refresh('named_by_superuser');
+RESET ROLE;
+SELECT count(*) AS publications_of_guess FROM notary.published WHERE view_name = 'opendata.oracle';
+SELECT count(*) AS pseudonyms_matched
+  FROM (SELECT nik FROM opendata.victim UNION ALL SELECT nik FROM opendata.victim_dots
+        UNION ALL SELECT nik FROM opendata.victim_shared) v
+  JOIN opendata.oracle_dots o USING (nik);
+SELECT v.nik = notary.pseudonym('3171000000000001'::text, 'lapor."x.y".nik', 1) AS dotted_table_domain,
+       o.nik = notary.pseudonym('3171000000000001'::text, '"lapor.x".y.nik', 1) AS dotted_schema_domain
+  FROM opendata.victim_dots v, opendata.oracle_dots o;
+SELECT notary.unpublish('victim'), notary.unpublish('victim_dots'), notary.unpublish('victim_shared'),
+       notary.unpublish('oracle_dots'), notary.unpublish('named_by_superuser');
+
+----------------------------------------------------------------------------
+-- Row-level security: the view reads its table as the extension's owner,
+-- so publishing a table with row-level security would publish rows the
+-- publisher cannot see.  Refused unless the publisher sees every row;
+-- enabled after publishing, the view fails closed until a refresh.
+----------------------------------------------------------------------------
+CREATE TABLE lapor.rls (id int PRIMARY KEY, seen_by text, region text);
+INSERT INTO lapor.rls VALUES (1, 'regress_od_publisher', '31'), (2, 'someone else', '32'),
+  (3, 'someone else', '33');
+ALTER TABLE lapor.rls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY seen_by ON lapor.rls USING (seen_by = current_user);
+GRANT USAGE ON SCHEMA lapor TO regress_od_publisher;
+GRANT SELECT ON lapor.rls TO regress_od_publisher;
+SET ROLE regress_od_publisher;
+SELECT count(*) AS rows_the_publisher_sees FROM lapor.rls;
+SELECT expect_error($$SELECT notary.publish('lapor.rls', '{"id": "keep", "region": "keep"}', view_name => 'rls')$$) AS rls_publish;
+RESET ROLE;
+SELECT count(*) AS publications_of_rls FROM notary.published WHERE view_name = 'opendata.rls';
+-- a superuser sees every row, and may publish them
+SELECT notary.publish('lapor.rls', '{"id": "keep", "region": "keep"}', view_name => 'rls');
+SELECT count(*) AS rows_published FROM opendata.rls;
+SET ROLE regress_od_publisher;
+SELECT expect_error($$SELECT notary.refresh('rls')$$) AS rls_refresh;
+RESET ROLE;
+-- enabled after publishing: stale until a superuser refreshes it
+SELECT notary.publish('lapor.v', '{"id": "keep"}', view_name => 'late_rls');
+ALTER TABLE lapor.v ENABLE ROW LEVEL SECURITY;
+SELECT expect_error('SELECT * FROM opendata.late_rls') AS rls_enabled_later;
+SELECT view_name, problem, detail FROM notary.publication_problems();
+SELECT notary.refresh('late_rls');
+SELECT count(*) AS rows_after_refresh FROM opendata.late_rls;
+ALTER TABLE lapor.v DISABLE ROW LEVEL SECURITY;
+SELECT notary.unpublish('rls'), notary.unpublish('late_rls');
+
 \c contrib_regression
 DROP DATABASE notary_od_attacks;
+DROP ROLE regress_od_publisher;

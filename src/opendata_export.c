@@ -13,7 +13,9 @@
  * function streams those lines (value-per-call: called in a SELECT list it
  * hands rows to the client as they are made, with the row count of each
  * file for progress); the directory sink writes them to temporary files
- * and renames them only when everything succeeded.
+ * and renames them only when everything succeeded, never over an existing
+ * file (renameat2 RENAME_NOREPLACE, or link and unlink), and on error
+ * removes the files it created and no others.
  *
  * Consistency: the first call locks notary.checkpoints (as checkpoints
  * always do), then pushes ONE snapshot under which the checkpoint is taken
@@ -740,11 +742,18 @@ notary_opendata_export(PG_FUNCTION_ARGS)
 
 /* ---- sink 2: files in a server directory ---- */
 
+/*
+ * One file of the directory sink.  tmp_made and final_made say which of its
+ * two names this export created: on error, cleanup removes those and
+ * nothing else (a file of that name made by anyone else stays).
+ */
 typedef struct OutFile
 {
 	char	   *tmp;
 	char	   *final;
 	int			fd;
+	bool		tmp_made;
+	bool		final_made;
 } OutFile;
 
 static void
@@ -768,6 +777,15 @@ write_all(OutFile *f, const char *data, int len)
 }
 
 static void
+target_exists(const char *path)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_FILE),
+			 errmsg("file \"%s\" already exists", path),
+			 errhint("Export into an empty directory; an export never overwrites files.")));
+}
+
+static void
 open_out(OutFile *f, const char *directory, const char *name)
 {
 	struct stat st;
@@ -775,15 +793,72 @@ open_out(OutFile *f, const char *directory, const char *name)
 	f->final = psprintf("%s/%s", directory, name);
 	f->tmp = psprintf("%s/.%s.%d.tmp", directory, name, MyProcPid);
 	if (lstat(f->final, &st) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_FILE),
-				 errmsg("file \"%s\" already exists", f->final),
-				 errhint("Export into an empty directory; an export never overwrites files.")));
+		target_exists(f->final);
 	f->fd = OpenTransientFilePerm(f->tmp, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, 0644);
 	if (f->fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create file \"%s\": %m", f->tmp)));
+	f->tmp_made = true;
+}
+
+/*
+ * Give the (closed, fsynced) temporary file its final name, failing with
+ * 58P02 if that name exists, whenever it appeared: never replace.
+ * renameat2(RENAME_NOREPLACE) where the kernel and file system have it,
+ * else link() and unlink() (link refuses an existing target atomically).
+ */
+static void
+install_out(OutFile *f)
+{
+#ifdef RENAME_NOREPLACE
+	if (renameat2(AT_FDCWD, f->tmp, AT_FDCWD, f->final, RENAME_NOREPLACE) == 0)
+	{
+		f->tmp_made = false;
+		f->final_made = true;
+		return;
+	}
+	if (errno == EEXIST)
+		target_exists(f->final);
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rename file \"%s\" to \"%s\": %m", f->tmp, f->final)));
+#endif
+	if (link(f->tmp, f->final) != 0)
+	{
+		if (errno == EEXIST)
+			target_exists(f->final);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not link file \"%s\" to \"%s\": %m", f->tmp, f->final)));
+	}
+	f->final_made = true;
+	if (unlink(f->tmp) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not remove file \"%s\": %m", f->tmp)));
+	f->tmp_made = false;
+}
+
+/* fsync a directory so that the names given in it last (ERROR, not PANIC). */
+static void
+fsync_directory(const char *directory)
+{
+	int			fd = OpenTransientFile(directory, O_RDONLY | PG_BINARY);
+
+	if (fd < 0 || (pg_fsync(fd) != 0 && errno != EBADF && errno != EINVAL))
+	{
+		int			save = errno;
+
+		if (fd >= 0)
+			CloseTransientFile(fd);
+		errno = save;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync directory \"%s\": %m", directory)));
+	}
+	CloseTransientFile(fd);
 }
 
 static void
@@ -818,7 +893,7 @@ notary_opendata_export_to(PG_FUNCTION_ARGS)
 	ExportState *st;
 	ExportLine	line;
 	OutFile    *files;
-	int			nfiles = 0;
+	volatile int nfiles = 0;	/* read in PG_CATCH */
 	int			i;
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -868,10 +943,7 @@ notary_opendata_export_to(PG_FUNCTION_ARGS)
 									 i < st->pkg.nres ? st->pkg.res[i].path : "datapackage.json");
 
 			if (lstat(p, &stbuf) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_FILE),
-						 errmsg("file \"%s\" already exists", p),
-						 errhint("Export into an empty directory; an export never overwrites files.")));
+				target_exists(p);
 		}
 		while (export_next(st, &line))
 		{
@@ -879,7 +951,8 @@ notary_opendata_export_to(PG_FUNCTION_ARGS)
 			{
 				if (nfiles > 0)
 					close_out(&files[nfiles - 1]);
-				open_out(&files[nfiles++], directory, line.path);
+				nfiles++;
+				open_out(&files[nfiles - 1], directory, line.path);
 				cur_path = line.path;
 			}
 			write_all(&files[nfiles - 1], line.data, line.len);
@@ -888,21 +961,19 @@ notary_opendata_export_to(PG_FUNCTION_ARGS)
 		close_out(&files[nfiles - 1]);
 		/* datapackage.json last: a directory with it is complete */
 		for (i = 0; i < nfiles; i++)
-		{
-			if (durable_rename(files[i].tmp, files[i].final, ERROR) != 0)
-				elog(ERROR, "could not rename \"%s\"", files[i].tmp);
-			files[i].tmp = NULL;
-		}
+			install_out(&files[i]);
+		fsync_directory(directory);
 	}
 	PG_CATCH();
 	{
+		/* remove what this export created, and only that */
 		for (i = 0; i < nfiles; i++)
 		{
 			if (files[i].fd >= 0)
 				CloseTransientFile(files[i].fd);
-			if (files[i].tmp != NULL)
+			if (files[i].tmp_made)
 				unlink(files[i].tmp);
-			else
+			if (files[i].final_made)
 				unlink(files[i].final);
 		}
 		PG_RE_THROW();

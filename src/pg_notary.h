@@ -213,11 +213,14 @@ extern void signing_sign(const uint8 *digest, int len, unsigned char *sig,
 #define PSEUDONYM_KEY_LEN	32	/* BLAKE2b key */
 #define PSEUDONYM_LEN		16	/* BLAKE2b-128 output */
 #define PSEUDONYM_TEXT_MAX	48	/* "k<version>." + 32 hex + NUL */
+#define PSEUDONYM_CHECK_LEN	32	/* key check value: BLAKE2b-256 */
 
 extern char *notary_pseudonym_key_file;
 extern void pseudonym_init(void);
 extern int32 pseudonym_newest_version(void);
-extern char *pseudonym_key_problem(int32 version);
+extern void pseudonym_key_check(int32 version, uint8 *check);
+extern const char *pseudonym_key_problem(int32 version, const uint8 *check,
+										 char **detail);
 extern void pseudonym_compute(int32 version, const char *domain,
 							  const char *canonical, char *out);
 

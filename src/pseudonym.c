@@ -20,13 +20,21 @@
  * version.  The file is refused unless it is a regular file that neither
  * group nor others may read or write, like the signing key (signing.c).
  *
+ * Key check value: BLAKE2b-256 keyed with a version's key over the fixed
+ * tag "pg_notary/pseudonym/key-check/v1".  A publication stores the one of
+ * its key version and is stale if the file's key of that version no
+ * longer gives it: another key under the same version would change every
+ * pseudonym silently.  It reveals nothing of the key (a MAC of a constant).
+ *
  * Cache: each backend keeps the parsed keys in TopMemoryContext and checks
  * the file (stat: device, inode, size, mtime, ctime) at most once per
  * transaction; a changed file is read again and the old keys are wiped.
  * Each call site of notary.pseudonym() keeps a BLAKE2b state that has
  * absorbed the key, the tag and the domain (fn_extra); it is wiped when the
  * call site's memory goes.  Secrets are wiped with sodium_memzero and never
- * logged.
+ * logged.  No error or report says where the file is (its path is in the
+ * server log only): readers of the views and the auditor see these errors,
+ * and notary.pseudonym_key_file is for superusers only.
  *
  * notary.pseudonym() would be an oracle in anyone else's hands, so it
  * refuses every caller but the extension's owner and superusers, even
@@ -54,6 +62,7 @@
 char	   *notary_pseudonym_key_file = NULL;
 
 #define PSEUDONYM_TAG		"pg_notary/pseudonym/v1"
+#define KEY_CHECK_TAG		"pg_notary/pseudonym/key-check/v1"
 #define KEY_LINE_MAX		128
 #define KEY_FILE_MAX		(1024 * 1024)
 
@@ -61,6 +70,7 @@ typedef struct PseudonymKey
 {
 	int32		version;
 	uint8		key[PSEUDONYM_KEY_LEN];
+	uint8		check[PSEUDONYM_CHECK_LEN];	/* key check value */
 } PseudonymKey;
 
 /*
@@ -79,8 +89,8 @@ static uint64 keys_generation = 0;
 typedef struct KeyError
 {
 	int			sqlstate;
-	char		msg[MAXPGPATH + 256];
-	char		detail[256];
+	char		msg[256];		/* never the path: readers see it */
+	char		path[MAXPGPATH];	/* the server log only */
 	char		hint[256];
 } KeyError;
 
@@ -125,10 +135,16 @@ keys_forget(void)
 }
 
 static void
-set_error(int sqlstate, const char *hint, const char *fmt,...) pg_attribute_printf(3, 4);
+set_error(int sqlstate, const char *path, const char *hint, const char *fmt,...) pg_attribute_printf(4, 5);
 
+/*
+ * Remember why no key can be used.  The message must not name the file:
+ * it reaches readers of the views (NT004 details, publication_problems()
+ * for the auditor), and the path says where the secret lies.  The path
+ * goes to the server log only (keys_raise()).
+ */
 static void
-set_error(int sqlstate, const char *hint, const char *fmt,...)
+set_error(int sqlstate, const char *path, const char *hint, const char *fmt,...)
 {
 	va_list		ap;
 
@@ -138,7 +154,7 @@ set_error(int sqlstate, const char *hint, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(keys_error.msg, sizeof(keys_error.msg), fmt, ap);
 	va_end(ap);
-	keys_error.detail[0] = '\0';
+	strlcpy(keys_error.path, path, sizeof(keys_error.path));
 	strlcpy(keys_error.hint, hint ? hint : "", sizeof(keys_error.hint));
 }
 
@@ -210,23 +226,26 @@ parse_keys(const char *path, char *buf, size_t len)
 		if (sodium_hex2bin(parsed[n].key, PSEUDONYM_KEY_LEN, sp + 1, PSEUDONYM_KEY_LEN * 2,
 						   NULL, &binlen, NULL) != 0 || binlen != PSEUDONYM_KEY_LEN)
 			goto bad;
+		crypto_generichash(parsed[n].check, PSEUDONYM_CHECK_LEN,
+						   (const unsigned char *) KEY_CHECK_TAG, strlen(KEY_CHECK_TAG),
+						   parsed[n].key, PSEUDONYM_KEY_LEN);
 		n++;
 		continue;
 bad:
 		sodium_memzero(parsed, sizeof(PseudonymKey) * max);
 		pfree(parsed);
-		set_error(ERRCODE_CONFIG_FILE_ERROR,
+		set_error(ERRCODE_CONFIG_FILE_ERROR, path,
 				  "Each line must be a version number (ascending from 1), a space and 64 hexadecimal digits; notary.create_pseudonym_key() writes them.",
-				  "the pg_notary pseudonym key file \"%s\" is malformed at line %d", path, lineno);
+				  "the pg_notary pseudonym key file is malformed at line %d", lineno);
 		return false;
 	}
 	if (n == 0)
 	{
 		sodium_memzero(parsed, sizeof(PseudonymKey) * max);
 		pfree(parsed);
-		set_error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+		set_error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, path,
 				  "Create one with SELECT notary.create_pseudonym_key(); (superuser).",
-				  "no pseudonym key configured: the file \"%s\" holds no key", path);
+				  "no pseudonym key configured: the key file holds no key");
 		return false;
 	}
 	keys_forget();
@@ -266,20 +285,20 @@ keys_refresh(bool force)
 	if (fd < 0)
 	{
 		if (errno == ENOENT)
-			set_error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+			set_error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, path,
 					  "A superuser creates the key with SELECT notary.create_pseudonym_key(); notary.pseudonym_key_file sets its path.",
-					  "no pseudonym key configured: the file \"%s\" does not exist", path);
+					  "no pseudonym key configured: the key file does not exist");
 		else
-			set_error(ERRCODE_CONFIG_FILE_ERROR, NULL,
-					  "could not open the pg_notary pseudonym key file \"%s\": %s", path, strerror(errno));
+			set_error(ERRCODE_CONFIG_FILE_ERROR, path, NULL,
+					  "could not open the pg_notary pseudonym key file: %s", strerror(errno));
 		return;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 		(st.st_mode & (S_IRWXG | S_IRWXO)) != 0 || st.st_size > KEY_FILE_MAX)
 	{
 		close(fd);
-		set_error(ERRCODE_CONFIG_FILE_ERROR, "chmod 600 the file.",
-				  "the pg_notary pseudonym key file \"%s\" must be a regular file readable only by its owner", path);
+		set_error(ERRCODE_CONFIG_FILE_ERROR, path, "chmod 600 the file.",
+				  "the pg_notary pseudonym key file must be a regular file readable only by its owner");
 		return;
 	}
 	if (keys_loaded && same_file(&st, &keys_stat))
@@ -293,8 +312,8 @@ keys_refresh(bool force)
 	if (got != st.st_size)
 	{
 		sodium_memzero(buf, st.st_size + 1);
-		set_error(ERRCODE_CONFIG_FILE_ERROR, NULL,
-				  "could not read the pg_notary pseudonym key file \"%s\"", path);
+		set_error(ERRCODE_CONFIG_FILE_ERROR, path, NULL,
+				  "could not read the pg_notary pseudonym key file");
 		return;
 	}
 	if (parse_keys(path, buf, got))
@@ -306,12 +325,18 @@ keys_refresh(bool force)
 	pfree(buf);
 }
 
+/*
+ * Raise keys_error.  Whoever reads a view may get here (through its
+ * SECURITY DEFINER function), so the file's path is in the server log
+ * only; superusers find it with SHOW notary.pseudonym_key_file.
+ */
 static void
 keys_raise(void)
 {
 	ereport(ERROR,
 			(errcode(keys_error.sqlstate),
 			 errmsg("%s", keys_error.msg),
+			 errdetail_log("The pseudonym key file is \"%s\".", keys_error.path),
 			 keys_error.hint[0] ? errhint("%s", keys_error.hint) : 0));
 }
 
@@ -336,18 +361,53 @@ pseudonym_newest_version(void)
 	return keys[nkeys - 1].version;
 }
 
-/*
- * NULL if the key of that version can be used, else why not (for reports:
- * never raises for a missing or bad key file).
- */
-char *
-pseudonym_key_problem(int32 version)
+/* The key check value of that version into check; raises if no such key. */
+void
+pseudonym_key_check(int32 version, uint8 *check)
 {
+	const PseudonymKey *k;
+
 	keys_refresh(false);
 	if (!keys_loaded)
-		return pstrdup(keys_error.msg);
-	if (find_key(version) == NULL)
-		return psprintf("the pseudonym key file has no key of version %d", version);
+		keys_raise();
+	k = find_key(version);
+	if (k == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the pseudonym key file has no key of version %d", version)));
+	memcpy(check, k->check, PSEUDONYM_CHECK_LEN);
+}
+
+/*
+ * NULL if the key of that version can be used and (check not NULL) is the
+ * key whose check value that is; else the problem ("pseudonym key
+ * missing", "pseudonym key changed") with a sentence in *detail.  For
+ * reports: never raises for a missing or bad key file.
+ */
+const char *
+pseudonym_key_problem(int32 version, const uint8 *check, char **detail)
+{
+	const PseudonymKey *k;
+
+	keys_refresh(false);
+	if (!keys_loaded)
+	{
+		*detail = psprintf("Key version %d is needed: %s.", version, keys_error.msg);
+		return "pseudonym key missing";
+	}
+	k = find_key(version);
+	if (k == NULL)
+	{
+		*detail = psprintf("Key version %d is needed: the pseudonym key file has no key of version %d.",
+						   version, version);
+		return "pseudonym key missing";
+	}
+	if (check != NULL && sodium_memcmp(check, k->check, PSEUDONYM_CHECK_LEN) != 0)
+	{
+		*detail = psprintf("Key version %d in the key file is not the key the publication was made with: every pseudonym would change.",
+						   version);
+		return "pseudonym key changed";
+	}
 	return NULL;
 }
 

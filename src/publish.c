@@ -18,6 +18,17 @@
  * no qual of its own (a "leakproof" function in WHERE) can see a row or a
  * column that the policy suppressed.
  *
+ * The function reads the table as the extension's owner, past row-level
+ * security: a table with row-level security on is published only by a
+ * caller who sees every row, and turning it on later makes the
+ * publication stale ("row security enabled") until such a caller
+ * refreshes it.
+ *
+ * Only superusers and the extension's owner may name a pseudonym domain
+ * (publish_policy.c): anyone else granted EXECUTE could otherwise publish
+ * values of its choice in another publication's domain and read their
+ * pseudonyms.  refresh() republishes stored rules, checked when published.
+ *
  * Everything is checked (publish_policy.c) before anything is created; the
  * objects, the row of notary.publications and the PUBLISH entry of the
  * ledger are made in the caller's transaction, so an error leaves nothing
@@ -49,6 +60,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
@@ -63,6 +75,8 @@ typedef struct PubRow
 	int32		k;
 	char	   *subject;		/* NULL: none */
 	int32		key_version;	/* 0: none */
+	uint8		key_check[PSEUDONYM_CHECK_LEN]; /* if key_version */
+	bool		has_key_check;
 	char	   *title;
 	char	   *description;
 	uint8		fingerprint[NOTARY_HASH_LEN];
@@ -75,6 +89,7 @@ typedef struct PubRow
 	char	  **col_types;
 	char	  **col_classes;
 	int		   *col_attnums;
+	bool		row_security;	/* published with row-level security on */
 } PubRow;
 
 /* A problem of a publication. */
@@ -91,7 +106,8 @@ typedef struct Problem
 	"(SELECT pg_catalog.array_agg(c.key ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c), " \
 	"(SELECT pg_catalog.array_agg(c.value->>'type' ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c), " \
 	"(SELECT pg_catalog.array_agg(c.value->>'class' ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c), " \
-	"(SELECT pg_catalog.array_agg(c.value->>'attnum' ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c) " \
+	"(SELECT pg_catalog.array_agg(c.value->>'attnum' ORDER BY c.key) FROM pg_catalog.jsonb_each(p.checked->'columns') c), " \
+	"COALESCE(CAST(p.checked->>'row_security' AS pg_catalog.bool), false), p.key_check " \
 	"FROM notary.publications p LEFT JOIN notary.tables t USING (table_id) "
 
 static char *
@@ -183,6 +199,13 @@ load_publications(const char *view_name, int32 id, bool for_update, MemoryContex
 		r->col_attnums = palloc0(sizeof(int) * Max(r->ncols, 1));
 		for (j = 0; j < r->ncols; j++)
 			r->col_attnums[j] = (attnums && attnums[j]) ? atoi(attnums[j]) : 0;
+		r->row_security = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
+		d = SPI_getbinval(tup, desc, 19, &isnull);
+		if (!isnull && VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) == PSEUDONYM_CHECK_LEN)
+		{
+			memcpy(r->key_check, VARDATA_ANY(DatumGetByteaPP(d)), PSEUDONYM_CHECK_LEN);
+			r->has_key_check = true;
+		}
 		rows = lappend(rows, r);
 		MemoryContextSwitchTo(old);
 	}
@@ -206,6 +229,21 @@ static const char *
 or_public(const char *class)
 {
 	return class ? class : "public";
+}
+
+/* Has the table row-level security enabled (ENABLE ROW LEVEL SECURITY)? */
+static bool
+rel_row_security(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		on = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		on = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
+		ReleaseSysCache(tup);
+	}
+	return on;
 }
 
 /* The live name of a column by attnum, or NULL if dropped or missing. */
@@ -345,14 +383,29 @@ publication_problems_of(PubRow *r, bool with_objects)
 				add_problem(&problems, "column replaced",
 							psprintf("Column \"%s\" is not the column that was published (attribute number %d, now %d).",
 									 cols[i].name, r->col_attnums[i], cols[i].attnum));
+
+		/*
+		 * Row-level security turned on after publishing: someone now hides
+		 * rows from some roles, and the view, reading as the extension's
+		 * owner, would still publish them.  refresh() by a role that sees
+		 * every row acknowledges it.
+		 */
+		if (!r->row_security && rel_row_security(r->relid))
+			add_problem(&problems, "row security enabled",
+						psprintf("Table %s has row-level security enabled since it was published: the view would publish rows it hides.",
+								 quote_qualified_identifier(now.schema_name, now.table_name)));
 	}
 	if (r->key_version != 0)
 	{
-		char	   *why = pseudonym_key_problem(r->key_version);
+		char	   *detail = NULL;
+		const char *problem;
 
-		if (why != NULL)
-			add_problem(&problems, "pseudonym key missing",
-						psprintf("Key version %d is needed: %s.", r->key_version, why));
+		/* a publication without a check value is as good as a changed key */
+		if (!r->has_key_check)
+			memset(r->key_check, 0, PSEUDONYM_CHECK_LEN);
+		problem = pseudonym_key_problem(r->key_version, r->key_check, &detail);
+		if (problem != NULL)
+			add_problem(&problems, problem, detail);
 	}
 	if (with_objects)
 	{
@@ -515,6 +568,9 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	uint8		digest[NOTARY_HASH_LEN];
 	StringInfoData q;
 	bool		replace_view = false;
+	bool		may_name_domains;
+	bool		row_security;
+	uint8		key_check[PSEUDONYM_CHECK_LEN];
 	char		relkind;
 
 	/* no ALTER TABLE and no classify() until this transaction ends */
@@ -523,6 +579,9 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the table to publish (OID %u) does not exist", relid)));
+	owner = notary_extension_owner();
+	/* a stored publication's rules were checked when it was published */
+	may_name_domains = refresh_id != 0 || superuser() || GetUserId() == owner;
 	relkind = get_rel_relkind(relid);
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -531,7 +590,20 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 				 errhint("Only enrolled tables can be published.")));
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
-	owner = notary_extension_owner();
+
+	/*
+	 * The view reads as the extension's owner: with row-level security on,
+	 * only a caller who sees every row (superuser, BYPASSRLS, the owner
+	 * without FORCE ROW LEVEL SECURITY) may publish what it would show.
+	 */
+	row_security = rel_row_security(relid);
+	if (row_security && check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to publish table \"%s\": it has row-level security enabled",
+						get_rel_name(relid)),
+				 errdetail("The view would publish every row of the table, including the rows its policies hide from you."),
+				 errhint("A superuser, a role with BYPASSRLS, or the table's owner when row-level security is not forced, may publish it.")));
 	if (pg_class_aclcheck(relid, owner, ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -546,7 +618,8 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 
 	notary_spi_begin(&sw);
 	table_id = read_enrolled_table_id(relid);
-	p = policy_build(relid, table_id, rules, k_null, k, subject);
+	p = policy_build(relid, table_id, rules, k_null, k, subject, may_name_domains);
+	p->row_security = row_security;
 
 	/* the view's name: free, or a publication of this very table */
 	existing = load_publications(view_name, 0, true, cxt);
@@ -583,7 +656,10 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 					 errhint("Choose another view_name.")));
 	}
 	if (p->pseudonymises)
+	{
 		p->key_version = pseudonym_newest_version();
+		pseudonym_key_check(p->key_version, key_check);
+	}
 
 	/* everything checked: create */
 	if (existing != NIL)
@@ -636,11 +712,12 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	checked = policy_checked_json(p, true);
 	policy_digest(policy_checked_json(p, false), digest);
 	{
-		Oid			argtypes[11] = {INT4OID, TEXTOID, INT4OID, JSONBOID, INT4OID, TEXTOID,
-		INT4OID, TEXTOID, TEXTOID, BYTEAOID, JSONBOID};
-		Datum		args[11];
-		char		nulls[11];
+		Oid			argtypes[12] = {INT4OID, TEXTOID, INT4OID, JSONBOID, INT4OID, TEXTOID,
+		INT4OID, TEXTOID, TEXTOID, BYTEAOID, JSONBOID, BYTEAOID};
+		Datum		args[12];
+		char		nulls[12];
 		bytea	   *fp = palloc(VARHDRSZ + NOTARY_HASH_LEN);
+		bytea	   *kc = palloc(VARHDRSZ + PSEUDONYM_CHECK_LEN);
 
 		SET_VARSIZE(fp, VARHDRSZ + NOTARY_HASH_LEN);
 		memcpy(VARDATA(fp), digest, NOTARY_HASH_LEN);
@@ -661,17 +738,23 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 		nulls[8] = description ? ' ' : 'n';
 		args[9] = PointerGetDatum(fp);
 		args[10] = DirectFunctionCall1(jsonb_in, CStringGetDatum(checked));
+		SET_VARSIZE(kc, VARHDRSZ + PSEUDONYM_CHECK_LEN);
+		if (p->key_version)
+			memcpy(VARDATA(kc), key_check, PSEUDONYM_CHECK_LEN);
+		args[11] = PointerGetDatum(kc);
+		nulls[11] = p->key_version ? ' ' : 'n';
 		if (SPI_execute_with_args("INSERT INTO notary.publications AS p (publication_id, view_name, table_id, "
 								  "rules, k, subject_column, key_version, title, description, fingerprint, "
-								  "checked, published_at, published_by) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, pg_catalog.now(), SESSION_USER) "
+								  "checked, key_check, published_at, published_by) "
+								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, pg_catalog.now(), SESSION_USER) "
 								  "ON CONFLICT (publication_id) DO UPDATE SET view_name = EXCLUDED.view_name, "
 								  "table_id = EXCLUDED.table_id, rules = EXCLUDED.rules, k = EXCLUDED.k, "
 								  "subject_column = EXCLUDED.subject_column, key_version = EXCLUDED.key_version, "
 								  "title = EXCLUDED.title, description = EXCLUDED.description, "
 								  "fingerprint = EXCLUDED.fingerprint, checked = EXCLUDED.checked, "
+								  "key_check = EXCLUDED.key_check, "
 								  "published_at = EXCLUDED.published_at, published_by = EXCLUDED.published_by",
-								  11, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
+								  12, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record the publication");
 	}
 	view = get_relname_relid(view_name, get_namespace_oid(OPENDATA_SCHEMA, false));
@@ -913,7 +996,7 @@ notary_k_anonymity(PG_FUNCTION_ARGS)
 		notary_spi_end(&sw);
 		raise_stale(r, problems);
 	}
-	p = policy_build(r->relid, r->table_id, r->rules, r->k_null, r->k, r->subject);
+	p = policy_build(r->relid, r->table_id, r->rules, r->k_null, r->k, r->subject, true);
 	p->key_version = r->key_version;
 	if (SPI_execute(policy_stats_sql(p), true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count the groups of %s", view_text(view_name));

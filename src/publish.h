@@ -67,11 +67,14 @@ typedef struct Policy
 	int			subject;		/* index into cols, or -1 */
 	bool		pseudonymises;	/* some rule needs the key */
 	int32		key_version;	/* 0: none */
+	bool		row_security;	/* published with row-level security on */
 } Policy;
 
 /* publish_policy.c */
 extern Policy *policy_build(Oid relid, int32 table_id, Jsonb *rules,
-							bool k_null, int32 k, const char *subject);
+							bool k_null, int32 k, const char *subject,
+							bool may_name_domains);
+extern char *policy_default_domain(const Policy *p, const PolicyColumn *c);
 extern char *policy_rows_sql(const Policy *p, int32 publication_id);
 extern char *policy_stats_sql(const Policy *p);
 extern char *policy_column_defs(const Policy *p);

@@ -10,7 +10,15 @@
  * prefix(n).  A column without a rule is not published.  Every check is
  * done here, before anything is created: unknown column, unknown rule,
  * bad argument, a rule the column's class or type does not allow, k
- * below 2, quasi-identifiers without k, a missing subject column.
+ * below 2, quasi-identifiers without k, a missing subject column, a named
+ * pseudonym domain from a caller who may not name one.
+ *
+ * Pseudonym domains: a publisher chooses the values of a table it can
+ * write, so a domain it could choose freely would be an oracle for every
+ * other publication in that domain.  Only superusers and the extension's
+ * owner may name a domain; anyone else gets the column's default domain,
+ * schema.table.column with each name encoded unambiguously
+ * (policy_default_domain()), so that no other table's names spell it.
  *
  * The generated SQL names every column with quote_identifier(), the table
  * with quote_qualified_identifier(), and every string from the rules
@@ -140,10 +148,11 @@ trim(char *s)
 /*
  * Parse "name" or "name(args)" into c.  The argument runs from the first
  * "(" to the final ")", so a pseudonym domain may hold any character but
- * control characters.
+ * control characters.  may_name_domains: the caller may use
+ * pseudonymise(domain).
  */
 static void
-parse_rule(PolicyColumn *c)
+parse_rule(PolicyColumn *c, bool may_name_domains)
 {
 	char	   *s = trim(pstrdup(c->rule_text));
 	char	   *open = strchr(s, '(');
@@ -200,6 +209,13 @@ parse_rule(PolicyColumn *c)
 		case RULE_PSEUDONYMISE:
 			if (arg != NULL)
 			{
+				if (!may_name_domains)
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("permission denied to name a pseudonym domain in rule \"%s\" for column \"%s\"",
+									c->rule_text, c->name),
+							 errdetail("Only superusers and the extension's owner may name a domain: a publisher could otherwise publish values of its choice in another publication's domain and read their pseudonyms."),
+							 errhint("Use rule pseudonymise without a domain: the column's own domain.")));
 				if (*arg == '\0' || strlen(arg) > 200)
 					bad_argument(c, name, "A pseudonym domain is a name of 1 to 200 bytes: pseudonymise(officials).");
 				for (const char *p = arg; *p; p++)
@@ -396,11 +412,14 @@ cmp_attnum(const void *a, const void *b)
 
 /*
  * Check a policy against the table as it is now and return it, or raise.
- * key_version is left 0: the caller picks it.  (SPI connected, as owner.)
+ * key_version is left 0: the caller picks it.  may_name_domains: whether
+ * pseudonymise(domain) is allowed (the caller is superuser or the
+ * extension's owner, or the rules are a stored publication's, checked
+ * when it was published).  (SPI connected, as owner.)
  */
 Policy *
 policy_build(Oid relid, int32 table_id, Jsonb *rules, bool k_null, int32 k,
-			 const char *subject)
+			 const char *subject, bool may_name_domains)
 {
 	Policy	   *p = palloc0(sizeof(Policy));
 	List	   *cols = NIL;
@@ -449,7 +468,7 @@ policy_build(Oid relid, int32 table_id, Jsonb *rules, bool k_null, int32 k,
 					 errhint("%s", rule_list_hint)));
 		c->has_rule = true;
 		c->rule_text = pnstrdup(v.val.string.val, v.val.string.len);
-		parse_rule(c);
+		parse_rule(c, may_name_domains);
 		check_rule_fits(p, c);
 		cols = lappend(cols, c);
 	}
@@ -520,6 +539,55 @@ append_text_of(StringInfo sb, const PolicyColumn *c)
 		appendStringInfo(sb, "notary.canonical(t.%s)", quote_identifier(c->name));
 }
 
+/*
+ * One name of a default domain: as it is if it is a plain lower-case
+ * identifier ([a-z_][a-z0-9_]*), else in double quotes with every double
+ * quote doubled.  Unlike quote_identifier(), it depends neither on
+ * quote_all_identifiers nor on the server's list of keywords, so the same
+ * names always give the same domain.
+ */
+static void
+append_domain_name(StringInfo sb, const char *name)
+{
+	bool		plain = (name[0] >= 'a' && name[0] <= 'z') || name[0] == '_';
+	const char *s;
+
+	for (s = name; plain && *s; s++)
+		plain = (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_';
+	if (plain)
+	{
+		appendStringInfoString(sb, name);
+		return;
+	}
+	appendStringInfoChar(sb, '"');
+	for (s = name; *s; s++)
+	{
+		if (*s == '"')
+			appendStringInfoChar(sb, '"');
+		appendStringInfoChar(sb, *s);
+	}
+	appendStringInfoChar(sb, '"');
+}
+
+/*
+ * The default pseudonym domain of a column: schema.table.column, each name
+ * encoded by append_domain_name(), so that the string names one column
+ * only: no names with dots (or quotes) spell another table's domain.
+ */
+char *
+policy_default_domain(const Policy *p, const PolicyColumn *c)
+{
+	StringInfoData sb;
+
+	initStringInfo(&sb);
+	append_domain_name(&sb, p->schema_name);
+	appendStringInfoChar(&sb, '.');
+	append_domain_name(&sb, p->table_name);
+	appendStringInfoChar(&sb, '.');
+	append_domain_name(&sb, c->name);
+	return sb.data;
+}
+
 /* The published expression of one column, over the table aliased t. */
 static void
 append_expr(StringInfo sb, const Policy *p, const PolicyColumn *c)
@@ -533,8 +601,7 @@ append_expr(StringInfo sb, const Policy *p, const PolicyColumn *c)
 			break;
 		case RULE_PSEUDONYMISE:
 			{
-				char	   *domain = c->domain ? c->domain :
-				psprintf("%s.%s.%s", p->schema_name, p->table_name, c->name);
+				char	   *domain = c->domain ? c->domain : policy_default_domain(p, c);
 
 				appendStringInfo(sb, "notary.pseudonym(t.%s, %s, %d)", col,
 								 quote_literal_cstr(domain), p->key_version);
@@ -725,7 +792,9 @@ policy_column_defs(const Policy *p)
  * name, type (as text, so it survives dump/restore) and class of every
  * column it names, the subject column included; attnums only as a hint
  * for reports (with_attnums), never in the digest, where an unclassified
- * column counts as public (the rules treat them alike).
+ * column counts as public (the rules treat them alike).  with_attnums also
+ * records whether the table had row-level security on (publish.c checks
+ * it apart from the digest).
  */
 char *
 policy_checked_json(const Policy *p, bool with_attnums)
@@ -767,7 +836,10 @@ policy_checked_json(const Policy *p, bool with_attnums)
 			appendStringInfo(&sb, ", \"attnum\": %d", c->attnum);
 		appendStringInfoChar(&sb, '}');
 	}
-	appendStringInfoString(&sb, "}}");
+	appendStringInfoChar(&sb, '}');
+	if (with_attnums)
+		appendStringInfo(&sb, ", \"row_security\": %s", p->row_security ? "true" : "false");
+	appendStringInfoChar(&sb, '}');
 	return sb.data;
 }
 

@@ -2,8 +2,9 @@
 # created implicitly (a publication that needs it fails clearly), refused
 # when group or others may read it or when it is malformed, recomputable
 # only with the key (checked here by Python's own BLAKE2b, from the bytes
-# docs/opendata.md describes), different with another key, and rotated
-# only when a publication is refreshed; pseudonyms survive a restart.
+# docs/opendata.md describes), rotated only when a publication is
+# refreshed; another key under the same version makes a publication stale
+# (its key check value no longer matches); pseudonyms survive a restart.
 
 use strict;
 use warnings;
@@ -25,7 +26,19 @@ sub sql
 		defined $user ? (extra_params => [ '-U', $user ]) : ());
 }
 
-# Assert that $q fails with an error matching $re.
+# No error a non-superuser can see names the key file: its path says where
+# the secret lies (notary.pseudonym_key_file is superuser only).
+sub names_no_key_path
+{
+	my ($text, $name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $dir = $node->data_dir;
+	unlike($text, qr/\Q$dir\E|\.key\b/, "$name: names no key file path");
+	return;
+}
+
+# Assert that $q fails with an error matching $re; as a non-superuser
+# ($user), also that the error names no key file path.
 sub fails_like
 {
 	my ($q, $re, $name, $user) = @_;
@@ -34,6 +47,7 @@ sub fails_like
 		defined $user ? (extra_params => [ '-U', $user ]) : ());
 	isnt($ret, 0, "$name: fails");
 	like($err, $re, "$name: says why");
+	names_no_key_path($err, $name) if defined $user;
 	return;
 }
 
@@ -74,20 +88,27 @@ sql(q{
 CREATE EXTENSION pg_notary;
 CREATE ROLE citizen LOGIN IN ROLE opendata_reader;
 CREATE ROLE clerk LOGIN;
+CREATE ROLE auditor LOGIN IN ROLE notary_auditor;
 CREATE SCHEMA procurement;
 CREATE TABLE procurement.tenders (id int PRIMARY KEY, vendor text, official text);
 INSERT INTO procurement.tenders VALUES (1, 'PT Jalan Mulus', '3171999900000001'),
   (2, 'CV Terang', '3171999900000002'), (3, 'CV Terang', '3171999900000001');
 SELECT notary.enable('procurement');
 SELECT notary.classify('procurement.tenders', 'official', 'identifier');
+GRANT USAGE ON SCHEMA notary, procurement TO clerk;
+GRANT SELECT ON procurement.tenders TO clerk;
+GRANT EXECUTE ON FUNCTION notary.publish(regclass, jsonb, integer, name, name, text, text) TO clerk;
 });
 my $rules = q{'{"id": "keep", "vendor": "keep", "official": "pseudonymise(officials)"}'};
 
 # --- no key: a clear error, nothing created, no file made -------------------
 ok(!-e $keyfile, 'no key file before anyone asks for one');
 fails_like("SELECT notary.publish('procurement.tenders', $rules)",
-	qr/no pseudonym key configured: the file ".*pg_notary_pseudonym\.key" does not exist.*\n.*HINT:.*create_pseudonym_key/,
+	qr/no pseudonym key configured: the key file does not exist.*\n.*HINT:.*create_pseudonym_key/,
 	'publishing a pseudonymised column without a key');
+fails_like(q{SELECT notary.publish('procurement.tenders', '{"id": "keep", "official": "pseudonymise"}', view_name => 'clerks')},
+	qr/no pseudonym key configured: the key file does not exist/,
+	'a publisher who is not superuser, without a key', 'clerk');
 is(sql(q{SELECT count(*) FROM notary.publications}), '0', 'nothing was published');
 ok(!-e $keyfile, 'still no key file: it is never created implicitly');
 fails_like('SELECT notary.create_pseudonym_key()', qr/permission denied/, 'a non-superuser creating a key', 'clerk');
@@ -130,7 +151,7 @@ is_deeply(pseudonyms(), $p1, 'mode 0600 again: the same pseudonyms');
 # --- a malformed file is refused --------------------------------------------
 my $good = slurp_file($keyfile);
 append_to_file($keyfile, "2 not-hex\n");
-fails_like('SELECT * FROM opendata.tenders', qr/pseudonym key file ".*" is malformed at line 2/,
+fails_like('SELECT * FROM opendata.tenders', qr/pseudonym key file is malformed at line 2/,
 	'a malformed key file', 'citizen');
 fails_like('SELECT notary.create_pseudonym_key()', qr/malformed/, 'adding a key to a malformed file');
 open(my $fh, '>', $keyfile) or die; print $fh $good; close $fh;
@@ -156,11 +177,31 @@ SKIP:
 	is(python_pseudonym(2, 'officials', '3171999900000001'), $p2->{1}, 'version 2 recomputed with key 2');
 }
 
-# --- another key under the same version: other pseudonyms ------------------
+# --- another key under the same version: fail closed, reported -------------
+# Every pseudonym would silently change: the publication keeps a check value
+# of its key (keyed BLAKE2b-256 of a fixed tag, never the key) and compares.
+my $both = slurp_file($keyfile);
+SKIP:
+{
+	skip 'python3 not available', 1 unless system('python3 -c "import hashlib" >/dev/null 2>&1') == 0;
+	my ($kc, $kerr);
+	IPC::Run::run([ 'python3', '-c',
+			'import hashlib, sys; keys = dict(l.split() for l in open(sys.argv[1]) if l.strip()); '
+			  . 'print(hashlib.blake2b(b"pg_notary/pseudonym/key-check/v1", key=bytes.fromhex(keys["2"]), digest_size=32).hexdigest())',
+			$keyfile ],
+		'>', \$kc, '2>', \$kerr) or die "python3 failed: $kerr";
+	chomp $kc;
+	is(sql(q{SELECT encode(key_check, 'hex') FROM notary.publications WHERE view_name = 'tenders'}), $kc,
+		'the publication keeps the documented check value of key 2');
+}
 my $other = "1 " . ('ab' x 32) . "\n2 " . ('cd' x 32) . "\n";
 open($fh, '>', $keyfile) or die; print $fh $other; close $fh;
-my $p3 = pseudonyms();
-isnt($p3->{1}, $p2->{1}, 'another secret, other pseudonyms (the file is read again when it changes)');
+fails_like('SELECT * FROM opendata.tenders', qr/publication opendata\.tenders is stale: pseudonym key changed/,
+	'another secret under the same version: no pseudonym changes silently', 'citizen');
+like(sql('SELECT problem, detail FROM notary.publication_problems()'),
+	qr/pseudonym key changed\|Key version 2 in the key file is not the key/, 'publication_problems() says the key changed');
+open($fh, '>', $keyfile) or die; print $fh $both; close $fh;
+is_deeply(pseudonyms(), $p2, 'the key restored: the same pseudonyms');
 open($fh, '>', $keyfile) or die; print $fh $good; close $fh;
 
 # --- the version a view uses is gone: fail closed, reported ----------------
@@ -176,8 +217,15 @@ $node->append_conf('postgresql.conf', "notary.pseudonym_key_file = 'elsewhere.ke
 $node->reload;
 $node->poll_query_until('postgres', q{SELECT current_setting('notary.pseudonym_key_file') = 'elsewhere.key'})
   or die 'setting not reloaded';
-fails_like('SELECT * FROM opendata.tenders', qr/no pseudonym key configured: the file ".*elsewhere\.key" does not exist/,
+fails_like('SELECT * FROM opendata.tenders', qr/no pseudonym key configured: the key file does not exist/,
 	'a configured key file that does not exist', 'citizen');
+my $problems = sql('SELECT problem, detail FROM notary.publication_problems()', 'auditor');
+like($problems, qr/pseudonym key missing\|Key version 1 is needed: no pseudonym key configured/,
+	'publication_problems() for an auditor: the key is missing');
+names_no_key_path($problems, 'publication_problems() for an auditor');
+fails_like(q{SELECT notary.publish('procurement.tenders', '{"id": "keep", "official": "pseudonymise"}', view_name => 'clerks')},
+	qr/no pseudonym key configured: the key file does not exist/,
+	'a publisher who is not superuser, key file missing', 'clerk');
 $node->append_conf('postgresql.conf', "notary.pseudonym_key_file = 'pg_notary_pseudonym.key'\n");
 $node->reload;
 $node->poll_query_until('postgres', q{SELECT current_setting('notary.pseudonym_key_file') = 'pg_notary_pseudonym.key'})
