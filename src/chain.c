@@ -188,7 +188,6 @@ chain_xact_callback(XactEvent event, void *arg)
 			wrote_in_xact = false;
 			nsaved = 0;
 			relinfo_xact_end(true);
-			notary_catalog_reset();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
