@@ -1,8 +1,9 @@
--- The write path keeps the ledger and its indexes open for one statement
--- (issue 6).  DDL on the ledger later in the same transaction must still
--- work, an index created on the ledger mid-transaction must receive every
--- later entry, and rolled-back subtransactions must leave a verifiable
--- chain.
+-- The write path keeps the ledger and its indexes open for the transaction
+-- and closes them around every utility statement (issue 6).  DDL on the
+-- ledger later in the same transaction (also from inside a function) must
+-- still work, an index created on the ledger mid-transaction must receive
+-- every later entry, and rolled-back subtransactions must leave a
+-- verifiable chain.
 CREATE DATABASE notary_write_path;
 \c notary_write_path
 SET client_min_messages = warning;
@@ -36,6 +37,9 @@ BEGIN
     NULL;
   END;
   INSERT INTO app.t VALUES (202, 'after');
+  EXECUTE 'ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only';
+  EXECUTE 'ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only';
+  INSERT INTO app.t VALUES (203, 'after DDL in a function');
 END
 $$;
 

@@ -11,16 +11,17 @@
  * UPDATE, DELETE and TRUNCATE.  The sequence has CACHE 1, so numbers agree
  * with the order in which row locks were granted.
  *
- * The ledger and its indexes are opened once per statement, not once per
- * entry (that was 6% of a bulk INSERT, issue 6): under the top transaction's
- * resource owner, so that a subtransaction's end does not close them.  They
- * are closed when a statement ends (ExecutorEnd and ProcessUtility hooks,
- * at any nesting level: an open reference would make DDL on the ledger
- * later in the transaction fail with "being used by active queries") and
- * before commit; an abort releases them with the resource owner.  A relcache
- * invalidation of the ledger (an index created or dropped) makes the next
- * entry open them again, so an entry always goes into the index set the
- * ledger has when it is written.
+ * The ledger and its indexes are opened once per transaction, not once per
+ * entry (that was 6% of a bulk INSERT and 2 to 3% of TPC-B, issue 6): under
+ * the top transaction's resource owner, so that a subtransaction's end does
+ * not close them.  They are closed before commit, and before and after
+ * every utility statement (ProcessUtility hook, at any nesting level): DDL
+ * on the ledger refuses a table this session holds open ("being used by
+ * active queries"), and all DDL goes through ProcessUtility.  An abort
+ * releases them with the resource owner.  A relcache invalidation of the
+ * ledger (an index created or dropped) makes the next entry open them
+ * again, so an entry always goes into the index set the ledger has when it
+ * is written.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,7 +32,6 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
-#include "executor/executor.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
@@ -92,7 +92,7 @@ client_address(void)
 	return client_addr;
 }
 
-/* The ledger as opened for this statement (see the file header). */
+/* The ledger as opened for this transaction (see the file header). */
 static Relation xact_ledger = NULL;
 static CatalogIndexState xact_indstate = NULL;
 static bool xact_ledger_stale = false;
@@ -139,18 +139,7 @@ ledger_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-
-static void
-ledger_ExecutorEnd(QueryDesc *queryDesc)
-{
-	if (prev_ExecutorEnd)
-		prev_ExecutorEnd(queryDesc);
-	else
-		standard_ExecutorEnd(queryDesc);
-	ledger_close_xact();
-}
 
 static void
 ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
@@ -158,6 +147,7 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					  ParamListInfo params, QueryEnvironment *queryEnv,
 					  DestReceiver *dest, QueryCompletion *qc)
 {
+	ledger_close_xact();
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 							params, queryEnv, dest, qc);
@@ -167,12 +157,10 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	ledger_close_xact();
 }
 
-/* Install the statement-end hooks (from _PG_init). */
+/* Install the utility hook (from _PG_init). */
 void
 ledger_init(void)
 {
-	prev_ExecutorEnd = ExecutorEnd_hook;
-	ExecutorEnd_hook = ledger_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ledger_ProcessUtility;
 }
@@ -186,7 +174,7 @@ ledger_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
- * The ledger, opened for this statement, and its index state.  Opened
+ * The ledger, opened for this transaction, and its index state.  Opened
  * with TopTransactionResourceOwner and in TopTransactionContext.
  */
 static Relation
