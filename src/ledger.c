@@ -203,8 +203,14 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 			CurrentResourceOwner = TopTransactionResourceOwner;
 			rel = table_open(ledger_oid, RowExclusiveLock);
 			if (RelationGetDescr(rel)->natts != LEDGER_NATTS)
+			{
+				int			natts = RelationGetDescr(rel)->natts;
+
+				/* a caught error must not leave it open until commit */
+				table_close(rel, NoLock);
 				elog(ERROR, "notary.ledger has %d columns, expected %d",
-					 RelationGetDescr(rel)->natts, LEDGER_NATTS);
+					 natts, LEDGER_NATTS);
+			}
 			xact_indstate = CatalogOpenIndexes(rel);
 			xact_ledger = rel;
 			xact_ledger_stale = false;
