@@ -48,10 +48,12 @@ typedef struct SavedHead
 #define MAX_SAVED_HEADS 64
 
 static bool head_loaded = false;
+static Oid	head_ledger_oid = InvalidOid;	/* the ledger the head is of */
 static int64 head_pos = 0;
 static uint8 head_hash[NOTARY_HASH_LEN];
 
 static bool wrote_in_xact = false;
+static Oid	xact_start_ledger_oid;
 static int64 xact_start_pos;
 static uint8 xact_start_hash[NOTARY_HASH_LEN];
 
@@ -107,6 +109,7 @@ chain_load_head(void)
 	index_close(index, AccessShareLock);
 	table_close(heap, AccessShareLock);
 	head_loaded = true;
+	head_ledger_oid = cat->ledger_oid;
 }
 
 /*
@@ -119,11 +122,16 @@ chain_reserve(int32 *chain_id, int64 *pos, uint8 *prev_hash)
 {
 	SubTransactionId cur = GetCurrentSubTransactionId();
 
-	if (!head_loaded)
+	/*
+	 * A ledger dropped and created again (DROP EXTENSION, CREATE EXTENSION in
+	 * this session) starts its chains afresh.
+	 */
+	if (!head_loaded || head_ledger_oid != notary_catalog()->ledger_oid)
 		chain_load_head();
 
 	if (!wrote_in_xact)
 	{
+		xact_start_ledger_oid = head_ledger_oid;
 		xact_start_pos = head_pos;
 		memcpy(xact_start_hash, head_hash, NOTARY_HASH_LEN);
 		wrote_in_xact = true;
@@ -180,7 +188,6 @@ chain_xact_callback(XactEvent event, void *arg)
 			wrote_in_xact = false;
 			nsaved = 0;
 			relinfo_xact_end(true);
-			notary_catalog_reset();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -188,6 +195,9 @@ chain_xact_callback(XactEvent event, void *arg)
 			{
 				head_pos = xact_start_pos;
 				memcpy(head_hash, xact_start_hash, NOTARY_HASH_LEN);
+				/* the ledger was replaced and the replacement rolled back */
+				if (head_ledger_oid != xact_start_ledger_oid)
+					head_loaded = false;
 			}
 			wrote_in_xact = false;
 			nsaved = 0;

@@ -19,12 +19,43 @@
 
 #include "mb/pg_wchar.h"
 
-typedef crypto_generichash_state Hasher;
+/*
+ * A hash being computed.  The many small fields (lengths, integers, short
+ * strings) are gathered in buf and given to libsodium in one update when it
+ * fills up or the hash ends: an update call per field cost about 30% more
+ * per column commitment (issue 6).  The bytes hashed are the same.
+ */
+#define HASHER_BUFSIZE 256
+
+typedef struct Hasher
+{
+	crypto_generichash_state state;
+	size_t		used;
+	uint8		buf[HASHER_BUFSIZE];
+} Hasher;
+
+static void
+hash_flush(Hasher *h)
+{
+	if (h->used > 0)
+		crypto_generichash_update(&h->state, h->buf, h->used);
+	h->used = 0;
+}
 
 static void
 hash_bytes(Hasher *h, const void *p, size_t len)
 {
-	crypto_generichash_update(h, (const unsigned char *) p, len);
+	if (h->used + len > HASHER_BUFSIZE)
+	{
+		hash_flush(h);
+		if (len > HASHER_BUFSIZE)
+		{
+			crypto_generichash_update(&h->state, (const unsigned char *) p, len);
+			return;
+		}
+	}
+	memcpy(h->buf + h->used, p, len);
+	h->used += len;
 }
 
 static void
@@ -106,7 +137,8 @@ hash_begin(Hasher *h, const char *tag)
 {
 	size_t		len = strlen(tag);
 
-	crypto_generichash_init(h, NULL, 0, NOTARY_HASH_LEN);
+	crypto_generichash_init(&h->state, NULL, 0, NOTARY_HASH_LEN);
+	h->used = 0;
 	hash_u32(h, (uint32) len);
 	hash_bytes(h, tag, len);
 }
@@ -114,7 +146,8 @@ hash_begin(Hasher *h, const char *tag)
 static void
 hash_end(Hasher *h, uint8 *out)
 {
-	crypto_generichash_final(h, out, NOTARY_HASH_LEN);
+	hash_flush(h);
+	crypto_generichash_final(&h->state, out, NOTARY_HASH_LEN);
 }
 
 /*

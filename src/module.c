@@ -87,4 +87,5 @@ _PG_init(void)
 
 	relinfo_init();
 	chain_init();
+	ledger_init();
 }

@@ -298,6 +298,7 @@ extern void chain_advance(int64 pos, const uint8 *hash);
 
 /* ---- ledger.c ---- */
 
+extern void ledger_init(void);
 extern void ledger_append(NotaryEntry *e, const NotaryImage *img);
 extern void ledger_append_event(const char *op, bool has_table, int32 table_id,
 								const char *detail_json);

@@ -1,0 +1,71 @@
+-- A ledger written by 0.1 keeps verifying after ALTER EXTENSION UPDATE, and
+-- entries written after the update chain on to it.  0.2 replaces the btree
+-- index on (table_id, seq) with a BRIN index (issue 6); verify_table(),
+-- history(), proof() and redaction find a table's entries through it.
+-- Then the extension is dropped and created again in the same session: the
+-- cached OIDs of the old ledger must be forgotten.
+CREATE DATABASE notary_upgrade;
+\c notary_upgrade
+SET client_min_messages = warning;
+CREATE EXTENSION pg_notary VERSION '0.1';
+CREATE SCHEMA app;
+CREATE TABLE app.person (id int PRIMARY KEY, name text, city text);
+CREATE TABLE app.other (id int PRIMARY KEY, v text);
+SELECT notary.enable('app');
+SELECT notary.classify('app.person', 'name', 'identifier');
+INSERT INTO app.person SELECT g, 'name ' || g, 'city ' || (g % 7) FROM generate_series(1, 300) g;
+INSERT INTO app.other SELECT g, 'v' || g FROM generate_series(1, 50) g;
+UPDATE app.person SET city = 'moved' WHERE id % 10 = 0;
+DELETE FROM app.other WHERE id > 40;
+SELECT indexname FROM pg_indexes WHERE schemaname = 'notary' AND tablename = 'ledger' ORDER BY 1;
+
+ALTER EXTENSION pg_notary UPDATE TO '0.2';
+SELECT extversion FROM pg_extension WHERE extname = 'pg_notary';
+SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'notary' AND tablename = 'ledger' ORDER BY 1;
+
+-- the 0.1 entries verify, and so do the ones written after the update
+INSERT INTO app.person VALUES (1001, 'after update', 'x');
+UPDATE app.other SET v = 'changed' WHERE id = 1;
+SELECT count(*) AS findings FROM notary.verify();
+SELECT count(*) AS findings FROM notary.verify_table('app.person');
+SELECT count(*) AS findings FROM notary.verify_table('app.other');
+
+-- the BRIN index finds a table's entries: in a range summarised when the
+-- index was built and extended by later inserts, not summarised, and
+-- summarised again
+SET enable_seqscan = off;
+SELECT op, count(*) FROM notary.ledger
+ WHERE table_id = (SELECT table_id FROM notary.tables WHERE table_name = 'other')
+ GROUP BY op ORDER BY op;
+SELECT brin_desummarize_range('notary.ledger_table_brin', 0);
+SELECT op, count(*) FROM notary.ledger
+ WHERE table_id = (SELECT table_id FROM notary.tables WHERE table_name = 'other')
+ GROUP BY op ORDER BY op;
+SELECT brin_summarize_range('notary.ledger_table_brin', 0) AS ranges_summarised;
+SELECT op, count(*) FROM notary.ledger
+ WHERE table_id = (SELECT table_id FROM notary.tables WHERE table_name = 'other')
+ GROUP BY op ORDER BY op;
+SELECT op, row_image FROM notary.ledger
+ WHERE seq = (SELECT max(seq) FROM notary.ledger WHERE row_image IS NOT NULL);
+RESET enable_seqscan;
+SELECT op, after->>'v' AS v FROM notary.history('app.other', '1') ORDER BY seq;
+
+-- redaction of an entry written by 0.1 still verifies
+SELECT notary.redact('app.person', ARRAY['5'], ARRAY['name'], 'upgrade test') > 0 AS redacted;
+SELECT count(*) AS findings FROM notary.verify();
+SELECT count(*) AS findings FROM notary.verify_table('app.person');
+
+-- drop and create again in this session: capture writes to the new ledger,
+-- and this backend's chain starts again at position 1
+SET notary.allow_uninstall = on;
+DROP EXTENSION pg_notary CASCADE;
+RESET notary.allow_uninstall;
+CREATE EXTENSION pg_notary;
+SELECT notary.enable('app');
+INSERT INTO app.other VALUES (500, 'new ledger');
+SELECT op, count(*) FROM notary.ledger GROUP BY op ORDER BY op;
+SELECT min(chain_pos) AS first_position FROM notary.ledger;
+SELECT * FROM notary.verify();
+SELECT count(*) AS findings FROM notary.verify_table('app.other');
+\c contrib_regression
+DROP DATABASE notary_upgrade;
