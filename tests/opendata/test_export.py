@@ -330,7 +330,18 @@ def tamper_tests(d, key):
 def main():
     setup()
     v1 = v1_profiles()
-    check(True, "official v1 profiles fetched with npm pack %s" % V1_PACKAGE)
+    # The validators must be able to fail: a descriptor without resources, and
+    # a resource whose hash is not a hash, are rejected by the same schemas.
+    with open(os.path.join(HERE, "datapackage-v2-requirements.schema.json")) as f:
+        v2req = json.load(f)
+    bad_package = {"name": "x", "resources": []}
+    bad_resource = {"name": "x", "path": "x.csv", "hash": "not a hash", "bytes": -1}
+    check(schema_errors(jsonschema.Draft4Validator, v1[0], {"name": "x"}),
+          "the official v1 data-package profile (npm %s) rejects a package without resources" % V1_PACKAGE)
+    check(schema_errors(jsonschema.Draft4Validator, v1[1], bad_resource),
+          "the official v1 data-resource profile rejects a malformed resource")
+    check(schema_errors(jsonschema.Draft7Validator, v2req, bad_package),
+          "the v2 requirements schema written here rejects a package with no resources and no $schema")
 
     # through SQL, into a server directory (the server runs as this OS user)
     sql_dir = os.path.join(TMP, "sql_export")
