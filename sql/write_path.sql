@@ -43,6 +43,61 @@ BEGIN
 END
 $$;
 
+-- An index created on the ledger in a subtransaction that wrote and then
+-- failed (no utility statement ends it: a PL/pgSQL EXCEPTION block) is not
+-- left referenced ("cannot remove relcache entry ... nonzero refcount").
+DO $$
+BEGIN
+  INSERT INTO app.t VALUES (300, 'before');
+  BEGIN
+    EXECUTE 'CREATE INDEX ledger_gone_idx ON notary.ledger (seq)';
+    INSERT INTO app.t VALUES (301, 'lost with the index');
+    RAISE EXCEPTION 'roll back the index';
+  EXCEPTION WHEN raise_exception THEN
+    NULL;
+  END;
+  INSERT INTO app.t VALUES (302, 'after');
+END
+$$;
+
+-- A write rolled back with its subtransaction keeps no lock on the ledger
+-- or its indexes, as when each entry opened the ledger: the rest of the
+-- transaction does not block CREATE INDEX, VACUUM FULL or REINDEX of others.
+BEGIN;
+DO $$
+BEGIN
+  BEGIN
+    INSERT INTO app.t VALUES (310, 'lost');
+    RAISE EXCEPTION 'roll back';
+  EXCEPTION WHEN raise_exception THEN
+    NULL;
+  END;
+END
+$$;
+SELECT c.relname, l.mode
+  FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+ WHERE l.pid = pg_backend_pid() AND c.relnamespace = 'notary'::regnamespace
+   AND c.relkind <> 'S'
+ ORDER BY 1;
+COMMIT;
+
+-- Entries alternating with utility statements in one transaction: each
+-- reopening of the ledger frees what the previous one allocated, so the
+-- transaction's memory does not grow with the number of entries.
+BEGIN;
+DO $$
+BEGIN
+  FOR i IN 1000..3999 LOOP
+    INSERT INTO app.t VALUES (i, 'with a utility statement');
+    EXECUTE 'SET LOCAL work_mem = ''5MB''';
+  END LOOP;
+END
+$$;
+SELECT sum(total_bytes) < 200000 AS memory_bounded
+  FROM pg_backend_memory_contexts
+ WHERE name = 'TopTransactionContext' OR parent = 'TopTransactionContext';
+COMMIT;
+
 -- the new index holds every entry written after it was created
 SET enable_seqscan = off;
 SET enable_bitmapscan = off;

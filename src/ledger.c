@@ -13,15 +13,25 @@
  *
  * The ledger and its indexes are opened once per transaction, not once per
  * entry (that was 6% of a bulk INSERT and 2 to 3% of TPC-B, issue 6): under
- * the top transaction's resource owner, so that a subtransaction's end does
- * not close them.  They are closed before commit, and before and after
- * every utility statement (ProcessUtility hook, at any nesting level): DDL
- * on the ledger refuses a table this session holds open ("being used by
- * active queries"), and all DDL goes through ProcessUtility.  An abort
- * releases them with the resource owner.  A relcache invalidation of the
- * ledger (an index created or dropped) makes the next entry open them
- * again, so an entry always goes into the index set the ledger has when it
- * is written.
+ * the resource owner of the (sub)transaction that writes first, not of the
+ * statement's portal, so that the end of a statement does not close them.
+ * They are closed before commit, and before and after every utility
+ * statement (ProcessUtility hook, at any nesting level): DDL on the ledger
+ * refuses a table this session holds open ("being used by active
+ * queries"), and all DDL goes through ProcessUtility.  They are also closed
+ * when the subtransaction that opened them ends (a PL/pgSQL EXCEPTION
+ * block, which runs no utility statement): its locks then go to its parent
+ * on commit and are released on abort, as they were when each entry opened
+ * the ledger, and an index created in an aborted subtransaction is not left
+ * referenced.  A top-level abort releases them with the resource owner.  A
+ * relcache invalidation of the ledger (an index created or dropped) makes
+ * the next entry open them again, so an entry always goes into the index
+ * set the ledger has when it is written.
+ *
+ * Memory: what opening allocates (index info, BRIN's descriptor) lives in a
+ * context of its own under TopTransactionContext, deleted on close, so a
+ * transaction that alternates entries and utility statements does not
+ * grow.
  *
  *-------------------------------------------------------------------------
  */
@@ -95,8 +105,23 @@ client_address(void)
 /* The ledger as opened for this transaction (see the file header). */
 static Relation xact_ledger = NULL;
 static CatalogIndexState xact_indstate = NULL;
+static MemoryContext xact_ledger_cxt = NULL;	/* holds xact_indstate */
+static ResourceOwner xact_ledger_owner = NULL;	/* holds the references */
+static SubTransactionId xact_ledger_subid = InvalidSubTransactionId;
 static bool xact_ledger_stale = false;
 static bool ledger_callbacks_registered = false;
+
+/* Forget the open ledger without closing it (abort, or after closing). */
+static void
+ledger_forget_xact(void)
+{
+	xact_ledger = NULL;
+	xact_indstate = NULL;
+	xact_ledger_cxt = NULL;
+	xact_ledger_owner = NULL;
+	xact_ledger_subid = InvalidSubTransactionId;
+	xact_ledger_stale = false;
+}
 
 /* Close the ledger and its indexes, if this transaction opened them. */
 static void
@@ -107,14 +132,13 @@ ledger_close_xact(void)
 		ResourceOwner save_owner = CurrentResourceOwner;
 
 		/* the references belong to the owner they were opened with */
-		CurrentResourceOwner = TopTransactionResourceOwner;
+		CurrentResourceOwner = xact_ledger_owner;
 		CatalogCloseIndexes(xact_indstate);
 		table_close(xact_ledger, NoLock);
 		CurrentResourceOwner = save_owner;
+		MemoryContextDelete(xact_ledger_cxt);
 	}
-	xact_ledger = NULL;
-	xact_indstate = NULL;
-	xact_ledger_stale = false;
+	ledger_forget_xact();
 }
 
 static void
@@ -129,14 +153,26 @@ ledger_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			/* the resource owner releases them */
-			xact_ledger = NULL;
-			xact_indstate = NULL;
-			xact_ledger_stale = false;
+			/* the resource owner releases them, TopTransactionContext goes */
+			ledger_forget_xact();
 			break;
 		default:
 			break;
 	}
+}
+
+/*
+ * A subtransaction ends: close the ledger if it (or a child of it, already
+ * ended) opened it, before its resource owner goes.
+ */
+static void
+ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	if ((event == SUBXACT_EVENT_PRE_COMMIT_SUB ||
+		 event == SUBXACT_EVENT_ABORT_SUB) &&
+		xact_ledger != NULL && xact_ledger_subid >= mySubid)
+		ledger_close_xact();
 }
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -174,8 +210,8 @@ ledger_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
- * The ledger, opened for this transaction, and its index state.  Opened
- * with TopTransactionResourceOwner and in TopTransactionContext.
+ * The ledger, opened for this transaction, and its index state: under the
+ * current (sub)transaction's resource owner, in a context of their own.
  */
 static Relation
 ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
@@ -186,6 +222,7 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 	if (!ledger_callbacks_registered)
 	{
 		RegisterXactCallback(ledger_xact_callback, NULL);
+		RegisterSubXactCallback(ledger_subxact_callback, NULL);
 		CacheRegisterRelcacheCallback(ledger_relcache_callback, (Datum) 0);
 		ledger_callbacks_registered = true;
 	}
@@ -194,13 +231,17 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 		ledger_close_xact();
 	if (xact_ledger == NULL)
 	{
+		MemoryContext cxt = AllocSetContextCreate(TopTransactionContext,
+												  "pg_notary ledger",
+												  ALLOCSET_SMALL_SIZES);
+
 		save_owner = CurrentResourceOwner;
-		save_cxt = MemoryContextSwitchTo(TopTransactionContext);
+		save_cxt = MemoryContextSwitchTo(cxt);
 		PG_TRY();
 		{
 			Relation	rel;
 
-			CurrentResourceOwner = TopTransactionResourceOwner;
+			CurrentResourceOwner = CurTransactionResourceOwner;
 			rel = table_open(ledger_oid, RowExclusiveLock);
 			if (RelationGetDescr(rel)->natts != LEDGER_NATTS)
 			{
@@ -213,6 +254,9 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 			}
 			xact_indstate = CatalogOpenIndexes(rel);
 			xact_ledger = rel;
+			xact_ledger_cxt = cxt;
+			xact_ledger_owner = CurTransactionResourceOwner;
+			xact_ledger_subid = GetCurrentSubTransactionId();
 			xact_ledger_stale = false;
 		}
 		PG_FINALLY();
