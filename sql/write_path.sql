@@ -111,5 +111,28 @@ SELECT count(*) FILTER (WHERE row_image[2] = 'lost') AS lost,
 DROP INDEX notary.ledger_test_idx;
 SELECT count(*) AS findings FROM notary.verify();
 SELECT count(*) AS findings FROM notary.verify_table('app.t');
+
+-- Entries go into the ledger's indexes without an executor, which cannot
+-- evaluate an expression or a predicate: an index with either (which only
+-- a superuser can create) makes capture refuse, instead of crashing the
+-- server (an expression index did) or filling a partial index with every
+-- entry.  Creating one is refused already, since recording the DDL writes
+-- to the ledger; with the DDL recording switched off it is created, and
+-- then every captured write is refused until it is dropped.
+CREATE INDEX ledger_expr_idx ON notary.ledger (pg_catalog.lower(op));
+SELECT count(*) AS expr_index_created FROM pg_class WHERE relname = 'ledger_expr_idx';
+ALTER EVENT TRIGGER notary_ddl_end DISABLE;
+CREATE INDEX ledger_expr_idx ON notary.ledger (pg_catalog.lower(op));
+CREATE INDEX ledger_partial_idx ON notary.ledger (seq) WHERE op = 'DDL';
+ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;
+INSERT INTO app.t VALUES (5000, 'expression and partial index');
+DROP INDEX notary.ledger_expr_idx;
+INSERT INTO app.t VALUES (5001, 'partial index');
+DROP INDEX notary.ledger_partial_idx;
+-- nothing of the refused writes was kept; capture works again
+SELECT count(*) AS refused_rows FROM app.t WHERE id IN (5000, 5001);
+INSERT INTO app.t VALUES (5002, 'after the drop');
+SELECT count(*) AS findings FROM notary.verify();
+SELECT count(*) AS findings FROM notary.verify_table('app.t');
 \c contrib_regression
 DROP DATABASE notary_write_path;

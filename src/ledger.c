@@ -210,6 +210,38 @@ ledger_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
+ * Entries are inserted into the ledger's indexes without an executor
+ * (CatalogTupleInsertWithInfo), which can neither evaluate an index
+ * expression nor honour a predicate or an exclusion constraint.  A
+ * superuser may still create such an index on notary.ledger: refuse to
+ * write rather than crash or corrupt it.  Closes what it opened on error.
+ */
+static void
+check_ledger_indexes(Relation rel, CatalogIndexState indstate)
+{
+	int			i;
+
+	for (i = 0; i < indstate->ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = indstate->ri_IndexRelationInfo[i];
+
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL ||
+			ii->ii_ExclusionOps != NULL)
+		{
+			char	   *name = pstrdup(RelationGetRelationName(indstate->ri_IndexRelationDescs[i]));
+
+			CatalogCloseIndexes(indstate);
+			table_close(rel, NoLock);
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("pg_notary cannot write to notary.ledger while it has index \"%s\"", name),
+					 errdetail("The ledger's indexes must be plain column indexes, without expressions, predicates or exclusion constraints."),
+					 errhint("Drop that index.")));
+		}
+	}
+}
+
+/*
  * The ledger, opened for this transaction, and its index state: under the
  * current (sub)transaction's resource owner, in a context of their own.
  */
@@ -253,6 +285,7 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 					 natts, LEDGER_NATTS);
 			}
 			xact_indstate = CatalogOpenIndexes(rel);
+			check_ledger_indexes(rel, xact_indstate);
 			xact_ledger = rel;
 			xact_ledger_cxt = cxt;
 			xact_ledger_owner = CurTransactionResourceOwner;
