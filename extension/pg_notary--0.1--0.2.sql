@@ -70,7 +70,7 @@ ALTER TABLE notary.publications ADD COLUMN checked jsonb NOT NULL;
 COMMENT ON COLUMN notary.publications.checked IS
   'schema, table and the type and class of every column the rules name (and the subject column), and whether the table had row-level security enabled, as checked when published';
 COMMENT ON COLUMN notary.publications.fingerprint IS
-  'BLAKE2b-256 of checked without attnums; a view whose table no longer gives the same digest is stale and returns no rows';
+  'BLAKE2b-256 of checked without attnums; a view whose table no longer gives the same digest is stale: reading it raises NT004';
 COMMENT ON COLUMN notary.publications.key_version IS
   'pseudonym key version the view uses (NULL: no pseudonymise rule); changes only with notary.refresh()';
 
@@ -157,7 +157,7 @@ CREATE VIEW notary.published AS
                  FROM notary.publication_problems() x GROUP BY x.view_name) pr
            ON pr.view_name OPERATOR(pg_catalog.=) ('opendata.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.view_name));
 COMMENT ON VIEW notary.published IS
-  'pg_notary: every publication: its view, table, rules, k, subject column, pseudonym key version, who published it when, and whether it is stale (then the view returns no rows; notary.refresh())';
+  'pg_notary: every publication: its view, table, rules, k, subject column, pseudonym key version, who published it when, and whether it is stale (then reading the view raises NT004; notary.refresh())';
 
 REVOKE ALL ON FUNCTION notary.mask(text, integer, integer), notary.generalise_range(numeric, numeric),
                        notary.publish(regclass, jsonb, integer, name, name, text, text),
@@ -219,3 +219,31 @@ COMMENT ON INDEX notary.ledger_table_brin IS
   'pg_notary: finds the entries of one table (table_id) or one seq; summarised by VACUUM (docs/performance.md)';
 
 
+
+
+
+-- ===========================================================================
+-- Comments of 0.1 objects (0.1's install script never changes)
+-- ===========================================================================
+COMMENT ON FUNCTION notary.guard_ledger() IS
+  'pg_notary: refuses UPDATE, DELETE and TRUNCATE of notary.ledger, notary.layouts and notary.checkpoints (NT001)';
+COMMENT ON FUNCTION notary.on_ddl_start() IS
+  'pg_notary: refuses DROP EXTENSION pg_notary and DROP SCHEMA notary unless notary.allow_uninstall is on (NT003)';
+COMMENT ON FUNCTION notary.on_ddl_end() IS
+  'pg_notary: records DDL on enrolled tables and the ledger, enrolls new tables of enrolled schemas, refuses capture-trigger changes by non-superusers (NT002)';
+COMMENT ON COLUMN notary.ledger.op IS
+  'INSERT, UPDATE, DELETE, TRUNCATE, SNAPSHOT, BASELINE, DDL, ENABLE, DISABLE, CLASSIFY, REDACT, PUBLISH, UNPUBLISH, EXPORT';
+COMMENT ON COLUMN notary.ledger.detail IS
+  'events (DDL, BASELINE, ENABLE, DISABLE, CLASSIFY, REDACT, PUBLISH, UNPUBLISH, EXPORT): what happened (docs/reference.md)';
+COMMENT ON INDEX notary.layouts_digest_idx IS
+  'pg_notary: finds a layout by its digest';
+COMMENT ON TRIGGER ledger_append_only ON notary.ledger IS 'pg_notary: refuses UPDATE and DELETE (NT001), ENABLE ALWAYS';
+COMMENT ON TRIGGER ledger_no_truncate ON notary.ledger IS 'pg_notary: refuses TRUNCATE (NT001), ENABLE ALWAYS';
+COMMENT ON TRIGGER layouts_append_only ON notary.layouts IS 'pg_notary: refuses UPDATE and DELETE (NT001), ENABLE ALWAYS';
+COMMENT ON TRIGGER layouts_no_truncate ON notary.layouts IS 'pg_notary: refuses TRUNCATE (NT001), ENABLE ALWAYS';
+COMMENT ON TRIGGER checkpoints_append_only ON notary.checkpoints IS 'pg_notary: refuses UPDATE and DELETE (NT001), ENABLE ALWAYS';
+COMMENT ON TRIGGER checkpoints_no_truncate ON notary.checkpoints IS 'pg_notary: refuses TRUNCATE (NT001), ENABLE ALWAYS';
+COMMENT ON EVENT TRIGGER notary_ddl_start IS 'pg_notary: calls notary.on_ddl_start()';
+COMMENT ON EVENT TRIGGER notary_ddl_end IS 'pg_notary: calls notary.on_ddl_end()';
+COMMENT ON EVENT TRIGGER notary_sql_drop IS 'pg_notary: calls notary.on_sql_drop()';
+COMMENT ON EVENT TRIGGER notary_table_rewrite IS 'pg_notary: calls notary.on_table_rewrite()';

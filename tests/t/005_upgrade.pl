@@ -95,11 +95,11 @@ is(sql('old_ledger', "SELECT count(*) FROM ($members) m WHERE what = 'table nota
 	'objects the upgrade creates become members of the extension');
 is(sql('old_ledger', qq{
 	SELECT string_agg(what, ', ' ORDER BY what) FROM ($members) m
-	 WHERE classid IN ('pg_proc'::regclass, 'pg_class'::regclass)
+	 WHERE classid IN ('pg_proc'::regclass, 'pg_class'::regclass, 'pg_event_trigger'::regclass)
 	   AND obj_description(objid, classid::regclass::text) IS NULL
 	   AND NOT (classid = 'pg_class'::regclass
 	            AND (SELECT relkind FROM pg_class WHERE oid = objid) IN ('i', 't'))}),
-	'', 'every function, table, view and sequence of the extension has a COMMENT');
+	'', 'every function, table, view, sequence and event trigger of the extension has a COMMENT');
 is(sql('old_ledger', qq!
 	SELECT string_agg(what, ', ' ORDER BY what) FROM ($members) m
 	 WHERE (classid = 'pg_proc'::regclass
