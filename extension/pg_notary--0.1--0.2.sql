@@ -146,6 +146,10 @@ COMMENT ON FUNCTION notary.k_anonymity(regclass) IS
 CREATE VIEW notary.published AS
   SELECT p.publication_id,
          CAST('opendata.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.view_name) AS pg_catalog.text) AS view_name,
+         (SELECT CAST(c.oid AS pg_catalog.regclass)
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+           WHERE n.nspname OPERATOR(pg_catalog.=) 'opendata'
+             AND c.relname OPERATOR(pg_catalog.=) p.view_name) AS view_relid,
          COALESCE(p.checked->>'schema', t.schema_name) AS schema_name,
          COALESCE(p.checked->>'table', t.table_name) AS table_name,
          p.rules, p.k, p.subject_column, p.key_version, p.title, p.description,
@@ -157,7 +161,7 @@ CREATE VIEW notary.published AS
                  FROM notary.publication_problems() x GROUP BY x.view_name) pr
            ON pr.view_name OPERATOR(pg_catalog.=) ('opendata.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.view_name));
 COMMENT ON VIEW notary.published IS
-  'pg_notary: every publication: its view, table, rules, k, subject column, pseudonym key version, who published it when, and whether it is stale (then reading the view raises NT004; notary.refresh())';
+  'pg_notary: every publication: its view (view_relid: for notary.k_anonymity() without USAGE on schema opendata), table, rules, k, subject column, pseudonym key version, who published it when, and whether it is stale (then reading the view raises NT004; notary.refresh())';
 
 REVOKE ALL ON FUNCTION notary.mask(text, integer, integer), notary.generalise_range(numeric, numeric),
                        notary.publish(regclass, jsonb, integer, name, name, text, text),

@@ -271,6 +271,11 @@ SELECT count(*) AS leaked_not_published FROM public.leaked l
 SET ROLE regress_od_auditor;
 SELECT expect_error($$SELECT notary.pseudonym('3171000000000001'::text, 'lapor.complaints.nik', 1)$$) AS auditor_pseudonym;
 SELECT view_name, stale FROM notary.published ORDER BY 1;
+-- the auditor has no USAGE on schema opendata: it names the view by the OID
+-- notary.published gives
+SELECT expect_error($$SELECT * FROM notary.k_anonymity('opendata.complaints')$$) AS auditor_k_by_name;
+SELECT k_required, rows_suppressed
+  FROM notary.k_anonymity((SELECT view_relid FROM notary.published WHERE view_name = 'opendata.complaints'));
 RESET ROLE;
 -- and a grant by mistake does not open it
 GRANT USAGE ON SCHEMA notary TO regress_od_nobody;
