@@ -361,9 +361,9 @@ pseudonym_newest_version(void)
 	return keys[nkeys - 1].version;
 }
 
-/* The key check value of that version into check; raises if no such key. */
-void
-pseudonym_key_check(int32 version, uint8 *check)
+/* The key of that version, the file read again if it changed; raises if none. */
+static const PseudonymKey *
+key_of_version(int32 version)
 {
 	const PseudonymKey *k;
 
@@ -374,8 +374,16 @@ pseudonym_key_check(int32 version, uint8 *check)
 	if (k == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the pseudonym key file has no key of version %d", version)));
-	memcpy(check, k->check, PSEUDONYM_CHECK_LEN);
+				 errmsg("the pseudonym key file has no key of version %d", version),
+				 errhint("A publication made with a key version that is gone must be refreshed with notary.refresh().")));
+	return k;
+}
+
+/* The key check value of that version into check; raises if no such key. */
+void
+pseudonym_key_check(int32 version, uint8 *check)
+{
+	memcpy(check, key_of_version(version)->check, PSEUDONYM_CHECK_LEN);
 }
 
 /*
@@ -448,17 +456,8 @@ typedef struct AlignedState
 static void
 state_start(crypto_generichash_state *st, int32 version, const char *domain, uint32 domainlen)
 {
-	const PseudonymKey *k;
+	const PseudonymKey *k = key_of_version(version);
 
-	keys_refresh(false);
-	if (!keys_loaded)
-		keys_raise();
-	k = find_key(version);
-	if (k == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the pseudonym key file has no key of version %d", version),
-				 errhint("A publication made with a key version that is gone must be refreshed with notary.refresh().")));
 	crypto_generichash_init(st, k->key, PSEUDONYM_KEY_LEN, PSEUDONYM_LEN);
 	absorb_str(st, PSEUDONYM_TAG, strlen(PSEUDONYM_TAG));
 	absorb_str(st, domain, domainlen);
