@@ -110,17 +110,17 @@ CREATE FUNCTION notary.publish(tbl regclass, rules jsonb, k integer DEFAULT NULL
     title text DEFAULT NULL, description text DEFAULT NULL) RETURNS regclass
   LANGUAGE c CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'notary_publish';
 COMMENT ON FUNCTION notary.publish(regclass, jsonb, integer, name, name, text, text) IS
-  'pg_notary: publish an enrolled table as view opendata.<view_name or table name> for opendata_reader: rules {"column": "keep|drop|pseudonymise[(domain)]|mask[(first,last)]|year|month|range(width)|prefix(n)"}, default deny, a named domain for superusers and the extension''s owner only; groups of fewer than k people (distinct subject values) or rows suppressed; recorded (docs/opendata.md)';
+  'pg_notary: publish an enrolled table as view opendata.<view_name or table name> for opendata_reader: rules {"column": "keep|drop|pseudonymise[(domain)]|mask[(first,last)]|year|month|range(width)|prefix(n)"}, default deny, a named domain for superusers and the extension''s owner only; groups of fewer than k people (distinct subject values) or rows suppressed; replacing an existing publication is for superusers, the extension''s owner and the table''s owner only; recorded (docs/opendata.md)';
 
 CREATE FUNCTION notary.refresh(view_name text) RETURNS regclass
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_refresh';
 COMMENT ON FUNCTION notary.refresh(text) IS
-  'pg_notary: check a publication''s stored rules against its table as it is now and publish it again (with the newest pseudonym key); refuses, changing nothing, if they no longer hold';
+  'pg_notary: check a publication''s stored rules against its table as it is now and publish it again (with the newest pseudonym key); refuses, changing nothing, if they no longer hold; superusers, the extension''s owner and the table''s owner only';
 
 CREATE FUNCTION notary.unpublish(view_name text) RETURNS void
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_unpublish';
 COMMENT ON FUNCTION notary.unpublish(text) IS
-  'pg_notary: drop a published view and its function, forget the publication; recorded';
+  'pg_notary: drop a published view and its function, forget the publication; superusers, the extension''s owner and the table''s owner only; recorded';
 
 CREATE FUNCTION notary.publication_check(publication_id integer) RETURNS void
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_publication_check';

@@ -152,9 +152,18 @@ SELECT count(*) AS publications_of_rls FROM notary.published WHERE view_name = '
 -- a superuser sees every row, and may publish them
 SELECT notary.publish('lapor.rls', '{"id": "keep", "region": "keep"}', view_name => 'rls');
 SELECT count(*) AS rows_published FROM opendata.rls;
+-- refused to the publisher: not the table's owner (below)
 SET ROLE regress_od_publisher;
 SELECT expect_error($$SELECT notary.refresh('rls')$$) AS rls_refresh;
 RESET ROLE;
+-- and to a table's owner whose row-level security is forced
+SELECT notary.publish('guess.t', '{"id": "keep"}', view_name => 'forced');
+ALTER TABLE guess.t ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+SET ROLE regress_od_publisher;
+SELECT expect_error($$SELECT notary.refresh('forced')$$) AS rls_forced_refresh;
+RESET ROLE;
+ALTER TABLE guess.t DISABLE ROW LEVEL SECURITY, NO FORCE ROW LEVEL SECURITY;
+SELECT notary.unpublish('forced');
 -- enabled after publishing: stale until a superuser refreshes it
 SELECT notary.publish('lapor.v', '{"id": "keep"}', view_name => 'late_rls');
 ALTER TABLE lapor.v ENABLE ROW LEVEL SECURITY;
@@ -165,6 +174,73 @@ SELECT count(*) AS rows_after_refresh FROM opendata.late_rls;
 ALTER TABLE lapor.v DISABLE ROW LEVEL SECURITY;
 SELECT notary.unpublish('rls'), notary.unpublish('late_rls');
 
+----------------------------------------------------------------------------
+-- Publications without an owner: a publisher granted EXECUTE could drop,
+-- refresh or replace (with looser rules) a publication a superuser made.
+-- An existing publication may be changed only by a superuser, the
+-- extension's owner, or the owner of its table (or a member of that role);
+-- each refusal leaves the publication, view, function and ledger as they
+-- were.
+----------------------------------------------------------------------------
+CREATE FUNCTION public.pub_state(v text) RETURNS text LANGUAGE sql AS $$
+  SELECT md5(concat_ws('|', p::text, c.oid, pg_get_viewdef(c.oid), f.oid, f.prosrc,
+                       (SELECT count(*) FROM notary.ledger)))
+    FROM notary.publications p
+    LEFT JOIN pg_class c ON c.oid = to_regclass('opendata.' || quote_ident(v))
+    LEFT JOIN pg_proc f ON f.oid = to_regprocedure('notary.publication_' || p.publication_id || '()')
+   WHERE p.view_name = v
+$$;
+CREATE ROLE regress_od_owner;
+CREATE TABLE lapor.o (id int PRIMARY KEY, status text, region text);
+INSERT INTO lapor.o SELECT g, 'open', '31' FROM generate_series(1, 3) g;
+ALTER TABLE lapor.o OWNER TO regress_od_owner;
+GRANT SELECT ON lapor.o TO regress_od_publisher;
+GRANT USAGE ON SCHEMA notary TO regress_od_owner;
+GRANT EXECUTE ON FUNCTION notary.refresh(text), notary.unpublish(text) TO regress_od_owner;
+SELECT notary.publish('lapor.o', '{"id": "keep", "status": "keep"}', view_name => 'by_superuser');
+SELECT pub_state('by_superuser') AS before \gset
+SET ROLE regress_od_publisher;
+SELECT notary.refresh('by_superuser');
+RESET ROLE;
+SELECT pub_state('by_superuser') = :'before' AS unchanged_after_refresh;
+SET ROLE regress_od_publisher;
+SELECT notary.publish('lapor.o', '{"id": "keep", "status": "keep", "region": "keep"}', view_name => 'by_superuser');
+RESET ROLE;
+SELECT pub_state('by_superuser') = :'before' AS unchanged_after_replace;
+SET ROLE regress_od_publisher;
+SELECT notary.unpublish('by_superuser');
+RESET ROLE;
+SELECT pub_state('by_superuser') = :'before' AS unchanged_after_unpublish;
+SELECT rules FROM notary.publications WHERE view_name = 'by_superuser';
+-- a new publication under a free name stays allowed with SELECT alone
+SET ROLE regress_od_publisher;
+SELECT notary.publish('lapor.o', '{"id": "keep"}', view_name => 'by_reader');
+-- ... but once made, it is the table owner's too, not its publisher's
+SELECT expect_error($$SELECT notary.unpublish('by_reader')$$) AS publisher_not_owner;
+RESET ROLE;
+-- a superuser may change any publication
+SELECT notary.refresh('by_superuser');
+SELECT notary.unpublish('by_reader');
+SELECT notary.publish('lapor.o', '{"id": "keep", "region": "keep"}', view_name => 'by_superuser');
+-- and so may the table's owner
+SET ROLE regress_od_owner;
+SELECT notary.refresh('by_superuser');
+SELECT notary.unpublish('by_superuser');
+RESET ROLE;
+-- the table's owner, and a member of its role, may change one a superuser made
+SELECT notary.publish('guess.t', '{"id": "keep"}', view_name => 'of_owner');
+CREATE ROLE regress_od_member IN ROLE regress_od_publisher;
+SET ROLE regress_od_publisher;
+SELECT notary.refresh('of_owner');
+SELECT notary.publish('guess.t', '{"id": "keep", "nik": "pseudonymise"}', view_name => 'of_owner');
+SET ROLE regress_od_member;
+SELECT notary.refresh('of_owner');
+SELECT notary.unpublish('of_owner');
+RESET ROLE;
+SELECT count(*) AS publications_left FROM notary.publications;
+SELECT op, detail->>'view' AS view, detail->>'refresh' AS refresh, current_user_name
+  FROM notary.ledger WHERE op IN ('PUBLISH', 'UNPUBLISH') ORDER BY seq DESC LIMIT 4;
+
 \c contrib_regression
 DROP DATABASE notary_od_attacks;
-DROP ROLE regress_od_publisher;
+DROP ROLE regress_od_member, regress_od_publisher, regress_od_owner;

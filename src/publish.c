@@ -29,6 +29,13 @@
  * values of its choice in another publication's domain and read their
  * pseudonyms.  refresh() republishes stored rules, checked when published.
  *
+ * A publication belongs to its table's owner: only a superuser, the
+ * extension's owner, or a role with the privileges of the table's owner
+ * (current_user, as for ALTER TABLE) may replace, refresh or unpublish an
+ * existing one (may_change_publication).  Anyone else granted EXECUTE may
+ * publish a table it may read under a free view name, nothing more; else it
+ * could loosen or drop what the table's owner or a superuser published.
+ *
  * Everything is checked (publish_policy.c) before anything is created; the
  * objects, the row of notary.publications and the PUBLISH entry of the
  * ledger are made in the caller's transaction, so an error leaves nothing
@@ -543,6 +550,56 @@ publish_detail(const char *view_name, const Policy *p, Jsonb *rules,
 }
 
 /*
+ * May the current user replace, refresh or unpublish a publication of
+ * table relid (InvalidOid: dropped)?  Superusers and the extension's owner
+ * may change any; anyone else only those of a table whose owner's
+ * privileges it has.  Call it before switching to the owner.
+ */
+static bool
+may_change_publication(Oid relid)
+{
+	HeapTuple	tup;
+	Oid			relowner;
+
+	if (superuser() || GetUserId() == notary_extension_owner())
+		return true;
+	if (!OidIsValid(relid))
+		return false;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	relowner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return has_privs_of_role(GetUserId(), relowner);
+}
+
+/*
+ * Refuse, with 42501, to change publication view_name of table relid:
+ * action is "replace", "refresh" or "unpublish".
+ */
+static void
+refuse_change(const char *action, const char *view_name, Oid relid)
+{
+	HeapTuple	tup = OidIsValid(relid) ? SearchSysCache1(RELOID, ObjectIdGetDatum(relid)) : NULL;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s publication %s", action, view_text(view_name)),
+				 errdetail("Its table was dropped, so only a superuser or the extension's owner may change it."),
+				 errhint("Ask a superuser to notary.unpublish('%s').", view_name)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s publication %s", action, view_text(view_name)),
+			 errdetail("Publication %s publishes table %s, owned by role \"%s\", and the current role does not have its privileges.",
+					   view_text(view_name),
+					   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												  get_rel_name(relid)),
+					   GetUserNameFromId(((Form_pg_class) GETSTRUCT(tup))->relowner, false)),
+			 errhint("Only a superuser, the extension's owner, or the table's owner may replace, refresh or unpublish an existing publication; publish under another view_name instead.")));
+}
+
+/*
  * Publish (or publish again) a table: check everything, then create or
  * replace the function and the view, grant them, record the publication
  * and append a PUBLISH entry.  refresh_id: the publication refreshed, or
@@ -569,6 +626,7 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	StringInfoData q;
 	bool		replace_view = false;
 	bool		may_name_domains;
+	bool		may_change;
 	bool		row_security;
 	uint8		key_check[PSEUDONYM_CHECK_LEN];
 	char		relkind;
@@ -582,6 +640,7 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	owner = notary_extension_owner();
 	/* a stored publication's rules were checked when it was published */
 	may_name_domains = refresh_id != 0 || superuser() || GetUserId() == owner;
+	may_change = may_change_publication(relid);
 	relkind = get_rel_relkind(relid);
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -628,6 +687,8 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
 				 errmsg("view %s already publishes another table", view_text(view_name)),
 				 errhint("Choose another view_name, or notary.unpublish('%s') first.", view_name)));
+	if (existing != NIL && !may_change)
+		refuse_change(refresh_id != 0 ? "refresh" : "replace", view_name, relid);
 	if (refresh_id != 0 && (existing == NIL || ((PubRow *) linitial(existing))->id != refresh_id))
 		elog(ERROR, "publication %d changed while it was refreshed", refresh_id);
 	nsp = get_namespace_oid(OPENDATA_SCHEMA, true);
@@ -836,6 +897,8 @@ notary_refresh(PG_FUNCTION_ARGS)
 	char	   *view_name = publication_name_arg(PG_GETARG_TEXT_PP(0));
 	PubRow	   *r = find_publication(view_name, true);
 
+	if (!may_change_publication(r->relid))
+		refuse_change("refresh", r->view_name, r->relid);
 	if (!OidIsValid(r->relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -859,6 +922,8 @@ notary_unpublish(PG_FUNCTION_ARGS)
 	Oid			nsp = get_namespace_oid(OPENDATA_SCHEMA, true);
 	StringInfoData sb;
 
+	if (!may_change_publication(r->relid))
+		refuse_change("unpublish", r->view_name, r->relid);
 	notary_spi_begin(&sw);
 	if (OidIsValid(nsp) && OidIsValid(get_relname_relid(r->view_name, nsp)))
 		run_ddl(psprintf("DROP VIEW %s", view_text(r->view_name)));
