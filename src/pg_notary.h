@@ -399,6 +399,10 @@ extern const char *datapackage_field_type(Oid typid, const char *rule);
 extern const char *datapackage_license_key(const char *license);
 extern char *datapackage_build(ExportPackage *pkg);
 
+/* ---- redaction.c ---- */
+
+extern char *classification_of(int32 table_id, const char *column);
+
 /* ---- capture.c ---- */
 
 extern int64 capture_baseline(Relation rel, const char *reason);

@@ -332,7 +332,7 @@ publication_problems_of(PubRow *r, bool with_objects)
 				get_atttypetypmodcoll(r->relid, att, &typid, &typmod, &collation);
 				cols[i].type_text = canon_type_name(typid, typmod);
 			}
-			cols[i].class = policy_columns_class(r->table_id, r->col_names[i]);
+			cols[i].class = classification_of(r->table_id, r->col_names[i]);
 			if (r->subject && strcmp(r->subject, r->col_names[i]) == 0)
 				now.subject = i;
 		}

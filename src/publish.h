@@ -80,6 +80,5 @@ extern char *policy_stats_sql(const Policy *p);
 extern char *policy_column_defs(const Policy *p);
 extern char *policy_checked_json(const Policy *p, bool with_attnums);
 extern void policy_digest(const char *checked_json, uint8 *out);
-extern char *policy_columns_class(int32 table_id, const char *column);
 
 #endif							/* PUBLISH_H */

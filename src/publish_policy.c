@@ -61,24 +61,6 @@ table_text(const Policy *p)
 	return quote_qualified_identifier(p->schema_name, p->table_name);
 }
 
-/* The class of a column, or NULL if unclassified.  (SPI connected.) */
-char *
-policy_columns_class(int32 table_id, const char *column)
-{
-	Oid			argtypes[2] = {INT4OID, TEXTOID};
-	Datum		args[2];
-
-	args[0] = Int32GetDatum(table_id);
-	args[1] = CStringGetTextDatum(column);
-	if (SPI_execute_with_args("SELECT class FROM notary.columns WHERE table_id OPERATOR(pg_catalog.=) $1 "
-							  "AND column_name OPERATOR(pg_catalog.=) $2",
-							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read notary.columns");
-	if (SPI_processed == 0)
-		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
-
 static bool
 is_personal(const char *class)
 {
@@ -400,7 +382,7 @@ lookup_column(const Policy *p, const char *name, const char *what)
 	get_atttypetypmodcoll(p->relid, att, &c->typid, &c->typmod, &collation);
 	c->basetype = getBaseType(c->typid);
 	c->type_text = canon_type_name(c->typid, c->typmod);
-	c->class = policy_columns_class(p->table_id, name);
+	c->class = classification_of(p->table_id, name);
 	return c;
 }
 

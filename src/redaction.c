@@ -67,9 +67,12 @@ check_reason(const char *reason)
 			 errdetail("The reason is recorded in the ledger with the redaction; it must not contain the erased data.")));
 }
 
-/* The class of a column, or NULL if unclassified.  (SPI connected.) */
-static char *
-column_class(int32 table_id, const char *column)
+/*
+ * The class of a column in notary.columns, or NULL if unclassified: the one
+ * classification that redaction and publication share.  (SPI connected.)
+ */
+char *
+classification_of(int32 table_id, const char *column)
 {
 	Oid			argtypes[2] = {INT4OID, TEXTOID};
 	Datum		args[2];
@@ -141,7 +144,7 @@ notary_classify(PG_FUNCTION_ARGS)
 
 	notary_spi_begin(&sw);
 	table_id = read_enrolled_table_id(relid);
-	old_class = column_class(table_id, column);
+	old_class = classification_of(table_id, column);
 	if (old_class != NULL && strcmp(old_class, class) == 0)
 	{
 		notary_spi_end(&sw);
@@ -392,7 +395,7 @@ check_personal_columns(Oid relid, int32 table_id, List *columns)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of table %s does not exist", c, table_name_of(relid))));
-		class = column_class(table_id, c);
+		class = classification_of(table_id, c);
 		if (class == NULL || strcmp(class, "public") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
