@@ -47,7 +47,7 @@ REVOKE ALL ON notary.publications, notary.publication_id_seq FROM PUBLIC;
 CREATE FUNCTION notary.create_pseudonym_key() RETURNS integer
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_create_pseudonym_key';
 COMMENT ON FUNCTION notary.create_pseudonym_key() IS
-  'pg_notary: append a new version to the pseudonym key file (notary.pseudonym_key_file, mode 0600) and return its number; superuser only; publications use it when refreshed (docs/opendata.md)';
+  'pg_notary: append a new version to the pseudonym key file (notary.pseudonym_key_file, mode 0600) and return its number; superuser only; publications use it when published, or refreshed with rotate_key (docs/opendata.md)';
 
 CREATE FUNCTION notary.pseudonym(value anyelement, domain text, key_version integer DEFAULT NULL)
   RETURNS text
@@ -72,7 +72,7 @@ COMMENT ON COLUMN notary.publications.checked IS
 COMMENT ON COLUMN notary.publications.fingerprint IS
   'BLAKE2b-256 of checked without attnums; a view whose table no longer gives the same digest is stale: reading it raises NT004';
 COMMENT ON COLUMN notary.publications.key_version IS
-  'pseudonym key version the view uses (NULL: no pseudonymise rule); changes only with notary.refresh()';
+  'pseudonym key version the view uses (NULL: no pseudonymise rule); kept by notary.refresh(), changed by notary.refresh(rotate_key => true) and notary.publish()';
 
 -- The key check value of that version (never the key): another key put in
 -- the file under the same version makes the publication stale instead of
@@ -112,10 +112,10 @@ CREATE FUNCTION notary.publish(tbl regclass, rules jsonb, k integer DEFAULT NULL
 COMMENT ON FUNCTION notary.publish(regclass, jsonb, integer, name, name, text, text) IS
   'pg_notary: publish an enrolled table as view opendata.<view_name or table name> for opendata_reader: rules {"column": "keep|drop|pseudonymise[(domain)]|mask[(first,last)]|year|month|range(width)|prefix(n)"}, default deny, a named domain for superusers and the extension''s owner only; groups of fewer than k people (distinct subject values) or rows suppressed; replacing an existing publication is for superusers, the extension''s owner and the table''s owner only; recorded (docs/opendata.md)';
 
-CREATE FUNCTION notary.refresh(view_name text) RETURNS regclass
+CREATE FUNCTION notary.refresh(view_name text, rotate_key boolean DEFAULT false) RETURNS regclass
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_refresh';
-COMMENT ON FUNCTION notary.refresh(text) IS
-  'pg_notary: check a publication''s stored rules against its table as it is now and publish it again (with the newest pseudonym key); refuses, changing nothing, if they no longer hold; superusers, the extension''s owner and the table''s owner only';
+COMMENT ON FUNCTION notary.refresh(text, boolean) IS
+  'pg_notary: check a publication''s stored rules against its table as it is now and publish it again with the same pseudonym key version (pseudonyms unchanged), or with the newest if rotate_key (every pseudonym changes); refuses, changing nothing, if the rules no longer hold or, without rotate_key, if its key version is gone or changed; superusers, the extension''s owner and the table''s owner only';
 
 CREATE FUNCTION notary.unpublish(view_name text) RETURNS void
   LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'notary_unpublish';
@@ -165,7 +165,7 @@ COMMENT ON VIEW notary.published IS
 
 REVOKE ALL ON FUNCTION notary.mask(text, integer, integer), notary.generalise_range(numeric, numeric),
                        notary.publish(regclass, jsonb, integer, name, name, text, text),
-                       notary.refresh(text), notary.unpublish(text), notary.publication_check(integer),
+                       notary.refresh(text, boolean), notary.unpublish(text), notary.publication_check(integer),
                        notary.publication_problems(), notary.k_anonymity(regclass) FROM PUBLIC;
 REVOKE ALL ON notary.published FROM PUBLIC;
 GRANT SELECT ON notary.published TO notary_auditor;

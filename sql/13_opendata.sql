@@ -206,7 +206,7 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 
 ----------------------------------------------------------------------------
 -- Keys: another key, another pseudonym; rotation changes a view only
--- when it is refreshed
+-- when it is refreshed with rotate_key: a plain refresh keeps its version
 ----------------------------------------------------------------------------
 CREATE TEMP TABLE seen AS SELECT id, nik FROM opendata.complaints;
 SET notary.pseudonym_key_file = :'otherkey';
@@ -220,9 +220,25 @@ SELECT key_version FROM notary.published WHERE view_name = 'opendata.complaints'
 SELECT notary.refresh('opendata.complaints');
 SELECT key_version FROM notary.published WHERE view_name = 'opendata.complaints';
 SELECT count(*) FILTER (WHERE seen.nik = v.nik) AS unchanged_after_refresh,
+       count(*) FILTER (WHERE v.nik ~ '^k1\.[0-9a-f]{32}$') AS with_key_1
+  FROM seen JOIN opendata.complaints v USING (id);
+SELECT notary.refresh('opendata.complaints', rotate_key => true);
+SELECT key_version FROM notary.published WHERE view_name = 'opendata.complaints';
+SELECT count(*) FILTER (WHERE seen.nik = v.nik) AS unchanged_after_rotation,
        count(*) FILTER (WHERE v.nik ~ '^k2\.[0-9a-f]{32}$') AS with_key_2,
        count(DISTINCT v.nik) AS people
   FROM seen JOIN opendata.complaints v USING (id);
+-- a key file without the version a view uses (or another key under it): a
+-- plain refresh refuses, changing nothing; rotating is explicit
+CREATE TEMP TABLE before_refusal AS
+  SELECT CAST(pub AS text) AS pub, (SELECT count(*) FROM notary.ledger) AS entries FROM notary.publications pub;
+SET notary.pseudonym_key_file = :'otherkey';
+SELECT expect_error($$SELECT notary.refresh('complaints')$$) AS refresh_key_missing,
+       expect_error($$SELECT notary.refresh('tenders')$$) AS refresh_key_changed;
+SET notary.pseudonym_key_file = :'keyfile';
+SELECT (SELECT count(*) FROM notary.publications now WHERE CAST(now AS text) IN (SELECT pub FROM before_refusal))
+         = (SELECT count(*) FROM before_refusal) AS publications_unchanged,
+       (SELECT count(*) FROM notary.ledger) = (SELECT max(entries) FROM before_refusal) AS no_ledger_entry;
 -- stable for the same key version
 SELECT count(*) AS stable FROM opendata.complaints v JOIN opendata.complaints w USING (id) WHERE v.nik = w.nik;
 -- a key file that lacks the version a view uses: fail closed, reported
@@ -377,7 +393,7 @@ SELECT expect_error($$SELECT notary.unpublish('permits')$$) AS unpublish_twice,
 -- The ledger: every publication recorded, without a data value
 ----------------------------------------------------------------------------
 SELECT op, detail->>'view' AS view, detail->>'table' AS tbl, detail->'k' AS k, detail->>'subject' AS subject,
-       detail->'key_version' AS key_version, detail->'refresh' AS refresh
+       detail->'key_version' AS key_version, detail->'key_rotated' AS rotated, detail->'refresh' AS refresh
   FROM notary.ledger WHERE op IN ('PUBLISH', 'UNPUBLISH') ORDER BY seq;
 SELECT count(*) AS entries_with_personal_values FROM notary.ledger l, lapor.complaints t
  WHERE l.op IN ('PUBLISH', 'UNPUBLISH') AND (strpos(l.detail::text, t.nik) > 0 OR strpos(l.detail::text, t.name) > 0);

@@ -109,7 +109,7 @@ SELECT notary.enable('guess'), notary.enable('lapor.x');
 SELECT notary.publish('guess.t', '{"id": "keep", "nik": "pseudonymise(guesses)"}', view_name => 'named_by_superuser');
 GRANT USAGE ON SCHEMA notary TO regress_od_publisher;
 GRANT EXECUTE ON FUNCTION notary.publish(regclass, jsonb, integer, name, name, text, text),
-                          notary.refresh(text), notary.unpublish(text) TO regress_od_publisher;
+                          notary.refresh(text, boolean), notary.unpublish(text) TO regress_od_publisher;
 SET ROLE regress_od_publisher;
 INSERT INTO guess.t VALUES (1, '3171000000000001');
 INSERT INTO "lapor.x".y VALUES (1, '3171000000000001');
@@ -196,7 +196,7 @@ INSERT INTO lapor.o SELECT g, 'open', '31' FROM generate_series(1, 3) g;
 ALTER TABLE lapor.o OWNER TO regress_od_owner;
 GRANT SELECT ON lapor.o TO regress_od_publisher;
 GRANT USAGE ON SCHEMA notary TO regress_od_owner;
-GRANT EXECUTE ON FUNCTION notary.refresh(text), notary.unpublish(text) TO regress_od_owner;
+GRANT EXECUTE ON FUNCTION notary.refresh(text, boolean), notary.unpublish(text) TO regress_od_owner;
 SELECT notary.publish('lapor.o', '{"id": "keep", "status": "keep"}', view_name => 'by_superuser');
 SELECT pub_state('by_superuser') AS before \gset
 SET ROLE regress_od_publisher;

@@ -375,7 +375,7 @@ key_of_version(int32 version)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the pseudonym key file has no key of version %d", version),
-				 errhint("A publication made with a key version that is gone must be refreshed with notary.refresh().")));
+				 errhint("A publication made with a key version that is gone must be rotated explicitly: notary.refresh(view_name, rotate_key => true).")));
 	return k;
 }
 

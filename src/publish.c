@@ -29,6 +29,12 @@
  * values of its choice in another publication's domain and read their
  * pseudonyms.  refresh() republishes stored rules, checked when published.
  *
+ * Pseudonyms are stable for a key version: a publication keeps the version
+ * it was published with.  refresh() keeps it too (it mends staleness that
+ * has nothing to do with keys, such as a dump and restore that renumbers
+ * columns) and refuses if that version is gone or is another key; only
+ * refresh(rotate_key => true) and publish() take the newest version.
+ *
  * A publication belongs to its table's owner: only a superuser, the
  * extension's owner, or a role with the privileges of the table's owner
  * (current_user, as for ALTER TABLE) may replace, refresh or unpublish an
@@ -519,10 +525,14 @@ view_comment(const Policy *p, const char *title, const char *description)
 					quote_qualified_identifier(p->schema_name, p->table_name));
 }
 
-/* The PUBLISH entry: which view, table, rules, k, subject, key version. */
+/*
+ * The PUBLISH entry: which view, table, rules, k, subject, key version,
+ * whether the key version changed (key_rotated: the publication existed
+ * with another version) and whether it was a refresh.
+ */
 static char *
 publish_detail(const char *view_name, const Policy *p, Jsonb *rules,
-			   const char *subject, bool refresh)
+			   const char *subject, bool key_rotated, bool refresh)
 {
 	StringInfoData sb;
 
@@ -545,7 +555,8 @@ publish_detail(const char *view_name, const Policy *p, Jsonb *rules,
 		appendStringInfo(&sb, ", \"key_version\": %d", p->key_version);
 	else
 		appendStringInfoString(&sb, ", \"key_version\": null");
-	appendStringInfo(&sb, ", \"refresh\": %s}", refresh ? "true" : "false");
+	appendStringInfo(&sb, ", \"key_rotated\": %s, \"refresh\": %s}",
+					 key_rotated ? "true" : "false", refresh ? "true" : "false");
 	return sb.data;
 }
 
@@ -600,15 +611,46 @@ refuse_change(const char *action, const char *view_name, Oid relid)
 }
 
 /*
+ * The key version a refresh keeps: the one publication r uses, with its
+ * check value into check.  Refuses (55000) if the key file no longer holds
+ * that very key: publishing with another would change every pseudonym, so
+ * that takes an explicit refresh(..., rotate_key => true).
+ */
+static int32
+kept_key_version(const PubRow *r, uint8 *check)
+{
+	char	   *detail = NULL;
+	const char *problem;
+
+	/* a publication without a check value is as good as a changed key */
+	if (r->has_key_check)
+		memcpy(check, r->key_check, PSEUDONYM_CHECK_LEN);
+	else
+		memset(check, 0, PSEUDONYM_CHECK_LEN);
+	problem = pseudonym_key_problem(r->key_version, check, &detail);
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot refresh publication %s with its pseudonym key version %d: %s",
+						view_text(r->view_name), r->key_version, problem),
+				 errdetail("%s A refresh keeps the key version so that no pseudonym changes.", detail),
+				 errhint("Put key version %d back into the pseudonym key file, or rotate explicitly: notary.refresh('%s', rotate_key => true) publishes with the newest key version, and every pseudonym of the view changes.",
+						 r->key_version, r->view_name)));
+	return r->key_version;
+}
+
+/*
  * Publish (or publish again) a table: check everything, then create or
  * replace the function and the view, grant them, record the publication
  * and append a PUBLISH entry.  refresh_id: the publication refreshed, or
- * 0.  Returns the view's OID.
+ * 0.  A refresh keeps the publication's key version unless rotate_key;
+ * publish() (refresh_id 0), new or replacing, takes the newest.  Returns
+ * the view's OID.
  */
 static Oid
 publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 			  const char *subject, const char *view_name, const char *title,
-			  const char *description, int32 refresh_id)
+			  const char *description, int32 refresh_id, bool rotate_key)
 {
 	NotaryUserSwitch sw;
 	MemoryContext cxt = CurrentMemoryContext;
@@ -629,6 +671,7 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	bool		may_change;
 	bool		row_security;
 	uint8		key_check[PSEUDONYM_CHECK_LEN];
+	int32		old_key_version = 0;
 	char		relkind;
 
 	/* no ALTER TABLE and no classify() until this transaction ends */
@@ -716,7 +759,11 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 					 errmsg("relation %s already exists and is not a publication", view_text(view_name)),
 					 errhint("Choose another view_name.")));
 	}
-	if (p->pseudonymises)
+	if (existing != NIL)
+		old_key_version = ((PubRow *) linitial(existing))->key_version;
+	if (p->pseudonymises && refresh_id != 0 && !rotate_key && old_key_version != 0)
+		p->key_version = kept_key_version((PubRow *) linitial(existing), key_check);
+	else if (p->pseudonymises)
 	{
 		p->key_version = pseudonym_newest_version();
 		pseudonym_key_check(p->key_version, key_check);
@@ -822,7 +869,10 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	notary_spi_end(&sw);
 
 	ledger_append_event(NOTARY_OP_PUBLISH, true, table_id,
-						publish_detail(view_name, p, rules, subject, refresh_id != 0));
+						publish_detail(view_name, p, rules, subject,
+									   old_key_version != 0 && p->key_version != 0 &&
+									   p->key_version != old_key_version,
+									   refresh_id != 0));
 	return view;
 }
 
@@ -846,7 +896,7 @@ notary_publish(PG_FUNCTION_ARGS)
 								PG_ARGISNULL(4) ? NULL : pstrdup(NameStr(*PG_GETARG_NAME(4))),
 								PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5)),
 								PG_ARGISNULL(6) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(6)),
-								0));
+								0, false));
 }
 
 /* "view" or "opendata.view" (quoted as identifiers may be) to view. */
@@ -887,9 +937,11 @@ find_publication(const char *view_name, bool for_update)
 PG_FUNCTION_INFO_V1(notary_refresh);
 
 /*
- * SQL: notary.refresh(view_name text) returns regclass.  Checks the stored
- * policy against the table as it is now and publishes it again, with the
- * newest pseudonym key; refuses (changing nothing) if it no longer holds.
+ * SQL: notary.refresh(view_name text, rotate_key boolean DEFAULT false)
+ * returns regclass.  Checks the stored policy against the table as it is
+ * now and publishes it again with the same pseudonym key version (the
+ * newest with rotate_key); refuses (changing nothing) if it no longer
+ * holds or, without rotate_key, if its key version is gone or changed.
  */
 Datum
 notary_refresh(PG_FUNCTION_ARGS)
@@ -905,7 +957,8 @@ notary_refresh(PG_FUNCTION_ARGS)
 				 errmsg("the table of publication %s was dropped", view_text(view_name)),
 				 errhint("notary.unpublish('%s') removes the publication.", view_name)));
 	PG_RETURN_OID(publish_table(r->relid, r->rules, r->k_null, r->k, r->subject,
-								r->view_name, r->title, r->description, r->id));
+								r->view_name, r->title, r->description, r->id,
+								PG_GETARG_BOOL(1)));
 }
 
 PG_FUNCTION_INFO_V1(notary_unpublish);

@@ -3,8 +3,10 @@
 # when group or others may read it or when it is malformed, recomputable
 # only with the key (checked here by Python's own BLAKE2b, from the bytes
 # docs/opendata.md describes), rotated only when a publication is
-# refreshed; another key under the same version makes a publication stale
-# (its key check value no longer matches); pseudonyms survive a restart.
+# refreshed with rotate_key (a plain refresh, which mends a view stale for
+# other reasons, keeps its key version, and refuses if that version is gone);
+# another key under the same version makes a publication stale (its key
+# check value no longer matches); pseudonyms survive a restart.
 
 use strict;
 use warnings;
@@ -162,14 +164,31 @@ $node->restart;
 cap_memory($node);
 is_deeply(pseudonyms(), $p1, 'the same pseudonyms after a restart');
 
-# --- rotation: a new version, used once the publication is refreshed --------
+# --- rotation: a new version, used only when a refresh asks for it ---------
 is(sql('SELECT notary.create_pseudonym_key()'), '2', 'the next key is version 2');
 like(slurp_file($keyfile), qr/\A1 [0-9a-f]{64}\n2 [0-9a-f]{64}\n\z/, 'appended, the old version kept');
 is_deeply(pseudonyms(), $p1, 'rotation alone changes no published pseudonym');
+# stale for a reason that has nothing to do with keys: "vendor" is now
+# another column of the same name (as after a dump and restore renumbers)
+sql(q{
+ALTER TABLE procurement.tenders RENAME COLUMN vendor TO vendor_old;
+ALTER TABLE procurement.tenders ADD COLUMN vendor text;
+UPDATE procurement.tenders SET vendor = vendor_old;
+ALTER TABLE procurement.tenders DROP COLUMN vendor_old;
+});
+fails_like('SELECT * FROM opendata.tenders', qr/publication opendata\.tenders is stale: column replaced/,
+	'a replaced column makes the view stale', 'citizen');
 sql(q{SELECT notary.refresh('tenders')});
+is_deeply(pseudonyms(), $p1, 'a plain refresh mends it and keeps key version 1: the same pseudonyms');
+is(sql(q{SELECT key_version FROM notary.published WHERE view_name = 'opendata.tenders'}), '1',
+	'a plain refresh keeps the key version');
+sql(q{SELECT notary.refresh('tenders', rotate_key => true)});
 my $p2 = pseudonyms();
-like($p2->{1}, qr/^k2\.[0-9a-f]{32}$/, 'refreshed: key version 2');
-isnt(substr($p2->{1}, 3), substr($p1->{1}, 3), 'refreshed: other pseudonyms');
+like($p2->{1}, qr/^k2\.[0-9a-f]{32}$/, 'refreshed with rotate_key: key version 2');
+isnt(substr($p2->{1}, 3), substr($p1->{1}, 3), 'refreshed with rotate_key: other pseudonyms');
+is(sql(q{SELECT string_agg(concat_ws(' ', detail->>'key_version', detail->>'key_rotated', detail->>'refresh'), ',' ORDER BY seq)
+           FROM notary.ledger WHERE op = 'PUBLISH'}),
+	'1 false false,1 false true,2 true true', 'the PUBLISH entries say the key version and whether it was rotated');
 is($p2->{1}, $p2->{3}, 'still stable within the new version');
 SKIP:
 {
@@ -209,8 +228,17 @@ fails_like('SELECT * FROM opendata.tenders', qr/publication opendata\.tenders is
 	'a view whose key version is gone', 'citizen');
 like(sql('SELECT problem, detail FROM notary.publication_problems()'),
 	qr/pseudonym key missing\|Key version 2 is needed/, 'publication_problems() says which version');
-sql(q{SELECT notary.refresh('tenders')});
-like(pseudonyms()->{1}, qr/^k1\./, 'refresh picks the newest key the file holds');
+my $before = sql(q{SELECT p::text FROM notary.publications p WHERE view_name = 'tenders'});
+my $entries = sql('SELECT count(*) FROM notary.ledger');
+fails_like("\\set VERBOSITY verbose\nSELECT notary.refresh('tenders')",
+	qr/ERROR:  55000: cannot refresh publication opendata\.tenders with its pseudonym key version 2: pseudonym key missing\n.*\nHINT:  .*notary\.refresh\('tenders', rotate_key => true\)/,
+	'a plain refresh when the key version is gone: refused, rotate explicitly');
+is(sql(q{SELECT p::text FROM notary.publications p WHERE view_name = 'tenders'}), $before,
+	'the refused refresh changed no publication');
+is(sql('SELECT count(*) FROM notary.ledger'), $entries, 'the refused refresh appended nothing');
+fails_like('SELECT * FROM opendata.tenders', qr/stale: pseudonym key missing/, 'the view stays closed', 'citizen');
+sql(q{SELECT notary.refresh('tenders', rotate_key => true)});
+like(pseudonyms()->{1}, qr/^k1\./, 'refresh with rotate_key picks the newest key the file holds');
 
 # --- the setting: another file, missing ------------------------------------
 $node->append_conf('postgresql.conf', "notary.pseudonym_key_file = 'elsewhere.key'\n");

@@ -9,12 +9,15 @@
 #     and verify_table() find nothing; an export works; a new publication
 #     gets a new id; a table with a dropped column has its columns
 #     renumbered by the restore, so its publication reports "column
-#     replaced" (fails closed) until notary.refresh();
+#     replaced" (fails closed) until notary.refresh(), which keeps its
+#     pseudonym key version even when a newer one was made since (the same
+#     pseudonyms as the source);
 #   - into another cluster (no pseudonym key file there): every view that
 #     pseudonymises fails closed with NT004 and publication_problems() says
 #     "pseudonym key missing" (and "pseudonym key changed" once another key
 #     is made there); a view without pseudonyms still reads; after the key
-#     file is copied over, the views give the same rows again.
+#     file is copied over, the views give the same rows again (a refresh
+#     there keeps the key version too).
 
 use strict;
 use warnings;
@@ -79,9 +82,9 @@ CREATE TABLE lapor.contracts (
     value   numeric(14, 2)
 );
 -- a dropped column: pg_dump renumbers the columns after it
-CREATE TABLE lapor.permits (id int PRIMARY KEY, old text, issued date);
+CREATE TABLE lapor.permits (id int PRIMARY KEY, old text, issued date, holder text);
 ALTER TABLE lapor.permits DROP COLUMN old;
-INSERT INTO lapor.permits VALUES (1, '2023-12-31'), (2, '2024-06-01');
+INSERT INTO lapor.permits VALUES (1, '2023-12-31', '3171000000000001'), (2, '2024-06-01', '3171000000000002');
 SELECT notary.enable('lapor');
 INSERT INTO lapor.complaints VALUES
   (1, '3171000000000001', '317101', '2024-01-05 10:00+07', 'open'),
@@ -98,6 +101,7 @@ UPDATE lapor.contracts SET value = value * 2 WHERE id = 3;
 SELECT notary.classify('lapor.complaints', 'nik', 'identifier');
 SELECT notary.classify('lapor.complaints', 'region', 'quasi_identifier');
 SELECT notary.classify('lapor.contracts', 'region', 'sensitive');
+SELECT notary.classify('lapor.permits', 'holder', 'identifier');
 SELECT notary.create_pseudonym_key();
 SELECT notary.publish('lapor.complaints',
          '{"id": "keep", "nik": "pseudonymise", "region": "prefix(2)", "filed_at": "month", "status": "keep"}',
@@ -107,7 +111,7 @@ SELECT notary.publish('lapor.contracts',
          title => 'Contracts');
 SELECT notary.publish('lapor.contracts', '{"id": "keep", "signed": "year"}',
          view_name => 'contract_years');
-SELECT notary.publish('lapor.permits', '{"id": "keep", "issued": "year"}');
+SELECT notary.publish('lapor.permits', '{"id": "keep", "issued": "year", "holder": "pseudonymise"}');
 });
 
 my @views = qw(complaints contracts contract_years permits);
@@ -115,7 +119,7 @@ my %read = (
 	complaints     => 'SELECT id, nik, region, filed_at, status FROM opendata.complaints ORDER BY id',
 	contracts      => 'SELECT id, vendor, signed, region, value FROM opendata.contracts ORDER BY id',
 	contract_years => 'SELECT id, signed FROM opendata.contract_years ORDER BY id',
-	permits        => 'SELECT id, issued FROM opendata.permits ORDER BY id',
+	permits        => 'SELECT id, issued, holder FROM opendata.permits ORDER BY id',
 );
 my %kq = map { $_ => "SELECT k::text FROM notary.k_anonymity('opendata.$_') k" } @views;
 # What the restore must keep: the catalog, and each generated function and
@@ -170,14 +174,20 @@ for my $k (sort keys %fp)
 
 # pg_dump does not keep dropped columns: lapor.permits.issued comes back as
 # column 2, not 3, and its publication reads as "column replaced" (see
-# docs/opendata.md) until refreshed.  One key version: same pseudonyms.
+# docs/opendata.md) until refreshed.  A key rotated since does not change
+# its pseudonyms: the refresh keeps the key version it was published with.
 is(sql($node, 'dst', q{SELECT string_agg(view_name || ': ' || problem, ',') FROM notary.publication_problems()}),
-	'opendata.permits: column replaced', 'dst: a table with a dropped column reports "column replaced"');
+	'opendata.permits: column replaced,opendata.permits: column replaced', 'dst: a table with a dropped column reports "column replaced"');
 {
 	my ($ret, $err) = try_sql($node, 'dst', $read{permits}, 'citizen');
 	like($err, qr/NT004: publication opendata\.permits is stale: column replaced/, 'dst: ... and its view fails closed');
 }
+is(sql($node, 'dst', 'SELECT notary.create_pseudonym_key()'), '2', 'dst: the key rotated since: version 2');
 sql($node, 'dst', q{SELECT notary.refresh('permits')});
+is(sql($node, 'dst', q{SELECT key_version FROM notary.published WHERE view_name = 'opendata.permits'}), '1',
+	'dst: the refresh kept key version 1');
+like(sql($node, 'dst', $read{permits}, 'citizen'), qr/\A1\|2023\|k1\.[0-9a-f]{32}\n2\|2024\|k1\./,
+	'dst: refreshed permits still pseudonymise with key version 1');
 
 for my $v (@views)
 {
@@ -252,14 +262,14 @@ for my $v (qw(complaints contracts))
 }
 is(sql($other, 'dst2', $read{contract_years}, 'citizen'), $src_rows{contract_years},
 	'other cluster: a view without pseudonyms still reads the same rows');
-is(sql($other, 'dst2', q{SELECT string_agg(view_name || ': ' || problem, ',' ORDER BY view_name) FROM notary.publication_problems()}),
-	'opendata.complaints: pseudonym key missing,opendata.contracts: pseudonym key missing,opendata.permits: column replaced',
+is(sql($other, 'dst2', q{SELECT string_agg(view_name || ': ' || problem, ',' ORDER BY view_name, problem) FROM notary.publication_problems()}),
+	'opendata.complaints: pseudonym key missing,opendata.contracts: pseudonym key missing,opendata.permits: column replaced,opendata.permits: column replaced,opendata.permits: pseudonym key missing',
 	'other cluster: publication_problems() says the key is missing');
 
 # a new key made there instead is another key under version 1: still closed
 is(sql($other, 'dst2', 'SELECT notary.create_pseudonym_key()'), '1', 'other cluster: a new key there is version 1');
 is(sql($other, 'dst2', q{SELECT string_agg(view_name || ': ' || problem, ',' ORDER BY view_name) FROM notary.publication_problems() WHERE problem LIKE 'pseudonym%'}),
-	'opendata.complaints: pseudonym key changed,opendata.contracts: pseudonym key changed',
+	'opendata.complaints: pseudonym key changed,opendata.contracts: pseudonym key changed,opendata.permits: pseudonym key changed',
 	'other cluster: ... which publication_problems() reports as a changed key');
 {
 	my ($ret, $err) = try_sql($other, 'dst2', $read{complaints}, 'citizen');
@@ -267,7 +277,14 @@ is(sql($other, 'dst2', q{SELECT string_agg(view_name || ': ' || problem, ',' ORD
 		'other cluster: ... and the views stay closed');
 }
 
-# the key file copied over, as docs/operations.md says
+# a plain refresh there refuses: it would publish under another key
+{
+	my ($ret, $err) = try_sql($other, 'dst2', q{SELECT notary.refresh('permits')});
+	like($err, qr/ERROR:  55000: cannot refresh publication opendata\.permits with its pseudonym key version 1: pseudonym key changed/,
+		'other cluster: a plain refresh with another key under version 1 is refused');
+}
+
+# the key file copied over (with the version 2 made since), as docs/operations.md says
 copy($keyfile, $other_keyfile) or die "copy: $!";
 chmod 0600, $other_keyfile;
 sql($other, 'dst2', q{SELECT notary.refresh('permits')});
