@@ -126,6 +126,22 @@ CREATE INDEX ledger_expr_idx ON notary.ledger (pg_catalog.lower(op));
 CREATE INDEX ledger_partial_idx ON notary.ledger (seq) WHERE op = 'DDL';
 ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;
 INSERT INTO app.t VALUES (5000, 'expression and partial index');
+-- a refused write caught in a subtransaction leaves nothing allocated
+BEGIN;
+DO $$
+BEGIN
+  FOR i IN 6000..6999 LOOP
+    BEGIN
+      INSERT INTO app.t VALUES (i, 'refused, caught');
+    EXCEPTION WHEN feature_not_supported THEN
+      NULL;
+    END;
+  END LOOP;
+END
+$$;
+SELECT count(*) AS ledger_contexts_left
+  FROM pg_backend_memory_contexts WHERE name = 'pg_notary ledger';
+COMMIT;
 DROP INDEX notary.ledger_expr_idx;
 INSERT INTO app.t VALUES (5001, 'partial index');
 DROP INDEX notary.ledger_partial_idx;

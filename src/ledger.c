@@ -292,12 +292,17 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 			xact_ledger_subid = GetCurrentSubTransactionId();
 			xact_ledger_stale = false;
 		}
-		PG_FINALLY();
+		PG_CATCH();
 		{
+			/* a caught error must not leave the context behind either */
 			CurrentResourceOwner = save_owner;
 			MemoryContextSwitchTo(save_cxt);
+			MemoryContextDelete(cxt);
+			PG_RE_THROW();
 		}
 		PG_END_TRY();
+		CurrentResourceOwner = save_owner;
+		MemoryContextSwitchTo(save_cxt);
 	}
 	*indstate = xact_indstate;
 	return xact_ledger;
