@@ -389,6 +389,20 @@ SELECT expect_error($$SELECT notary.unpublish('permits')$$) AS unpublish_twice,
        expect_error($$SELECT notary.refresh('public.complaints')$$) AS other_schema,
        expect_error($$SELECT * FROM notary.k_anonymity('lapor.complaints')$$) AS k_anonymity_of_table;
 
+-- k without any quasi-identifier: the whole table is one group
+SELECT count(*) AS tenders, count(DISTINCT official_nik) AS officials FROM procurement.tenders;
+SELECT notary.publish('procurement.tenders', '{"id": "keep", "vendor": "keep"}', k => 2, view_name => 'tenders_k');
+SELECT count(*) AS rows_k2 FROM opendata.tenders_k;
+SELECT k_required, k_reached, quasi_identifiers, rows_published, groups_published, groups_suppressed
+  FROM notary.k_anonymity('opendata.tenders_k');
+SELECT notary.publish('procurement.tenders', '{"id": "keep"}', k => 1000, view_name => 'tenders_k');
+SELECT count(*) AS rows_k1000 FROM opendata.tenders_k;
+SELECT notary.publish('procurement.tenders', '{"id": "keep"}', k => 2, subject => 'official_nik', view_name => 'tenders_k');
+SELECT count(*) AS rows_k2_people FROM opendata.tenders_k;
+SELECT k_required, k_reached, subject_column, rows_published, groups_suppressed
+  FROM notary.k_anonymity('opendata.tenders_k');
+SELECT notary.unpublish('tenders_k');
+
 ----------------------------------------------------------------------------
 -- The ledger: every publication recorded, without a data value
 ----------------------------------------------------------------------------

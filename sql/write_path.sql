@@ -124,13 +124,34 @@ SELECT count(*) AS expr_index_created FROM pg_class WHERE relname = 'ledger_expr
 ALTER EVENT TRIGGER notary_ddl_end DISABLE;
 CREATE INDEX ledger_expr_idx ON notary.ledger (pg_catalog.lower(op));
 CREATE INDEX ledger_partial_idx ON notary.ledger (seq) WHERE op = 'DDL';
+ALTER TABLE notary.ledger ADD CONSTRAINT ledger_seq_deferred UNIQUE (seq) DEFERRABLE INITIALLY DEFERRED;
 ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;
 INSERT INTO app.t VALUES (5000, 'expression and partial index');
+-- a refused write caught in a subtransaction leaves nothing allocated
+BEGIN;
+DO $$
+BEGIN
+  FOR i IN 6000..6999 LOOP
+    BEGIN
+      INSERT INTO app.t VALUES (i, 'refused, caught');
+    EXCEPTION WHEN feature_not_supported THEN
+      NULL;
+    END;
+  END LOOP;
+END
+$$;
+SELECT count(*) AS ledger_contexts_left
+  FROM pg_backend_memory_contexts WHERE name = 'pg_notary ledger';
+COMMIT;
 DROP INDEX notary.ledger_expr_idx;
 INSERT INTO app.t VALUES (5001, 'partial index');
 DROP INDEX notary.ledger_partial_idx;
+-- a deferrable unique constraint would be checked at once (an assertion
+-- failure in a server built with assertions)
+INSERT INTO app.t VALUES (5003, 'deferrable unique constraint');
+ALTER TABLE notary.ledger DROP CONSTRAINT ledger_seq_deferred;
 -- nothing of the refused writes was kept; capture works again
-SELECT count(*) AS refused_rows FROM app.t WHERE id IN (5000, 5001);
+SELECT count(*) AS refused_rows FROM app.t WHERE id IN (5000, 5001, 5003);
 INSERT INTO app.t VALUES (5002, 'after the drop');
 SELECT count(*) AS findings FROM notary.verify();
 SELECT count(*) AS findings FROM notary.verify_table('app.t');

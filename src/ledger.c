@@ -212,7 +212,8 @@ ledger_relcache_callback(Datum arg, Oid relid)
 /*
  * Entries are inserted into the ledger's indexes without an executor
  * (CatalogTupleInsertWithInfo), which can neither evaluate an index
- * expression nor honour a predicate or an exclusion constraint.  A
+ * expression nor honour a predicate, an exclusion constraint or a
+ * deferrable unique constraint (it would check it at once).  A
  * superuser may still create such an index on notary.ledger: refuse to
  * write rather than crash or corrupt it.  Closes what it opened on error.
  */
@@ -226,7 +227,8 @@ check_ledger_indexes(Relation rel, CatalogIndexState indstate)
 		IndexInfo  *ii = indstate->ri_IndexRelationInfo[i];
 
 		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL ||
-			ii->ii_ExclusionOps != NULL)
+			ii->ii_ExclusionOps != NULL ||
+			!indstate->ri_IndexRelationDescs[i]->rd_index->indimmediate)
 		{
 			char	   *name = pstrdup(RelationGetRelationName(indstate->ri_IndexRelationDescs[i]));
 
@@ -235,8 +237,8 @@ check_ledger_indexes(Relation rel, CatalogIndexState indstate)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("pg_notary cannot write to notary.ledger while it has index \"%s\"", name),
-					 errdetail("The ledger's indexes must be plain column indexes, without expressions, predicates or exclusion constraints."),
-					 errhint("Drop that index.")));
+					 errdetail("The ledger's indexes must be plain column indexes, without expressions, predicates, exclusion constraints or deferrable unique constraints."),
+					 errhint("Drop that index, or the constraint it belongs to.")));
 		}
 	}
 }
@@ -292,12 +294,17 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 			xact_ledger_subid = GetCurrentSubTransactionId();
 			xact_ledger_stale = false;
 		}
-		PG_FINALLY();
+		PG_CATCH();
 		{
+			/* a caught error must not leave the context behind either */
 			CurrentResourceOwner = save_owner;
 			MemoryContextSwitchTo(save_cxt);
+			MemoryContextDelete(cxt);
+			PG_RE_THROW();
 		}
 		PG_END_TRY();
+		CurrentResourceOwner = save_owner;
+		MemoryContextSwitchTo(save_cxt);
 	}
 	*indstate = xact_indstate;
 	return xact_ledger;

@@ -673,6 +673,8 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 	uint8		key_check[PSEUDONYM_CHECK_LEN];
 	int32		old_key_version = 0;
 	char		relkind;
+	char	   *detail;
+	MemoryContext old;
 
 	/* no ALTER TABLE and no classify() until this transaction ends */
 	LockRelationOid(relid, ShareUpdateExclusiveLock);
@@ -866,13 +868,16 @@ publish_table(Oid relid, Jsonb *rules, bool k_null, int32 k,
 			elog(ERROR, "could not record the publication");
 	}
 	view = get_relname_relid(view_name, get_namespace_oid(OPENDATA_SCHEMA, false));
+	/* p is in SPI's memory, which notary_spi_end() frees */
+	old = MemoryContextSwitchTo(cxt);
+	detail = publish_detail(view_name, p, rules, subject,
+							old_key_version != 0 && p->key_version != 0 &&
+							p->key_version != old_key_version,
+							refresh_id != 0);
+	MemoryContextSwitchTo(old);
 	notary_spi_end(&sw);
 
-	ledger_append_event(NOTARY_OP_PUBLISH, true, table_id,
-						publish_detail(view_name, p, rules, subject,
-									   old_key_version != 0 && p->key_version != 0 &&
-									   p->key_version != old_key_version,
-									   refresh_id != 0));
+	ledger_append_event(NOTARY_OP_PUBLISH, true, table_id, detail);
 	return view;
 }
 
@@ -1021,9 +1026,10 @@ notary_publication_check(PG_FUNCTION_ARGS)
 				 errmsg("publication %d does not exist", id),
 				 errhint("It was unpublished; drop whatever still calls notary.publication_%d().", id)));
 	problems = publication_problems_of((PubRow *) linitial(rows), false);
-	notary_spi_end(&sw);
+	/* before notary_spi_end(), which frees the problems */
 	if (problems != NIL)
 		raise_stale((PubRow *) linitial(rows), problems);
+	notary_spi_end(&sw);
 	PG_RETURN_VOID();
 }
 
@@ -1094,6 +1100,9 @@ notary_k_anonymity(PG_FUNCTION_ARGS)
 	Datum	   *qi;
 	int			nqi = 0;
 	int			i;
+	int64		stats[5];		/* k reached, rows and groups kept, suppressed */
+	bool		stat_nulls[5];
+	MemoryContext old;
 	HeapTuple	tup;
 
 	if (view_name == NULL || !OidIsValid(nsp) || get_rel_namespace(view) != nsp)
@@ -1109,22 +1118,37 @@ notary_k_anonymity(PG_FUNCTION_ARGS)
 
 	notary_spi_begin(&sw);
 	problems = publication_problems_of(r, false);
+	/* before notary_spi_end(), which frees the problems */
 	if (problems != NIL)
-	{
-		notary_spi_end(&sw);
 		raise_stale(r, problems);
-	}
 	p = policy_build(r->relid, r->table_id, r->rules, r->k_null, r->k, r->subject, true);
 	p->key_version = r->key_version;
 	if (SPI_execute(policy_stats_sql(p), true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count the groups of %s", view_text(view_name));
 	memset(nulls, false, sizeof(nulls));
+	for (i = 0; i < 5; i++)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									  1 + i, &stat_nulls[i]);
+
+		stats[i] = stat_nulls[i] ? 0 : DatumGetInt64(d);
+	}
+
+	/*
+	 * The policy is in SPI's memory (every SPI call switches back to it),
+	 * which notary_spi_end() frees: build the result in the caller's
+	 * context first.
+	 */
+	old = MemoryContextSwitchTo(cxt);
 	values[0] = Int32GetDatum(p->k);
 	nulls[0] = (p->k == 0);
-	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[1]);
+	values[1] = Int64GetDatum(stats[0]);
+	nulls[1] = stat_nulls[0];
 	for (i = 0; i < 4; i++)
-		values[4 + i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2 + i, &nulls[4 + i]);
-	notary_spi_end(&sw);
+	{
+		values[4 + i] = Int64GetDatum(stats[1 + i]);
+		nulls[4 + i] = stat_nulls[1 + i];
+	}
 
 	qi = palloc(sizeof(Datum) * Max(p->ncols, 1));
 	for (i = 0; i < p->ncols; i++)
@@ -1133,7 +1157,8 @@ notary_k_anonymity(PG_FUNCTION_ARGS)
 	values[2] = PointerGetDatum(construct_array(qi, nqi, TEXTOID, -1, false, TYPALIGN_INT));
 	values[3] = p->subject >= 0 ? CStringGetTextDatum(p->cols[p->subject].name) : (Datum) 0;
 	nulls[3] = p->subject < 0;
-	(void) cxt;
 	tup = heap_form_tuple(tupdesc, values, nulls);
+	MemoryContextSwitchTo(old);
+	notary_spi_end(&sw);
 	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
 }

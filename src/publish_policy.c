@@ -665,6 +665,22 @@ append_groups(StringInfo sb, const Policy *p, const char *x)
 	}
 }
 
+/*
+ * The window of one group of alias x: "OVER (PARTITION BY <groups>)", or
+ * "OVER ()" without quasi-identifiers, where the whole table is one group.
+ */
+static void
+append_group_window(StringInfo sb, const Policy *p, const char *x)
+{
+	appendStringInfoString(sb, " OVER (");
+	if (p->nquasi > 0)
+	{
+		appendStringInfoString(sb, "PARTITION BY ");
+		append_groups(sb, p, x);
+	}
+	appendStringInfoChar(sb, ')');
+}
+
 static void
 append_outputs(StringInfo sb, const Policy *p, const char *x)
 {
@@ -696,9 +712,9 @@ policy_rows_sql(const Policy *p, int32 publication_id)
 	append_outputs(&sb, p, "z");
 	if (p->subject >= 0)
 	{
-		appendStringInfoString(&sb, " FROM (SELECT a.*, pg_catalog.count(*) FILTER (WHERE a.f) OVER (PARTITION BY ");
-		append_groups(&sb, p, "a");
-		appendStringInfoString(&sb, ") AS n FROM (SELECT b.*, (b.s IS NOT NULL AND pg_catalog.row_number() OVER (PARTITION BY ");
+		appendStringInfoString(&sb, " FROM (SELECT a.*, pg_catalog.count(*) FILTER (WHERE a.f)");
+		append_group_window(&sb, p, "a");
+		appendStringInfoString(&sb, " AS n FROM (SELECT b.*, (b.s IS NOT NULL AND pg_catalog.row_number() OVER (PARTITION BY ");
 		append_groups(&sb, p, "b");
 		appendStringInfoString(&sb, p->nquasi > 0 ? ", " : "");
 		appendStringInfoString(&sb, "b.s COLLATE pg_catalog.\"C\") OPERATOR(pg_catalog.=) 1) AS f FROM (");
@@ -707,9 +723,9 @@ policy_rows_sql(const Policy *p, int32 publication_id)
 	}
 	else
 	{
-		appendStringInfoString(&sb, " FROM (SELECT b.*, pg_catalog.count(*) OVER (PARTITION BY ");
-		append_groups(&sb, p, "b");
-		appendStringInfoString(&sb, ") AS n FROM (");
+		appendStringInfoString(&sb, " FROM (SELECT b.*, pg_catalog.count(*)");
+		append_group_window(&sb, p, "b");
+		appendStringInfoString(&sb, " AS n FROM (");
 		append_source(&sb, p);
 		appendStringInfoString(&sb, ") AS b) AS z");
 	}

@@ -7,7 +7,8 @@
  *
  * Every notary.checkpoint_interval seconds it runs
  * notary.checkpoint(only_if_changed => true) in that database, so a quiet
- * ledger gets no new checkpoints.  Errors end the worker; the postmaster
+ * ledger gets no new checkpoints, in READ COMMITTED whatever the server's
+ * default isolation (checkpoint.c).  Errors end the worker; the postmaster
  * starts it again after a minute.  Without preloading, schedule the same
  * call with pg_cron (docs/operations.md).
  *
@@ -61,6 +62,15 @@ notary_checkpoint_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(notary_checkpoint_database, NULL, 0);
+
+	/*
+	 * READ COMMITTED whatever the server's default: checkpoint() takes a
+	 * fresh snapshot after waiting for the checkpoint lock, whereas in
+	 * REPEATABLE READ this transaction's snapshot would predate a
+	 * checkpoint committed meanwhile, and the worker would fail with 40001.
+	 */
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
 	ereport(LOG,
 			(errmsg("pg_notary checkpoint worker started in database \"%s\"",
 					notary_checkpoint_database)));

@@ -54,6 +54,34 @@ is($node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', 'SELECT count(*) FROM notary.verify()'),
 	'0', 'ledger and checkpoint chain verify');
 
+# A checkpoint committed while the worker waits for the checkpoint lock:
+# the worker reads in READ COMMITTED whatever default_transaction_isolation
+# says, so it builds on that checkpoint instead of failing with 40001 (its
+# snapshot would predate it) and exiting.
+$node->safe_psql('postgres', q{ALTER SYSTEM SET default_transaction_isolation = 'repeatable read'});
+$node->reload;
+my $worker_pid = $node->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_notary checkpoint worker'});
+my $log_offset = -s $node->logfile;
+my $cps = $node->safe_psql('postgres', 'SELECT count(*) FROM notary.checkpoints');
+$node->safe_psql('postgres', q{
+	BEGIN ISOLATION LEVEL READ COMMITTED;
+	INSERT INTO w.t VALUES (3, 'c');
+	SELECT notary.checkpoint();
+	SELECT pg_sleep(3);
+	COMMIT;
+});
+sleep 2;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM notary.checkpoints'),
+	$cps + 1, 'the checkpoint committed while the worker waited is the only new one');
+unlike(slurp_file($node->logfile, $log_offset), qr/could not take a pg_notary checkpoint/,
+	'the worker that waited does not fail with a serialization failure');
+is($node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_notary checkpoint worker'}),
+	$worker_pid, 'and keeps running');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET default_transaction_isolation');
+$node->reload;
+
 # the signing key file was created by the server, readable only by it
 my $keyfile = $node->data_dir . '/pg_notary_signing.key';
 ok(-f $keyfile, 'the signing key file exists in the data directory');
