@@ -4,22 +4,7 @@
 --
 CREATE EXTENSION pg_notary;
 
--- expect_error(sql): run a statement and return its SQLSTATE and message,
--- or 'no error'; either way nothing it did is kept (it runs in a
--- subtransaction that is always rolled back).  Used to show SQLSTATEs; the
--- statements are also run plainly to show message, detail and hint.
-CREATE FUNCTION public.expect_error(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE sql;
-  RAISE EXCEPTION 'no error' USING ERRCODE = 'ZX000';
-EXCEPTION WHEN OTHERS THEN
-  IF SQLSTATE = 'ZX000' THEN
-    RETURN 'no error';
-  END IF;
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\i sql/include/expect_error.sql
 
 -- the schema and its tables, views and sequences
 SELECT c.relname, c.relkind

@@ -10,18 +10,7 @@ CREATE DATABASE notary_redaction;
 \c notary_redaction
 SET client_min_messages = warning;
 CREATE EXTENSION pg_notary;
-CREATE FUNCTION public.expect_error(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE sql;
-  RAISE EXCEPTION 'no error' USING ERRCODE = 'ZX000';
-EXCEPTION WHEN OTHERS THEN
-  IF SQLSTATE = 'ZX000' THEN
-    RETURN 'no error';
-  END IF;
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\i sql/include/expect_error.sql
 -- the ledger's size, to show that a refusal appended nothing
 CREATE FUNCTION public.ledger_size() RETURNS text
 LANGUAGE sql AS $$ SELECT count(*) || ' entries, last ' || coalesce(max(seq), 0) FROM notary.ledger $$;

@@ -12,19 +12,7 @@ CREATE DATABASE notary_opendata;
 \c notary_opendata
 SET client_min_messages = warning;
 CREATE EXTENSION pg_notary;
--- SQLSTATE and message, with key file paths (they hold the data directory) masked
-CREATE FUNCTION public.expect_error(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE sql;
-  RAISE EXCEPTION 'no error' USING ERRCODE = 'ZX000';
-EXCEPTION WHEN OTHERS THEN
-  IF SQLSTATE = 'ZX000' THEN
-    RETURN 'no error';
-  END IF;
-  RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '"[^"]*\.key"', '"<key file>"');
-END
-$$;
+\i sql/include/expect_error.sql
 -- everything a publication creates: schema opendata and its relations, the
 -- generated functions, rows of notary.publications, PUBLISH entries
 CREATE FUNCTION public.published_objects() RETURNS text

@@ -8,18 +8,7 @@ CREATE DATABASE notary_opendata_export;
 \c notary_opendata_export
 SET client_min_messages = warning;
 CREATE EXTENSION pg_notary;
-CREATE FUNCTION public.expect_error(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE sql;
-  RAISE EXCEPTION 'no error' USING ERRCODE = 'ZX000';
-EXCEPTION WHEN OTHERS THEN
-  IF SQLSTATE = 'ZX000' THEN
-    RETURN 'no error';
-  END IF;
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\i sql/include/expect_error.sql
 CREATE SCHEMA s;
 CREATE TABLE s.complaints (id int PRIMARY KEY, region text, note text, nik text,
                            filed timestamptz, urgent boolean, amount numeric);

@@ -7,18 +7,7 @@ CREATE DATABASE notary_od_attacks;
 \c notary_od_attacks
 SET client_min_messages = warning;
 CREATE EXTENSION pg_notary;
-CREATE FUNCTION public.expect_error(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE sql;
-  RAISE EXCEPTION 'no error' USING ERRCODE = 'ZX000';
-EXCEPTION WHEN OTHERS THEN
-  IF SQLSTATE = 'ZX000' THEN
-    RETURN 'no error';
-  END IF;
-  RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '"[^"]*\.key"', '"<key file>"');
-END
-$$;
+\i sql/include/expect_error.sql
 SELECT 'regress_od_attacks_' || oid || '.key' AS keyfile
   FROM pg_database WHERE datname = current_database() \gset
 SET notary.pseudonym_key_file = :'keyfile';
