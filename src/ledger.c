@@ -35,7 +35,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_notary.h"
+#include "pack.h"
 
 #include "access/table.h"
 #include "access/xact.h"
@@ -102,43 +102,154 @@ client_address(void)
 	return client_addr;
 }
 
-/* The ledger as opened for this transaction (see the file header). */
-static Relation xact_ledger = NULL;
-static CatalogIndexState xact_indstate = NULL;
-static MemoryContext xact_ledger_cxt = NULL;	/* holds xact_indstate */
-static ResourceOwner xact_ledger_owner = NULL;	/* holds the references */
-static SubTransactionId xact_ledger_subid = InvalidSubTransactionId;
-static bool xact_ledger_stale = false;
+/*
+ * A relation as opened for this transaction (see the file header): the
+ * table of single entries, and the table of packs.
+ */
+typedef struct OpenRel
+{
+	const char *what;			/* for error messages */
+	int			natts;			/* the columns it must have */
+	Relation	rel;
+	CatalogIndexState indstate;
+	MemoryContext cxt;			/* holds indstate */
+	ResourceOwner owner;		/* holds the references */
+	SubTransactionId subid;
+	bool		stale;
+} OpenRel;
+
+static OpenRel open_entries = {"notary.ledger_entries", LEDGER_NATTS};
+static OpenRel open_packs = {"notary.ledger_packs", PACKS_NATTS};
 static bool ledger_callbacks_registered = false;
 
-/* Forget the open ledger without closing it (abort, or after closing). */
+/* Forget an open relation without closing it (abort, or after closing). */
 static void
-ledger_forget_xact(void)
+openrel_forget(OpenRel *o)
 {
-	xact_ledger = NULL;
-	xact_indstate = NULL;
-	xact_ledger_cxt = NULL;
-	xact_ledger_owner = NULL;
-	xact_ledger_subid = InvalidSubTransactionId;
-	xact_ledger_stale = false;
+	o->rel = NULL;
+	o->indstate = NULL;
+	o->cxt = NULL;
+	o->owner = NULL;
+	o->subid = InvalidSubTransactionId;
+	o->stale = false;
 }
 
-/* Close the ledger and its indexes, if this transaction opened them. */
+/* Close a relation and its indexes, if this transaction opened them. */
 static void
-ledger_close_xact(void)
+openrel_close(OpenRel *o)
 {
-	if (xact_ledger != NULL)
+	if (o->rel != NULL)
 	{
 		ResourceOwner save_owner = CurrentResourceOwner;
 
 		/* the references belong to the owner they were opened with */
-		CurrentResourceOwner = xact_ledger_owner;
-		CatalogCloseIndexes(xact_indstate);
-		table_close(xact_ledger, NoLock);
+		CurrentResourceOwner = o->owner;
+		CatalogCloseIndexes(o->indstate);
+		table_close(o->rel, NoLock);
 		CurrentResourceOwner = save_owner;
-		MemoryContextDelete(xact_ledger_cxt);
+		MemoryContextDelete(o->cxt);
 	}
-	ledger_forget_xact();
+	openrel_forget(o);
+}
+
+static void
+ledger_close_xact(void)
+{
+	openrel_close(&open_entries);
+	openrel_close(&open_packs);
+}
+
+/*
+ * The pack being filled: entries of this backend's chain, hashed and
+ * chained already, not yet inserted.  It belongs to one subtransaction
+ * (owner), the one current when its first entry was added; only that
+ * subtransaction may insert it, since the entries must vanish with it if
+ * it aborts.  When it commits, the pack passes to its parent.  An entry
+ * made while a child of the owner is current goes into
+ * notary.ledger_entries as a single row at once.  The pack is inserted
+ * when it is full, before every utility statement (so before SAVEPOINT
+ * and COMMIT), and before commit: a transaction of a few statements
+ * makes one pack.  Readers of notary.ledger in this transaction see it
+ * through ledger_pending().
+ */
+typedef struct PackBuffer
+{
+	MemoryContext cxt;			/* under TopMemoryContext */
+	StringInfoData body;
+	PackCursor	cur;
+	int			n;
+	int32		chain_id;
+	int64		first_pos;
+	int64		last_pos;
+	uint64		xid;
+	SubTransactionId owner;
+} PackBuffer;
+
+static PackBuffer pack = {NULL};
+
+static void
+pack_discard(void)
+{
+	pack.n = 0;
+	pack.owner = InvalidSubTransactionId;
+}
+
+static Relation openrel_open(OpenRel *o, Oid relid);
+
+/* Insert the pack being filled, if any.  Only its owner may. */
+static void
+pack_flush(void)
+{
+	Datum		values[PACKS_NATTS];
+	bool		nulls[PACKS_NATTS] = {false, false, false, false, false};
+	bytea	   *body;
+	Relation	rel;
+	HeapTuple	tup;
+
+	if (pack.n == 0)
+		return;
+	Assert(pack.owner == GetCurrentSubTransactionId());
+	body = palloc(VARHDRSZ + pack.body.len);
+	SET_VARSIZE(body, VARHDRSZ + pack.body.len);
+	memcpy(VARDATA(body), pack.body.data, pack.body.len);
+	values[PACKS_ATT_CHAIN_ID - 1] = Int32GetDatum(pack.chain_id);
+	values[PACKS_ATT_FIRST_POS - 1] = Int64GetDatum(pack.first_pos);
+	values[PACKS_ATT_LAST_POS - 1] = Int64GetDatum(pack.last_pos);
+	values[PACKS_ATT_XID - 1] = FullTransactionIdGetDatum(FullTransactionIdFromU64(pack.xid));
+	values[PACKS_ATT_ENTRIES - 1] = PointerGetDatum(body);
+
+	rel = openrel_open(&open_packs, notary_catalog()->packs_oid);
+	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	CatalogTupleInsertWithInfo(rel, tup, open_packs.indstate);
+	heap_freetuple(tup);
+	pfree(body);
+	pack_discard();
+}
+
+/* Insert the pack now if this (sub)transaction may. */
+void
+ledger_flush(void)
+{
+	if (pack.n > 0 && pack.owner == GetCurrentSubTransactionId())
+		pack_flush();
+}
+
+/*
+ * The entries this backend holds and has not inserted yet, as a pack body
+ * (for readers of notary.ledger in this transaction); false if none.
+ */
+bool
+ledger_pending(const char **body, int *len, int32 *chain_id, int64 *first_pos,
+			   uint64 *xid)
+{
+	if (pack.n == 0)
+		return false;
+	*body = pack.body.data;
+	*len = pack.body.len;
+	*chain_id = pack.chain_id;
+	*first_pos = pack.first_pos;
+	*xid = pack.xid;
+	return true;
 }
 
 static void
@@ -149,12 +260,21 @@ ledger_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
+			if (pack.n > 0)
+				pack_flush();
 			ledger_close_xact();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* the resource owner releases them, TopTransactionContext goes */
-			ledger_forget_xact();
+			openrel_forget(&open_entries);
+			openrel_forget(&open_packs);
+			pack_discard();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			pack_discard();		/* empty already */
 			break;
 		default:
 			break;
@@ -162,17 +282,25 @@ ledger_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * A subtransaction ends: close the ledger if it (or a child of it, already
- * ended) opened it, before its resource owner goes.
+ * A subtransaction ends: close what it (or a child of it, already ended)
+ * opened, before its resource owner goes; its pack goes with it on abort,
+ * to its parent on commit.
  */
 static void
 ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
 {
-	if ((event == SUBXACT_EVENT_PRE_COMMIT_SUB ||
-		 event == SUBXACT_EVENT_ABORT_SUB) &&
-		xact_ledger != NULL && xact_ledger_subid >= mySubid)
-		ledger_close_xact();
+	if (event == SUBXACT_EVENT_PRE_COMMIT_SUB || event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		if (open_entries.rel != NULL && open_entries.subid >= mySubid)
+			openrel_close(&open_entries);
+		if (open_packs.rel != NULL && open_packs.subid >= mySubid)
+			openrel_close(&open_packs);
+	}
+	if (event == SUBXACT_EVENT_ABORT_SUB && pack.n > 0 && pack.owner >= mySubid)
+		pack_discard();
+	else if (event == SUBXACT_EVENT_COMMIT_SUB && pack.n > 0 && pack.owner == mySubid)
+		pack.owner = parentSubid;
 }
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -183,6 +311,7 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					  ParamListInfo params, QueryEnvironment *queryEnv,
 					  DestReceiver *dest, QueryCompletion *qc)
 {
+	ledger_flush();
 	ledger_close_xact();
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
@@ -204,9 +333,12 @@ ledger_init(void)
 static void
 ledger_relcache_callback(Datum arg, Oid relid)
 {
-	if (xact_ledger != NULL &&
-		(!OidIsValid(relid) || relid == RelationGetRelid(xact_ledger)))
-		xact_ledger_stale = true;
+	if (open_entries.rel != NULL &&
+		(!OidIsValid(relid) || relid == RelationGetRelid(open_entries.rel)))
+		open_entries.stale = true;
+	if (open_packs.rel != NULL &&
+		(!OidIsValid(relid) || relid == RelationGetRelid(open_packs.rel)))
+		open_packs.stale = true;
 }
 
 /*
@@ -214,7 +346,7 @@ ledger_relcache_callback(Datum arg, Oid relid)
  * (CatalogTupleInsertWithInfo), which can neither evaluate an index
  * expression nor honour a predicate, an exclusion constraint or a
  * deferrable unique constraint (it would check it at once).  A
- * superuser may still create such an index on notary.ledger: refuse to
+ * superuser may still create such an index on a ledger table: refuse to
  * write rather than crash or corrupt it.  Closes what it opened on error.
  */
 static void
@@ -231,12 +363,13 @@ check_ledger_indexes(Relation rel, CatalogIndexState indstate)
 			!indstate->ri_IndexRelationDescs[i]->rd_index->indimmediate)
 		{
 			char	   *name = pstrdup(RelationGetRelationName(indstate->ri_IndexRelationDescs[i]));
+			char	   *relname = pstrdup(RelationGetRelationName(rel));
 
 			CatalogCloseIndexes(indstate);
 			table_close(rel, NoLock);
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("pg_notary cannot write to notary.ledger while it has index \"%s\"", name),
+					 errmsg("pg_notary cannot write to notary.%s while it has index \"%s\"", relname, name),
 					 errdetail("The ledger's indexes must be plain column indexes, without expressions, predicates, exclusion constraints or deferrable unique constraints."),
 					 errhint("Drop that index, or the constraint it belongs to.")));
 		}
@@ -244,11 +377,11 @@ check_ledger_indexes(Relation rel, CatalogIndexState indstate)
 }
 
 /*
- * The ledger, opened for this transaction, and its index state: under the
- * current (sub)transaction's resource owner, in a context of their own.
+ * A ledger table, opened for this transaction, and its index state: under
+ * the current (sub)transaction's resource owner, in a context of their own.
  */
 static Relation
-ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
+openrel_open(OpenRel *o, Oid relid)
 {
 	ResourceOwner save_owner;
 	MemoryContext save_cxt;
@@ -260,10 +393,9 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 		CacheRegisterRelcacheCallback(ledger_relcache_callback, (Datum) 0);
 		ledger_callbacks_registered = true;
 	}
-	if (xact_ledger != NULL &&
-		(xact_ledger_stale || RelationGetRelid(xact_ledger) != ledger_oid))
-		ledger_close_xact();
-	if (xact_ledger == NULL)
+	if (o->rel != NULL && (o->stale || RelationGetRelid(o->rel) != relid))
+		openrel_close(o);
+	if (o->rel == NULL)
 	{
 		MemoryContext cxt = AllocSetContextCreate(TopTransactionContext,
 												  "pg_notary ledger",
@@ -276,23 +408,23 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 			Relation	rel;
 
 			CurrentResourceOwner = CurTransactionResourceOwner;
-			rel = table_open(ledger_oid, RowExclusiveLock);
-			if (RelationGetDescr(rel)->natts != LEDGER_NATTS)
+			rel = table_open(relid, RowExclusiveLock);
+			if (RelationGetDescr(rel)->natts != o->natts)
 			{
 				int			natts = RelationGetDescr(rel)->natts;
 
 				/* a caught error must not leave it open until commit */
 				table_close(rel, NoLock);
-				elog(ERROR, "notary.ledger has %d columns, expected %d",
-					 natts, LEDGER_NATTS);
+				elog(ERROR, "%s has %d columns, expected %d",
+					 o->what, natts, o->natts);
 			}
-			xact_indstate = CatalogOpenIndexes(rel);
-			check_ledger_indexes(rel, xact_indstate);
-			xact_ledger = rel;
-			xact_ledger_cxt = cxt;
-			xact_ledger_owner = CurTransactionResourceOwner;
-			xact_ledger_subid = GetCurrentSubTransactionId();
-			xact_ledger_stale = false;
+			o->indstate = CatalogOpenIndexes(rel);
+			check_ledger_indexes(rel, o->indstate);
+			o->rel = rel;
+			o->cxt = cxt;
+			o->owner = CurTransactionResourceOwner;
+			o->subid = GetCurrentSubTransactionId();
+			o->stale = false;
 		}
 		PG_CATCH();
 		{
@@ -306,8 +438,7 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 		CurrentResourceOwner = save_owner;
 		MemoryContextSwitchTo(save_cxt);
 	}
-	*indstate = xact_indstate;
-	return xact_ledger;
+	return o->rel;
 }
 
 static Datum
@@ -342,6 +473,62 @@ image_datum(const NotaryImage *img)
 }
 
 /*
+ * Add a hashed entry to the pack being filled; false if it must go into
+ * notary.ledger_entries instead (a child of the pack's owner is current).
+ */
+static bool
+pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
+			const uint8 *prev, const uint8 *hash)
+{
+	SubTransactionId cur = GetCurrentSubTransactionId();
+
+	if (pack.n > 0 &&
+		(pack.chain_id != e->chain_id || pack.xid != e->xid ||
+		 pack.last_pos + 1 != e->chain_pos || pack.owner != cur))
+	{
+		if (pack.owner != cur)
+			return false;
+		pack_flush();
+	}
+	if (pack.cxt == NULL)
+	{
+		pack.cxt = AllocSetContextCreate(TopMemoryContext, "pg_notary pack",
+										 ALLOCSET_DEFAULT_SIZES);
+		pack.body.data = NULL;
+	}
+	if (pack.n == 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(pack.cxt);
+
+		if (pack.body.data == NULL)
+			initStringInfo(&pack.body);
+		else if (pack.body.maxlen > 4 * PACK_TARGET_BYTES)
+		{
+			/* a huge entry made the buffer grow: do not keep that */
+			pfree(pack.body.data);
+			initStringInfo(&pack.body);
+		}
+		pack_start(&pack.body, &pack.cur, prev, pack.cxt);
+		MemoryContextSwitchTo(old);
+		pack.chain_id = e->chain_id;
+		pack.first_pos = e->chain_pos;
+		pack.xid = e->xid;
+		pack.owner = cur;
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(pack.cxt);
+
+		pack_add(&pack.body, &pack.cur, e, logged_at, img, hash);
+		MemoryContextSwitchTo(old);
+	}
+	pack.n++;
+	pack.last_pos = e->chain_pos;
+	if (pack.body.len >= PACK_TARGET_BYTES)
+		pack_flush();
+	return true;
+}
+
+/*
  * Append an entry.  The caller fills op, the table, image and old digests
  * and detail; this fills sequence, chain, who, when and the hash, and
  * inserts.  img may be NULL when the entry has no row image.
@@ -356,7 +543,6 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 	bool		nulls[LEDGER_NATTS];
 	FullTransactionId fxid = GetTopFullTransactionId();
 	Relation	rel;
-	CatalogIndexState indstate;
 	HeapTuple	tup;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 
@@ -373,6 +559,13 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 
 	chain_reserve(&e->chain_id, &e->chain_pos, prev);
 	format_entry_hash(prev, e, hash);
+
+	if (notary_pack_entries && OidIsValid(cat->packs_oid) &&
+		pack_append(e, now, img, prev, hash))
+	{
+		chain_advance(e->chain_pos, hash);
+		return;
+	}
 
 	memset(nulls, false, sizeof(nulls));
 	values[0] = Int64GetDatum(e->seq);
@@ -418,9 +611,9 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 		nulls[17] = true;
 	nulls[18] = true;			/* redacted: only a redaction sets it */
 
-	rel = ledger_open_xact(cat->ledger_oid, &indstate);
+	rel = openrel_open(&open_entries, cat->entries_oid);
 	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-	CatalogTupleInsertWithInfo(rel, tup, indstate);
+	CatalogTupleInsertWithInfo(rel, tup, open_entries.indstate);
 	heap_freetuple(tup);
 
 	chain_advance(e->chain_pos, hash);

@@ -1,0 +1,65 @@
+/*-------------------------------------------------------------------------
+ *
+ * pack.h
+ *		Packed storage of ledger entries (pack.c): many entries of one
+ *		chain and one transaction in one row of notary.ledger_packs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NOTARY_PACK_H
+#define NOTARY_PACK_H
+
+#include "pg_notary.h"
+
+#include "lib/stringinfo.h"
+#include "utils/timestamp.h"
+
+#define PACK_FORMAT_VERSION 1
+
+/* Flush a pack once its body reaches this size: it stays inline, uncompressed. */
+#define PACK_TARGET_BYTES	1900
+
+/* Columns of notary.ledger_packs */
+#define PACKS_NATTS			5
+#define PACKS_ATT_CHAIN_ID	1
+#define PACKS_ATT_FIRST_POS	2
+#define PACKS_ATT_LAST_POS	3
+#define PACKS_ATT_XID		4
+#define PACKS_ATT_ENTRIES	5
+
+/* One entry of a pack, decoded: everything notary.ledger shows of it. */
+typedef struct PackedEntry
+{
+	NotaryEntry e;				/* seq, chain, position, op, who, table, layout,
+								 * old digest, detail; image_digest unset */
+	TimestampTz logged_at;
+	uint8		prev_hash[NOTARY_HASH_LEN];
+	uint8		entry_hash[NOTARY_HASH_LEN];
+	NotaryImage img;			/* when e.has_image */
+} PackedEntry;
+
+/* What the encoder remembers of the entry before (deltas, repeated names). */
+typedef struct PackCursor
+{
+	int			n;				/* entries so far */
+	int64		seq;
+	TimestampTz logged_at;
+	char	   *session_user_name;
+	char	   *current_user_name;
+	char	   *application_name;
+	char	   *client_addr;
+	MemoryContext mcxt;			/* where the remembered names live */
+} PackCursor;
+
+extern void pack_start(StringInfo body, PackCursor *cur, const uint8 *prev_hash,
+					   MemoryContext mcxt);
+extern void pack_add(StringInfo body, PackCursor *cur, const NotaryEntry *e,
+					 TimestampTz logged_at, const NotaryImage *img,
+					 const uint8 *entry_hash);
+extern int	pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
+						uint64 xid, PackedEntry **out, const char **why);
+extern bytea *pack_encode(const PackedEntry *entries, int n);
+extern void pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls);
+extern bool pack_last_hash(const char *body, int len, int64 *count, uint8 *hash);
+
+#endif							/* NOTARY_PACK_H */
