@@ -74,6 +74,15 @@ COMMENT ON COLUMN notary.ledger.detail IS
   'events (DDL, BASELINE, ENABLE, DISABLE, CLASSIFY, REDACT, PUBLISH, UNPUBLISH, EXPORT): what happened (docs/reference.md)';
 COMMENT ON COLUMN notary.ledger.redacted IS 'redacted columns: (u16 position, 32-byte commitment) each; their values and salts are erased (docs/format.md)';
 
+-- The view is append-only too; INSERT (a superuser's) stores a single entry.
+CREATE TRIGGER ledger_append_only
+  INSTEAD OF INSERT OR UPDATE OR DELETE ON notary.ledger
+  FOR EACH ROW EXECUTE FUNCTION notary.guard_ledger();
+COMMENT ON TRIGGER ledger_append_only ON notary.ledger IS
+  'pg_notary: refuses UPDATE and DELETE (NT001); an INSERT goes into notary.ledger_entries';
+COMMENT ON FUNCTION notary.guard_ledger() IS
+  'pg_notary: refuses UPDATE, DELETE and TRUNCATE of notary.ledger_entries, notary.ledger_packs, notary.layouts and notary.checkpoints, and UPDATE and DELETE through the view notary.ledger (NT001)';
+
 -- The views over the ledger read every entry again, not the single ones only.
 CREATE OR REPLACE VIEW notary.redactions AS
   SELECT l.seq, l.logged_at, l.session_user_name, l.current_user_name,

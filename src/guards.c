@@ -25,7 +25,9 @@
  */
 #include "pg_notary.h"
 
+#include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
@@ -51,7 +53,10 @@ static List *rewritten_tables = NIL;
 
 PG_FUNCTION_INFO_V1(notary_guard_ledger);
 
-/* BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE on the ledger tables */
+/*
+ * BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE on the ledger tables;
+ * INSTEAD OF INSERT OR UPDATE OR DELETE on the view notary.ledger
+ */
 Datum
 notary_guard_ledger(PG_FUNCTION_ARGS)
 {
@@ -62,6 +67,27 @@ notary_guard_ledger(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("notary.guard_ledger() must be called as a trigger")));
+	if (TRIGGER_FIRED_INSTEAD(td->tg_event) && TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		/*
+		 * INSERT into the view notary.ledger stores a single entry, as an
+		 * INSERT into the table notary.ledger of 0.2 did (only a superuser
+		 * may; verify() judges what was inserted).
+		 */
+		Relation	rel = table_open(notary_catalog()->entries_oid, RowExclusiveLock);
+		Datum		values[LEDGER_NATTS];
+		bool		nulls[LEDGER_NATTS];
+		HeapTuple	tup;
+
+		if (RelationGetDescr(rel)->natts != LEDGER_NATTS ||
+			RelationGetDescr(td->tg_relation)->natts != LEDGER_NATTS)
+			elog(ERROR, "notary.ledger and notary.ledger_entries must have %d columns", LEDGER_NATTS);
+		heap_deform_tuple(td->tg_trigtuple, RelationGetDescr(td->tg_relation), values, nulls);
+		tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+		CatalogTupleInsert(rel, tup);
+		table_close(rel, NoLock);
+		return PointerGetDatum(td->tg_trigtuple);
+	}
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		what = "UPDATE";
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))

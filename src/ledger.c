@@ -43,6 +43,7 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -311,7 +312,17 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					  ParamListInfo params, QueryEnvironment *queryEnv,
 					  DestReceiver *dest, QueryCompletion *qc)
 {
-	ledger_flush();
+	/*
+	 * Store the pack before a statement may change the ledger's tables, and
+	 * before SAVEPOINT, whose subtransaction could not store its parent's
+	 * entries.  Not before COMMIT or PREPARE: an error there (a
+	 * serialization failure) must end the transaction, as one in the
+	 * commit itself does, not leave an aborted transaction block; the pack
+	 * is stored at pre-commit.
+	 */
+	if (!IsA(pstmt->utilityStmt, TransactionStmt) ||
+		((TransactionStmt *) pstmt->utilityStmt)->kind == TRANS_STMT_SAVEPOINT)
+		ledger_flush();
 	ledger_close_xact();
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
