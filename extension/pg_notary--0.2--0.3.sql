@@ -102,10 +102,19 @@ CREATE OR REPLACE VIEW notary.entries AS
     LEFT JOIN notary.layouts y ON y.layout_id OPERATOR(pg_catalog.=) l.layout_id
     LEFT JOIN notary.tables t ON t.table_id OPERATOR(pg_catalog.=) l.table_id;
 
+CREATE FUNCTION notary.storage(
+    OUT table_id integer, OUT op text, OUT packed boolean,
+    OUT entries bigint, OUT bytes_per_entry double precision)
+  RETURNS SETOF record
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'notary_storage';
+COMMENT ON FUNCTION notary.storage() IS
+  'pg_notary: ledger bytes per captured change, by table, operation and storage (packed or single): tuple share, line pointer and index share; for capacity planning';
+
 -- Privileges: as the table was.  Whoever may read notary.ledger needs
 -- EXECUTE on notary.ledger_rows(), which checks SELECT on notary.ledger itself.
 REVOKE ALL ON notary.ledger, notary.ledger_packs FROM PUBLIC;
-REVOKE ALL ON FUNCTION notary.ledger_rows() FROM PUBLIC;
+REVOKE ALL ON FUNCTION notary.ledger_rows(), notary.storage() FROM PUBLIC;
 REVOKE SELECT ON notary.ledger_entries FROM notary_auditor;
 GRANT SELECT ON notary.ledger TO notary_auditor;
-GRANT EXECUTE ON FUNCTION notary.ledger_rows() TO notary_auditor;
+GRANT EXECUTE ON FUNCTION notary.ledger_rows(), notary.storage() TO notary_auditor;

@@ -28,6 +28,11 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/genam.h"
+#include "storage/bufmgr.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/relcache.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -138,6 +143,212 @@ notary_ledger_rows(PG_FUNCTION_ARGS)
 					   chain_id, first_pos, xid, &why))
 			elog(ERROR, "pg_notary: the pending pack does not decode: %s", why);
 		MemoryContextSwitchTo(old);
+	}
+	MemoryContextDelete(scratch);
+	return (Datum) 0;
+}
+
+/* Bytes on disk of a relation's indexes. */
+static int64
+indexes_bytes(Relation rel)
+{
+	List	   *ids = RelationGetIndexList(rel);
+	ListCell   *lc;
+	int64		total = 0;
+
+	foreach(lc, ids)
+	{
+		Relation	ix = index_open(lfirst_oid(lc), AccessShareLock);
+
+		total += (int64) RelationGetNumberOfBlocks(ix) * BLCKSZ;
+		index_close(ix, AccessShareLock);
+	}
+	return total;
+}
+
+typedef struct StorageKey
+{
+	int32		table_id;		/* 0: no table */
+	char		op[NAMEDATALEN];
+	bool		packed;
+} StorageKey;
+
+typedef struct StorageSum
+{
+	StorageKey	key;
+	int64		entries;
+	double		bytes;
+} StorageSum;
+
+static void
+storage_add(HTAB *h, int32 table_id, const char *op, bool packed, double bytes)
+{
+	StorageKey	key;
+	StorageSum *s;
+	bool		found;
+
+	memset(&key, 0, sizeof(key));
+	key.table_id = table_id;
+	strlcpy(key.op, op ? op : "", NAMEDATALEN);
+	key.packed = packed;
+	s = hash_search(h, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		s->entries = 0;
+		s->bytes = 0;
+	}
+	s->entries++;
+	s->bytes += bytes;
+}
+
+PG_FUNCTION_INFO_V1(notary_storage);
+
+/*
+ * SQL: notary.storage() RETURNS TABLE (table_id, op, packed, entries,
+ * bytes_per_entry): what captured changes cost in ledger storage.  A
+ * single entry costs its tuple and line pointer; a packed one its own
+ * bytes in the pack plus an equal share of the pack's tuple header,
+ * columns and line pointer.  Each table's index bytes are shared out
+ * equally among the entries it stores.  Heap pages' own overhead and
+ * free space are left out.
+ */
+Datum
+notary_storage(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const NotaryCatalog *cat = notary_catalog();
+	HASHCTL		ctl;
+	HTAB	   *h;
+	HASH_SEQ_STATUS hs;
+	StorageSum *s;
+	MemoryContext scratch;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	int64		rows;
+	double		index_bytes;
+
+	if (GetUserId() != cat->owner_oid &&
+		pg_class_aclcheck(cat->ledger_oid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for view notary.ledger"),
+				 errhint("notary.storage() is for those who may read notary.ledger; grant notary_auditor.")));
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(StorageKey);
+	ctl.entrysize = sizeof(StorageSum);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("pg_notary storage", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "pg_notary storage",
+									ALLOCSET_DEFAULT_SIZES);
+
+	for (int which = 0; which < 2; which++)
+	{
+		bool		packed = (which == 1);
+		Oid			relid = packed ? cat->packs_oid : cat->entries_oid;
+		HTAB	   *one;
+
+		if (!OidIsValid(relid))
+			continue;
+		rel = table_open(relid, AccessShareLock);
+		rows = 0;
+		/* first the tuples, into a hash of this storage alone */
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(StorageKey);
+		ctl.entrysize = sizeof(StorageSum);
+		ctl.hcxt = CurrentMemoryContext;
+		one = hash_create("pg_notary storage one", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(scratch);
+			double		tuple_bytes = (double) tup->t_len + sizeof(ItemIdData);
+
+			rows++;
+			if (!packed)
+			{
+				bool		isnull;
+				Datum		t = heap_getattr(tup, 13, RelationGetDescr(rel), &isnull);
+				Datum		op = heap_getattr(tup, 6, RelationGetDescr(rel), &isnull);
+				char	   *ops = isnull ? NULL : TextDatumGetCString(op);
+
+				MemoryContextSwitchTo(old);
+				storage_add(one, heap_attisnull(tup, 13, RelationGetDescr(rel)) ? 0 : DatumGetInt32(t),
+							ops, false, tuple_bytes);
+			}
+			else
+			{
+				Datum		v[PACKS_NATTS];
+				bool		n[PACKS_NATTS];
+				PackedEntry *es;
+				const char *why;
+				int			ne = -1;
+				int			used = 0;
+
+				heap_deform_tuple(tup, RelationGetDescr(rel), v, n);
+				if (!n[PACKS_ATT_ENTRIES - 1])
+				{
+					bytea	   *b = DatumGetByteaPP(v[PACKS_ATT_ENTRIES - 1]);
+
+					ne = pack_decode(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), 0, 1, 0, &es, &why);
+				}
+				MemoryContextSwitchTo(old);
+				if (ne > 0)
+				{
+					for (int i = 0; i < ne; i++)
+						used += es[i].encoded_len;
+					for (int i = 0; i < ne; i++)
+						storage_add(one, es[i].e.has_table ? es[i].e.table_id : 0, es[i].e.op, true,
+									es[i].encoded_len + (tuple_bytes - used) / ne);
+				}
+			}
+			MemoryContextReset(scratch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		table_endscan(scan);
+		index_bytes = rows > 0 ? (double) indexes_bytes(rel) : 0;
+		table_close(rel, AccessShareLock);
+		hash_seq_init(&hs, one);
+		while ((s = hash_seq_search(&hs)) != NULL)
+		{
+			StorageSum *t;
+			bool		found;
+
+			t = hash_search(h, &s->key, HASH_ENTER, &found);
+			t->entries = s->entries;
+			t->bytes = s->bytes;
+		}
+		/* the indexes, shared out equally among the entries */
+		if (rows > 0)
+		{
+			int64		entries = 0;
+
+			hash_seq_init(&hs, one);
+			while ((s = hash_seq_search(&hs)) != NULL)
+				entries += s->entries;
+			hash_seq_init(&hs, h);
+			while ((s = hash_seq_search(&hs)) != NULL)
+				if (s->key.packed == packed && entries > 0)
+					s->bytes += s->entries * index_bytes / (double) entries;
+		}
+	}
+
+	hash_seq_init(&hs, h);
+	while ((s = hash_seq_search(&hs)) != NULL)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		if (s->key.table_id != 0)
+			values[0] = Int32GetDatum(s->key.table_id);
+		else
+			nulls[0] = true;
+		values[1] = CStringGetTextDatum(s->key.op);
+		values[2] = BoolGetDatum(s->key.packed);
+		values[3] = Int64GetDatum(s->entries);
+		values[4] = Float8GetDatum(s->bytes / s->entries);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	MemoryContextDelete(scratch);
 	return (Datum) 0;

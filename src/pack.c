@@ -377,6 +377,7 @@ pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
 	while (r.p < r.end && !r.bad)
 	{
 		PackedEntry *pe;
+		const uint8 *start;
 		uint8		flags;
 		uint8		opcode;
 		uint64		v;
@@ -388,6 +389,7 @@ pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
 		}
 		pe = &es[n];
 		memset(pe, 0, sizeof(*pe));
+		start = r.p;
 		get_raw(&r, &flags, 1);
 		v = get_varint(&r);
 		seq = n == 0 ? (int64) v : seq + (int64) v;
@@ -462,6 +464,7 @@ pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
 		else
 			memcpy(pe->prev_hash, es[n - 1].entry_hash, NOTARY_HASH_LEN);
 		get_raw(&r, pe->entry_hash, NOTARY_HASH_LEN);
+		pe->encoded_len = (int) (r.p - start);
 		if (!r.bad)
 			n++;
 	}

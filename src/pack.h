@@ -36,6 +36,7 @@ typedef struct PackedEntry
 	uint8		prev_hash[NOTARY_HASH_LEN];
 	uint8		entry_hash[NOTARY_HASH_LEN];
 	NotaryImage img;			/* when e.has_image */
+	int			encoded_len;	/* bytes of the body it took */
 } PackedEntry;
 
 /* What the encoder remembers of the entry before (deltas, repeated names). */
