@@ -528,8 +528,18 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 	}
 	{
 		MemoryContext old = MemoryContextSwitchTo(pack.cxt);
+		int			before = pack.body.len;
 
 		pack_add(&pack.body, &pack.cur, e, logged_at, img, hash);
+		if (pack.body.len > PACK_MAX_BYTES && pack.n > 0)
+		{
+			/* too big for this pack: store it without, start the next */
+			pack.body.len = before;
+			pack.body.data[before] = '\0';
+			MemoryContextSwitchTo(old);
+			pack_flush();
+			return pack_append(e, logged_at, img, prev, hash);
+		}
 		MemoryContextSwitchTo(old);
 	}
 	pack.n++;

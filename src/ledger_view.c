@@ -206,9 +206,10 @@ PG_FUNCTION_INFO_V1(notary_storage);
 /*
  * SQL: notary.storage() RETURNS TABLE (table_id, op, packed, entries,
  * bytes_per_entry): what captured changes cost in ledger storage.  A
- * single entry costs its tuple and line pointer; a packed one its own
- * bytes in the pack plus an equal share of the pack's tuple header,
- * columns and line pointer.  Each table's index bytes are shared out
+ * single entry costs its tuple and line pointer; a packed one the share of
+ * its pack's tuple and line pointer that its own bytes are of the pack's
+ * entries (so a pack's header, and any compression, are shared out in
+ * proportion).  Each table's index bytes are shared out
  * equally among the entries it stores.  Heap pages' own overhead and
  * free space are left out.
  */
@@ -300,7 +301,7 @@ notary_storage(PG_FUNCTION_ARGS)
 						used += es[i].encoded_len;
 					for (int i = 0; i < ne; i++)
 						storage_add(one, es[i].e.has_table ? es[i].e.table_id : 0, es[i].e.op, true,
-									es[i].encoded_len + (tuple_bytes - used) / ne);
+									tuple_bytes * es[i].encoded_len / used);
 				}
 			}
 			MemoryContextReset(scratch);

@@ -16,8 +16,16 @@
 
 #define PACK_FORMAT_VERSION 1
 
-/* Flush a pack once its body reaches this size: it stays inline, uncompressed. */
+/*
+ * A pack is stored once its body reaches PACK_TARGET_BYTES, and an entry
+ * that would take it past PACK_MAX_BYTES starts the next pack instead: the
+ * row then stays under TOAST_TUPLE_THRESHOLD (2032 bytes with its header
+ * and columns), so it is stored inline and PostgreSQL never tries to
+ * compress it (which cost more CPU than the rest of the write).  Only an
+ * entry bigger than that alone makes a bigger pack.
+ */
 #define PACK_TARGET_BYTES	1900
+#define PACK_MAX_BYTES		1960
 
 /* Columns of notary.ledger_packs */
 #define PACKS_NATTS			5
