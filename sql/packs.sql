@@ -444,6 +444,18 @@ SELECT count(*) FILTER (WHERE position(convert_to('NIK-PACKED', 'UTF8') IN entri
 SELECT max(seq) AS s FROM notary.ledger \gset
 SELECT notary.redact('pk.person', '{1}', '{nik}', 'erasure request 1');
 SELECT notary.redact('pk.person', '{2}', '{nik}', 'erasure request 2');
+-- person 3: insert, update and redaction in one transaction (its entries
+-- are not stored yet when the redaction starts)
+BEGIN;
+INSERT INTO pk.person VALUES (3, 'NIK-PENDING-0003', 'pending');
+UPDATE pk.person SET note = 'pending, updated' WHERE id = 3;
+SELECT notary.redact('pk.person', '{3}', '{nik}', 'erasure request 3');
+COMMIT;
+-- person 4: redact_subject() in the transaction that wrote it
+BEGIN;
+INSERT INTO pk.person VALUES (4, 'NIK-SUBJECT-0004', 'subject');
+SELECT notary.redact_subject('nik', 'NIK-SUBJECT-0004', 'erasure request 4');
+COMMIT;
 -- the values are found nowhere
 SELECT count(*) AS packs_holding_a_nik
   FROM notary.ledger_packs WHERE position(convert_to('NIK-', 'UTF8') IN entries) > 0;
@@ -451,7 +463,7 @@ SELECT count(*) AS singles_holding_a_nik
   FROM notary.ledger_entries WHERE array_to_string(row_image, ',') LIKE '%NIK-%';
 SELECT count(*) AS entries_holding_a_nik
   FROM notary.ledger WHERE array_to_string(row_image, ',') LIKE '%NIK-%';
--- every entry of the two people is redacted, and a REDACT entry names it
+-- every entry of the four people is redacted, and a REDACT entry names it
 SELECT l.row_image[1] AS person, l.op,
        CASE WHEN s.seq IS NOT NULL THEN 'single' ELSE 'pack' END AS stored,
        l.row_image[2] IS NULL AS nik_erased, l.redacted IS NOT NULL AS redacted,
