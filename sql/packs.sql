@@ -210,6 +210,21 @@ COMMIT;
 SELECT * FROM pkt.stored(:s);
 SELECT * FROM pkt.findings();
 
+-- a procedure that commits and rolls back: the rolled-back transaction
+-- leaves nothing, each committed one its own pack
+CREATE PROCEDURE pkt.commits() LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO pk.a VALUES (38, 'committed');
+  COMMIT;
+  INSERT INTO pk.a VALUES (39, 'rolled back');
+  ROLLBACK;
+  INSERT INTO pk.a VALUES (39, 'committed at the end');
+END
+$$;
+SELECT max(seq) AS s FROM notary.ledger \gset
+CALL pkt.commits();
+SELECT * FROM pkt.stored(:s);
+
 ----------------------------------------------------------------------------
 -- PL/pgSQL EXCEPTION blocks: subtransactions without utility statements
 ----------------------------------------------------------------------------
