@@ -388,6 +388,24 @@ check_ledger_indexes(Relation rel, CatalogIndexState indstate)
 }
 
 /*
+ * The callbacks that store the pack at pre-commit, discard it on abort and
+ * close the open relations.  Registered by the first write of the backend,
+ * whichever it is: a pack filled and stored only at pre-commit (the first
+ * transaction of a backend, of a few statements) must find them there.
+ */
+static void
+ledger_register_callbacks(void)
+{
+	if (!ledger_callbacks_registered)
+	{
+		RegisterXactCallback(ledger_xact_callback, NULL);
+		RegisterSubXactCallback(ledger_subxact_callback, NULL);
+		CacheRegisterRelcacheCallback(ledger_relcache_callback, (Datum) 0);
+		ledger_callbacks_registered = true;
+	}
+}
+
+/*
  * A ledger table, opened for this transaction, and its index state: under
  * the current (sub)transaction's resource owner, in a context of their own.
  */
@@ -397,13 +415,7 @@ openrel_open(OpenRel *o, Oid relid)
 	ResourceOwner save_owner;
 	MemoryContext save_cxt;
 
-	if (!ledger_callbacks_registered)
-	{
-		RegisterXactCallback(ledger_xact_callback, NULL);
-		RegisterSubXactCallback(ledger_subxact_callback, NULL);
-		CacheRegisterRelcacheCallback(ledger_relcache_callback, (Datum) 0);
-		ledger_callbacks_registered = true;
-	}
+	ledger_register_callbacks();
 	if (o->rel != NULL && (o->stale || RelationGetRelid(o->rel) != relid))
 		openrel_close(o);
 	if (o->rel == NULL)
@@ -493,6 +505,7 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 {
 	SubTransactionId cur = GetCurrentSubTransactionId();
 
+	ledger_register_callbacks();
 	if (pack.n > 0 &&
 		(pack.chain_id != e->chain_id || pack.xid != e->xid ||
 		 pack.last_pos + 1 != e->chain_pos || pack.owner != cur))

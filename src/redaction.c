@@ -395,11 +395,17 @@ erase_in_packs(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
 
 	args[0] = Int32GetDatum(table_id);
 	args[1] = PointerGetDatum(seqs);
+
+	/*
+	 * Not read-only: erase_columns() has just stored this transaction's
+	 * pending pack, in the current command; a read-only query would run
+	 * under the statement's snapshot and not see it.
+	 */
 	if (SPI_execute_with_args("SELECT chain_id, chain_pos FROM notary.ledger_rows() "
 							  "WHERE table_id OPERATOR(pg_catalog.=) $1 "
 							  "AND seq OPERATOR(pg_catalog.=) ANY ($2) AND row_image IS NOT NULL "
 							  "ORDER BY seq",
-							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not find the packed ledger entries to redact");
 	ntargets = SPI_processed;
 	chains = palloc(sizeof(int32) * Max(ntargets, 1));
