@@ -55,7 +55,12 @@ emit_pack(Tuplestorestate *store, TupleDesc desc, const char *body, int len,
 		return false;
 	for (int i = 0; i < n; i++)
 	{
-		pack_entry_values(&es[i], values, nulls);
+		if (!pack_entry_valid_text(&es[i]))
+		{
+			*why = psprintf("entry %d holds text that is not valid in the server encoding", i + 1);
+			return false;
+		}
+		pack_entry_values(&es[i], values, nulls, true);
 		tuplestore_putvalues(store, desc, values, nulls);
 	}
 	return true;

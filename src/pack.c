@@ -34,6 +34,7 @@
 #include "pack.h"
 
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -511,9 +512,35 @@ hash_datum(const uint8 *h)
 	return PointerGetDatum(b);
 }
 
-/* The columns of notary.ledger for one packed entry. */
+/*
+ * Is every text of the entry valid in the server encoding?  Captured texts
+ * always are; bytes written into a pack by hand need not be, and the view
+ * must not hand out invalid text.  (verify() needs no check: the hash
+ * covers the bytes as stored.)
+ */
+bool
+pack_entry_valid_text(const PackedEntry *pe)
+{
+	const char *s[6] = {pe->e.op, pe->e.session_user_name, pe->e.current_user_name,
+	pe->e.application_name, pe->e.client_addr, pe->e.detail};
+
+	for (int i = 0; i < 6; i++)
+		if (s[i] != NULL && !pg_verifymbstr(s[i], strlen(s[i]), true))
+			return false;
+	if (pe->e.has_image)
+		for (int i = 0; i < pe->img.ncols; i++)
+			if (pe->img.values[i] != NULL &&
+				!pg_verifymbstr(pe->img.values[i], strlen(pe->img.values[i]), true))
+				return false;
+	return true;
+}
+
+/*
+ * The columns of notary.ledger for one packed entry; without the row image
+ * (left null) when the caller reads pe->img itself.
+ */
 void
-pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls)
+pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls, bool with_image)
 {
 	const NotaryEntry *e = &pe->e;
 
@@ -545,7 +572,9 @@ pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls)
 		const NotaryImage *img = &pe->img;
 
 		values[13] = Int64GetDatum(e->layout_id);
-		if (img->ncols == 0)
+		if (!with_image)
+			nulls[14] = true;
+		else if (img->ncols == 0)
 			values[14] = PointerGetDatum(construct_empty_array(TEXTOID));
 		else
 		{

@@ -68,7 +68,9 @@ extern void pack_add(StringInfo body, PackCursor *cur, const NotaryEntry *e,
 extern int	pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
 						uint64 xid, PackedEntry **out, const char **why);
 extern bytea *pack_encode(const PackedEntry *entries, int n);
-extern void pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls);
+extern void pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls,
+							  bool with_image);
+extern bool pack_entry_valid_text(const PackedEntry *pe);
 extern bool pack_last_hash(const char *body, int len, int64 *count, uint8 *hash);
 
 #endif							/* NOTARY_PACK_H */

@@ -247,6 +247,7 @@ typedef struct LedgerRow
 {
 	Datum		v[LEDGER_NATTS];
 	bool		n[LEDGER_NATTS];
+	const PackedEntry *pe;		/* a packed entry: its image is read from here */
 } LedgerRow;
 
 static inline Datum
@@ -326,12 +327,18 @@ recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
 			*why = psprintf("the entry refers to layout " INT64_FORMAT ", which notary.layouts does not hold", layout_id);
 			return false;
 		}
-		if (img_null)
+		if (t->pe != NULL)
+		{
+			img = t->pe->img;
+			img.redacted = NULL;	/* read below, as for a single entry */
+		}
+		else if (img_null)
 		{
 			*why = "the entry has a layout but no row image";
 			return false;
 		}
-		read_image(imgd, salts_null, saltsd, &img);
+		else
+			read_image(imgd, salts_null, saltsd, &img);
 		if (img.ncols != l->ncols)
 		{
 			*why = psprintf("the row image has %d values, its layout %d columns", img.ncols, l->ncols);
@@ -556,9 +563,16 @@ static void
 source_row(Source *src, LedgerRow *row)
 {
 	if (!src->packs && !src->pending)
+	{
 		heap_deform_tuple(src->single, RelationGetDescr(src->heap), row->v, row->n);
+		row->pe = NULL;
+	}
 	else
-		pack_entry_values(&src->es[src->i], row->v, row->n);
+	{
+		/* the image is hashed from the decoded values, not via text[] */
+		pack_entry_values(&src->es[src->i], row->v, row->n, false);
+		row->pe = &src->es[src->i];
+	}
 }
 
 /* The position up to which a checkpoint covers a chain (0: not at all). */
