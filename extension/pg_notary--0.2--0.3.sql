@@ -78,8 +78,16 @@ COMMENT ON COLUMN notary.ledger.redacted IS 'redacted columns: (u16 position, 32
 CREATE TRIGGER ledger_append_only
   INSTEAD OF INSERT OR UPDATE OR DELETE ON notary.ledger
   FOR EACH ROW EXECUTE FUNCTION notary.guard_ledger();
+-- ALTER TABLE cannot make a view's trigger ENABLE ALWAYS, and a trigger
+-- enabled only for the origin role does not fire under
+-- session_replication_role = replica: UPDATE and DELETE through the view
+-- would then report rows changed and change nothing, silently.  Set what
+-- ENABLE ALWAYS sets.
+UPDATE pg_catalog.pg_trigger SET tgenabled = 'A'
+ WHERE tgrelid OPERATOR(pg_catalog.=) 'notary.ledger'::pg_catalog.regclass
+   AND tgname OPERATOR(pg_catalog.=) 'ledger_append_only';
 COMMENT ON TRIGGER ledger_append_only ON notary.ledger IS
-  'pg_notary: refuses UPDATE and DELETE (NT001); an INSERT goes into notary.ledger_entries';
+  'pg_notary: refuses UPDATE and DELETE (NT001); an INSERT goes into notary.ledger_entries; ENABLE ALWAYS';
 COMMENT ON FUNCTION notary.guard_ledger() IS
   'pg_notary: refuses UPDATE, DELETE and TRUNCATE of notary.ledger_entries, notary.ledger_packs, notary.layouts and notary.checkpoints, and UPDATE and DELETE through the view notary.ledger (NT001)';
 

@@ -80,6 +80,22 @@ report(Findings *f, bool has_entry, int64 seq, int32 chain_id, int64 pos,
 	f->count++;
 }
 
+/* A finding about a pack that cannot be read: its chain and first position, no seq. */
+static void
+report_pack(Findings *f, int32 chain_id, int64 pos, const char *problem,
+			const char *detail)
+{
+	Datum		values[5];
+	bool		nulls[5] = {true, false, false, false, false};
+
+	values[1] = Int32GetDatum(chain_id);
+	values[2] = Int64GetDatum(pos);
+	values[3] = CStringGetTextDatum(problem);
+	values[4] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(f->store, f->desc, values, nulls);
+	f->count++;
+}
+
 /*
  * Redactions: every (entry, column) a redaction erased must be recorded by
  * a later REDACT entry that names it; one erased by hand is reported.
@@ -706,9 +722,9 @@ notary_verify(PG_FUNCTION_ARGS)
 				in_chain = true;
 				cur_chain = cur->chain;
 			}
-			report(&f, true, 0, cur->chain, cur->pos, "malformed_entry",
-				   psprintf("the pack of chain %d from position " INT64_FORMAT " cannot be read: %s",
-							cur->chain, cur->pos, cur->why));
+			report_pack(&f, cur->chain, cur->pos, "malformed_entry",
+						psprintf("the pack of chain %d from position " INT64_FORMAT " cannot be read: %s",
+								 cur->chain, cur->pos, cur->why));
 			expected = Max(cur->bad_last, cur->pos) + 1;
 			link_known = false;
 			cur->bad = false;
