@@ -54,6 +54,12 @@ CREATE FUNCTION notary.ledger_rows() RETURNS SETOF notary.ledger_entries
 COMMENT ON FUNCTION notary.ledger_rows() IS
   'pg_notary: the packed entries of notary.ledger, one row each (and this transaction''s entries not stored yet); for those who may SELECT from notary.ledger';
 
+CREATE FUNCTION notary.ledger_rows(table_id integer) RETURNS SETOF notary.ledger_entries
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'notary_ledger_rows';
+COMMENT ON FUNCTION notary.ledger_rows(integer) IS
+  'pg_notary: the packed entries of one table (and this transaction''s entries of it not stored yet), without building the other tables'' rows; for those who may SELECT from notary.ledger';
+
 CREATE VIEW notary.ledger AS
   SELECT * FROM notary.ledger_entries
   UNION ALL
@@ -122,7 +128,7 @@ COMMENT ON FUNCTION notary.storage() IS
 -- Privileges: as the table was.  Whoever may read notary.ledger needs
 -- EXECUTE on notary.ledger_rows(), which checks SELECT on notary.ledger itself.
 REVOKE ALL ON notary.ledger, notary.ledger_packs FROM PUBLIC;
-REVOKE ALL ON FUNCTION notary.ledger_rows(), notary.storage() FROM PUBLIC;
+REVOKE ALL ON FUNCTION notary.ledger_rows(), notary.ledger_rows(integer), notary.storage() FROM PUBLIC;
 REVOKE SELECT ON notary.ledger_entries FROM notary_auditor;
 GRANT SELECT ON notary.ledger TO notary_auditor;
-GRANT EXECUTE ON FUNCTION notary.ledger_rows(), notary.storage() TO notary_auditor;
+GRANT EXECUTE ON FUNCTION notary.ledger_rows(), notary.ledger_rows(integer), notary.storage() TO notary_auditor;

@@ -41,10 +41,14 @@
 #include "utils/snapmgr.h"
 #include "utils/xid8.h"
 
-/* Emit every entry of one pack body; false (with why) if it does not decode. */
+/*
+ * Emit every entry of one pack body (of table only_table, if not 0); false
+ * (with why) if it does not decode.
+ */
 static bool
 emit_pack(Tuplestorestate *store, TupleDesc desc, const char *body, int len,
-		  int32 chain_id, int64 first_pos, uint64 xid, const char **why)
+		  int32 chain_id, int64 first_pos, uint64 xid, int32 only_table,
+		  const char **why)
 {
 	PackedEntry *es;
 	int			n = pack_decode(body, len, chain_id, first_pos, xid, &es, why);
@@ -55,6 +59,8 @@ emit_pack(Tuplestorestate *store, TupleDesc desc, const char *body, int len,
 		return false;
 	for (int i = 0; i < n; i++)
 	{
+		if (only_table != 0 && (!es[i].e.has_table || es[i].e.table_id != only_table))
+			continue;
 		if (!pack_entry_valid_text(&es[i]))
 		{
 			*why = psprintf("entry %d holds text that is not valid in the server encoding", i + 1);
@@ -68,7 +74,11 @@ emit_pack(Tuplestorestate *store, TupleDesc desc, const char *body, int len,
 
 PG_FUNCTION_INFO_V1(notary_ledger_rows);
 
-/* SQL: notary.ledger_rows() RETURNS SETOF notary.ledger_entries */
+/*
+ * SQL: notary.ledger_rows() RETURNS SETOF notary.ledger_entries, and
+ * notary.ledger_rows(table_id integer): only that table's entries, without
+ * building the others' rows (every pack is still read and decoded).
+ */
 Datum
 notary_ledger_rows(PG_FUNCTION_ARGS)
 {
@@ -85,6 +95,7 @@ notary_ledger_rows(PG_FUNCTION_ARGS)
 	int64		first_pos;
 	uint64		xid;
 	const char *why = NULL;
+	int32		only_table = PG_NARGS() > 0 ? PG_GETARG_INT32(0) : 0;
 
 	if (GetUserId() != cat->owner_oid &&
 		pg_class_aclcheck(cat->ledger_oid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
@@ -124,7 +135,7 @@ notary_ledger_rows(PG_FUNCTION_ARGS)
 			xid = U64FromFullTransactionId(DatumGetFullTransactionId(v[PACKS_ATT_XID - 1]));
 			(void) emit_pack(rsinfo->setResult, rsinfo->setDesc,
 							 VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
-							 chain_id, first_pos, xid, &why);
+							 chain_id, first_pos, xid, only_table, &why);
 		}
 		MemoryContextSwitchTo(old);
 		if (why != NULL)
@@ -145,7 +156,7 @@ notary_ledger_rows(PG_FUNCTION_ARGS)
 	{
 		old = MemoryContextSwitchTo(scratch);
 		if (!emit_pack(rsinfo->setResult, rsinfo->setDesc, body, len,
-					   chain_id, first_pos, xid, &why))
+					   chain_id, first_pos, xid, only_table, &why))
 			elog(ERROR, "pg_notary: the pending pack does not decode: %s", why);
 		MemoryContextSwitchTo(old);
 	}
@@ -358,4 +369,20 @@ notary_storage(PG_FUNCTION_ARGS)
 	}
 	MemoryContextDelete(scratch);
 	return (Datum) 0;
+}
+
+/*
+ * A FROM item (aliased l) for the entries of one table, whose table_id is
+ * the query parameter param ("$1"): the single entries through their
+ * index, and the packed ones without building the other tables' rows.
+ * Queries on the view notary.ledger build every row of every pack first.
+ * Before version 0.3 (no packs) it is the table notary.ledger itself.
+ */
+char *
+ledger_of_table_sql(const char *param)
+{
+	if (!OidIsValid(notary_catalog()->packs_oid))
+		return pstrdup("notary.ledger l");
+	return psprintf("(SELECT * FROM notary.ledger_entries WHERE table_id OPERATOR(pg_catalog.=) %s "
+					"UNION ALL SELECT * FROM notary.ledger_rows(%s)) l", param, param);
 }

@@ -401,7 +401,7 @@ erase_in_packs(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
 	 * pending pack, in the current command; a read-only query would run
 	 * under the statement's snapshot and not see it.
 	 */
-	if (SPI_execute_with_args("SELECT chain_id, chain_pos FROM notary.ledger_rows() "
+	if (SPI_execute_with_args("SELECT chain_id, chain_pos FROM notary.ledger_rows($1) "
 							  "WHERE table_id OPERATOR(pg_catalog.=) $1 "
 							  "AND seq OPERATOR(pg_catalog.=) ANY ($2) AND row_image IS NOT NULL "
 							  "ORDER BY seq",
@@ -758,11 +758,12 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 
 		/* the entries that hold the subject, and their rows' whole history */
 		args[2] = CStringGetTextDatum(canonical);
-		if (SPI_execute_with_args("SELECT l.seq, (SELECT pg_catalog.array_agg(l.row_image[k] ORDER BY o) "
-								  "FROM pg_catalog.unnest(y.key_columns) WITH ORDINALITY AS u(k, o)) "
-								  "FROM notary.ledger l JOIN notary.layouts y USING (layout_id) "
-								  "WHERE l.table_id OPERATOR(pg_catalog.=) $2 "
-								  "AND l.row_image[pg_catalog.array_position(y.column_names, $1)] OPERATOR(pg_catalog.=) $3",
+		if (SPI_execute_with_args(psprintf("SELECT l.seq, (SELECT pg_catalog.array_agg(l.row_image[k] ORDER BY o) "
+										   "FROM pg_catalog.unnest(y.key_columns) WITH ORDINALITY AS u(k, o)) "
+										   "FROM %s JOIN notary.layouts y USING (layout_id) "
+										   "WHERE l.table_id OPERATOR(pg_catalog.=) $2 "
+										   "AND l.row_image[pg_catalog.array_position(y.column_names, $1)] OPERATOR(pg_catalog.=) $3",
+										   ledger_of_table_sql("$2")),
 								  3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not search the ledger");
 		tt = SPI_tuptable;
