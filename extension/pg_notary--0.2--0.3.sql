@@ -129,6 +129,25 @@ COMMENT ON FUNCTION notary.storage() IS
 -- EXECUTE on notary.ledger_rows(), which checks SELECT on notary.ledger itself.
 REVOKE ALL ON notary.ledger, notary.ledger_packs FROM PUBLIC;
 REVOKE ALL ON FUNCTION notary.ledger_rows(), notary.ledger_rows(integer), notary.storage() FROM PUBLIC;
-REVOKE SELECT ON notary.ledger_entries FROM notary_auditor;
+-- Whoever could read the table notary.ledger (notary_auditor, and roles a DBA
+-- granted SELECT) can read the view, and reads the table of single entries
+-- only through it.
+DO $grants$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT DISTINCT a.grantee::pg_catalog.regrole::pg_catalog.text AS who
+             FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+            WHERE c.oid OPERATOR(pg_catalog.=) 'notary.ledger_entries'::pg_catalog.regclass
+              AND a.privilege_type OPERATOR(pg_catalog.=) 'SELECT'
+              AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+              AND a.grantee OPERATOR(pg_catalog.<>) 0
+  LOOP
+    EXECUTE pg_catalog.format('GRANT SELECT ON notary.ledger TO %s', r.who);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION notary.ledger_rows(), notary.ledger_rows(integer) TO %s', r.who);
+    EXECUTE pg_catalog.format('REVOKE SELECT ON notary.ledger_entries FROM %s', r.who);
+  END LOOP;
+END
+$grants$;
 GRANT SELECT ON notary.ledger TO notary_auditor;
 GRANT EXECUTE ON FUNCTION notary.ledger_rows(), notary.ledger_rows(integer), notary.storage() TO notary_auditor;
