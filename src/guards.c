@@ -72,20 +72,21 @@ notary_guard_ledger(PG_FUNCTION_ARGS)
 		/*
 		 * INSERT into the view notary.ledger stores a single entry, as an
 		 * INSERT into the table notary.ledger of 0.2 did (only a superuser
-		 * may; verify() judges what was inserted).
+		 * may; verify() judges what was inserted).  Through the executor,
+		 * as the caller: NOT NULL, the primary key and every index of the
+		 * table apply as they did.
 		 */
-		Relation	rel = table_open(notary_catalog()->entries_oid, RowExclusiveLock);
-		Datum		values[LEDGER_NATTS];
-		bool		nulls[LEDGER_NATTS];
-		HeapTuple	tup;
+		TupleDesc	desc = RelationGetDescr(td->tg_relation);
+		Oid			argtypes[1] = {desc->tdtypeid};
+		Datum		args[1];
 
-		if (RelationGetDescr(rel)->natts != LEDGER_NATTS ||
-			RelationGetDescr(td->tg_relation)->natts != LEDGER_NATTS)
-			elog(ERROR, "notary.ledger and notary.ledger_entries must have %d columns", LEDGER_NATTS);
-		heap_deform_tuple(td->tg_trigtuple, RelationGetDescr(td->tg_relation), values, nulls);
-		tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-		CatalogTupleInsert(rel, tup);
-		table_close(rel, NoLock);
+		args[0] = heap_copy_tuple_as_datum(td->tg_trigtuple, desc);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("INSERT INTO notary.ledger_entries SELECT ($1).*",
+								  1, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not store the entry in notary.ledger_entries");
+		SPI_finish();
 		return PointerGetDatum(td->tg_trigtuple);
 	}
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
