@@ -10,6 +10,46 @@
 -- those written with notary.pack_entries = off; notary.ledger becomes a view
 -- over both, with the columns and values it had.
 
+-- Objects of others that read the table would go on reading it under its new
+-- name, which holds only the entries written before the update: refuse, and
+-- say which, rather than let them silently miss every later entry.
+DO $deps$
+DECLARE
+  deps text;
+BEGIN
+  SELECT pg_catalog.string_agg(x.obj, ', ' ORDER BY x.obj) INTO deps FROM (
+    SELECT DISTINCT r.ev_class::pg_catalog.regclass::pg_catalog.text AS obj
+      FROM pg_catalog.pg_depend d
+      JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+       AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.refobjid OPERATOR(pg_catalog.=) 'notary.ledger'::pg_catalog.regclass
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e
+                        WHERE e.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                          AND e.objid OPERATOR(pg_catalog.=) r.ev_class
+                          AND e.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                          AND e.deptype OPERATOR(pg_catalog.=) 'e')
+    UNION
+    SELECT DISTINCT d.objid::pg_catalog.regprocedure::pg_catalog.text
+      FROM pg_catalog.pg_depend d
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.refobjid OPERATOR(pg_catalog.=) 'notary.ledger'::pg_catalog.regclass
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e
+                        WHERE e.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                          AND e.objid OPERATOR(pg_catalog.=) d.objid
+                          AND e.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                          AND e.deptype OPERATOR(pg_catalog.=) 'e')) x;
+  IF deps IS NOT NULL THEN
+    RAISE EXCEPTION USING
+      ERRCODE = 'dependent_objects_still_exist',
+      MESSAGE = 'objects outside pg_notary depend on the table notary.ledger: ' || deps,
+      DETAIL = 'Version 0.3 renames that table to notary.ledger_entries and makes notary.ledger a view; these objects would go on reading the renamed table, which holds only the entries written before the update.',
+      HINT = 'Drop them, run ALTER EXTENSION pg_notary UPDATE again, and create them again: they will then read the view notary.ledger.';
+  END IF;
+END
+$deps$;
+
 ALTER TABLE notary.ledger RENAME TO ledger_entries;
 ALTER INDEX notary.ledger_pkey RENAME TO ledger_entries_pkey;
 ALTER INDEX notary.ledger_table_brin RENAME TO ledger_entries_table_brin;
@@ -98,11 +138,18 @@ COMMENT ON FUNCTION notary.guard_ledger() IS
   'pg_notary: refuses UPDATE, DELETE and TRUNCATE of notary.ledger_entries, notary.ledger_packs, notary.layouts and notary.checkpoints, and UPDATE and DELETE through the view notary.ledger (NT001)';
 
 -- The views over the ledger read every entry again, not the single ones only.
+-- notary.redactions reads only the REDACT entries, through a function its
+-- readers (the redactor among them, who may not read the ledger) may call.
+CREATE FUNCTION notary.redaction_rows() RETURNS SETOF notary.ledger_entries
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'notary_redaction_rows';
+COMMENT ON FUNCTION notary.redaction_rows() IS
+  'pg_notary: the REDACT entries of the ledger, single and packed, for the view notary.redactions; for those who may SELECT from it';
 CREATE OR REPLACE VIEW notary.redactions AS
   SELECT l.seq, l.logged_at, l.session_user_name, l.current_user_name,
          t.schema_name, t.table_name, l.detail->'columns' AS columns,
          l.detail->'entries' AS entries, l.detail->>'reason' AS reason
-    FROM notary.ledger l LEFT JOIN notary.tables t USING (table_id)
+    FROM notary.redaction_rows() l LEFT JOIN notary.tables t USING (table_id)
    WHERE l.op OPERATOR(pg_catalog.=) 'REDACT';
 CREATE OR REPLACE VIEW notary.entries AS
   SELECT l.seq, l.chain_id, l.chain_pos, l.op, l.xid, l.logged_at,
@@ -128,7 +175,9 @@ COMMENT ON FUNCTION notary.storage() IS
 -- Privileges: as the table was.  Whoever may read notary.ledger needs
 -- EXECUTE on notary.ledger_rows(), which checks SELECT on notary.ledger itself.
 REVOKE ALL ON notary.ledger, notary.ledger_packs FROM PUBLIC;
-REVOKE ALL ON FUNCTION notary.ledger_rows(), notary.ledger_rows(integer), notary.storage() FROM PUBLIC;
+REVOKE ALL ON FUNCTION notary.ledger_rows(), notary.ledger_rows(integer), notary.storage(),
+                       notary.redaction_rows() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION notary.redaction_rows() TO notary_auditor, notary_redactor;
 -- Whoever could read the table notary.ledger (notary_auditor, and roles a DBA
 -- granted SELECT) can read the view, and reads the table of single entries
 -- only through it.

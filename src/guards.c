@@ -529,6 +529,14 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 			notary_spi_end(&sw);
 			ledger_append_event(NOTARY_OP_DDL, false, 0,
 								json_ddl_guard(cmd->tag, cmd->identity, guard));
+			/*
+			 * An index capture cannot maintain (an expression, a predicate)
+			 * on a ledger table is refused now, with the command, not at a
+			 * later write: the entry above may sit in a pack until commit.
+			 */
+			if (cmd->relid == notary_catalog()->entries_oid ||
+				cmd->relid == notary_catalog()->packs_oid)
+				ledger_check_table(cmd->relid);
 			continue;
 		}
 

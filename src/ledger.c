@@ -227,6 +227,22 @@ pack_flush(void)
 	pack_discard();
 }
 
+/*
+ * Open a ledger table as a write would, which refuses indexes capture
+ * cannot maintain (check_ledger_indexes); after DDL on it.  Only that
+ * table: dropping a bad index of one must not fail for the other's.
+ */
+void
+ledger_check_table(Oid relid)
+{
+	const NotaryCatalog *cat = notary_catalog();
+
+	if (relid == cat->entries_oid)
+		(void) openrel_open(&open_entries, relid);
+	else if (OidIsValid(cat->packs_oid) && relid == cat->packs_oid)
+		(void) openrel_open(&open_packs, relid);
+}
+
 /* Insert the pack now if this (sub)transaction may. */
 void
 ledger_flush(void)
@@ -275,7 +291,19 @@ ledger_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
-			pack_discard();		/* empty already */
+			/*
+			 * Empty, unless a pre-commit callback that ran after ours (of
+			 * another extension) wrote to a captured table: too late to
+			 * store them.  Their chain positions are then missing, which
+			 * verify() reports; say it now too.
+			 */
+			if (pack.n > 0)
+				ereport(WARNING,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("pg_notary: %d ledger entries made during commit were not stored", pack.n),
+						 errdetail("They were made after pg_notary stored this transaction's entries; verify() reports their positions of chain %d as missing.",
+								   pack.chain_id)));
+			pack_discard();
 			break;
 		default:
 			break;

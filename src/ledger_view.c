@@ -36,6 +36,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -48,7 +49,7 @@
 static bool
 emit_pack(Tuplestorestate *store, TupleDesc desc, const char *body, int len,
 		  int32 chain_id, int64 first_pos, uint64 xid, int32 only_table,
-		  const char **why)
+		  const char *only_op, const char **why)
 {
 	PackedEntry *es;
 	int			n = pack_decode(body, len, chain_id, first_pos, xid, &es, why);
@@ -61,9 +62,11 @@ emit_pack(Tuplestorestate *store, TupleDesc desc, const char *body, int len,
 	{
 		if (only_table != 0 && (!es[i].e.has_table || es[i].e.table_id != only_table))
 			continue;
+		if (only_op != NULL && strcmp(es[i].e.op, only_op) != 0)
+			continue;
 		if (!pack_entry_valid_text(&es[i]))
 		{
-			*why = psprintf("entry %d holds text that is not valid in the server encoding", i + 1);
+			*why = psprintf("entry %d holds text that is not valid in the server encoding, or a detail that is not JSON", i + 1);
 			return false;
 		}
 		pack_entry_values(&es[i], values, nulls, true);
@@ -72,17 +75,15 @@ emit_pack(Tuplestorestate *store, TupleDesc desc, const char *body, int len,
 	return true;
 }
 
-PG_FUNCTION_INFO_V1(notary_ledger_rows);
-
 /*
- * SQL: notary.ledger_rows() RETURNS SETOF notary.ledger_entries, and
- * notary.ledger_rows(table_id integer): only that table's entries, without
- * building the others' rows (every pack is still read and decoded).
+ * Put the packed entries (of one table, or of one op, if asked) and this
+ * transaction's pending ones into the SRF's tuplestore; with with_singles,
+ * the single entries of that op too.
  */
-Datum
-notary_ledger_rows(PG_FUNCTION_ARGS)
+static void
+emit_entries(ReturnSetInfo *rsinfo, int32 only_table, const char *only_op,
+			 bool with_singles)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	const NotaryCatalog *cat = notary_catalog();
 	MemoryContext scratch;
 	MemoryContext old;
@@ -91,25 +92,40 @@ notary_ledger_rows(PG_FUNCTION_ARGS)
 	HeapTuple	tup;
 	const char *body;
 	int			len;
-	int32		chain_id;
-	int64		first_pos;
+	int32		chain_id = 0;
+	int64		first_pos = 0;
 	uint64		xid;
 	const char *why = NULL;
-	int32		only_table = PG_NARGS() > 0 ? PG_GETARG_INT32(0) : 0;
 
-	if (GetUserId() != cat->owner_oid &&
-		pg_class_aclcheck(cat->ledger_oid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for view notary.ledger"),
-				 errhint("notary.ledger_rows() shows the packed entries of notary.ledger to those who may read it; grant notary_auditor.")));
-
-	InitMaterializedSRF(fcinfo, 0);
 	if (rsinfo->setDesc->natts != LEDGER_NATTS)
 		elog(ERROR, "notary.ledger_entries has %d columns, expected %d",
 			 rsinfo->setDesc->natts, LEDGER_NATTS);
 	scratch = AllocSetContextCreate(CurrentMemoryContext, "pg_notary ledger_rows",
 									ALLOCSET_DEFAULT_SIZES);
+
+	if (with_singles)
+	{
+		rel = table_open(cat->entries_oid, AccessShareLock);
+		if (RelationGetDescr(rel)->natts != LEDGER_NATTS)
+			elog(ERROR, "notary.ledger_entries has %d columns, expected %d",
+				 RelationGetDescr(rel)->natts, LEDGER_NATTS);
+		scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			Datum		v[LEDGER_NATTS];
+			bool		n[LEDGER_NATTS];
+
+			old = MemoryContextSwitchTo(scratch);
+			heap_deform_tuple(tup, RelationGetDescr(rel), v, n);
+			if (!n[5] && (only_op == NULL || strcmp(TextDatumGetCString(v[5]), only_op) == 0) &&
+				(only_table == 0 || (!n[12] && DatumGetInt32(v[12]) == only_table)))
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(scratch);
+		}
+		table_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
 
 	rel = table_open(cat->packs_oid, AccessShareLock);
 	if (RelationGetDescr(rel)->natts != PACKS_NATTS)
@@ -124,8 +140,8 @@ notary_ledger_rows(PG_FUNCTION_ARGS)
 
 		old = MemoryContextSwitchTo(scratch);
 		heap_deform_tuple(tup, RelationGetDescr(rel), v, n);
-		chain_id = DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]);
-		first_pos = DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]);
+		chain_id = n[PACKS_ATT_CHAIN_ID - 1] ? 0 : DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]);
+		first_pos = n[PACKS_ATT_FIRST_POS - 1] ? 0 : DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]);
 		if (n[PACKS_ATT_ENTRIES - 1] || n[PACKS_ATT_XID - 1] ||
 			n[PACKS_ATT_CHAIN_ID - 1] || n[PACKS_ATT_FIRST_POS - 1])
 			why = "a column of the pack is null";
@@ -135,7 +151,7 @@ notary_ledger_rows(PG_FUNCTION_ARGS)
 			xid = U64FromFullTransactionId(DatumGetFullTransactionId(v[PACKS_ATT_XID - 1]));
 			(void) emit_pack(rsinfo->setResult, rsinfo->setDesc,
 							 VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
-							 chain_id, first_pos, xid, only_table, &why);
+							 chain_id, first_pos, xid, only_table, only_op, &why);
 		}
 		MemoryContextSwitchTo(old);
 		if (why != NULL)
@@ -156,11 +172,59 @@ notary_ledger_rows(PG_FUNCTION_ARGS)
 	{
 		old = MemoryContextSwitchTo(scratch);
 		if (!emit_pack(rsinfo->setResult, rsinfo->setDesc, body, len,
-					   chain_id, first_pos, xid, only_table, &why))
+					   chain_id, first_pos, xid, only_table, only_op, &why))
 			elog(ERROR, "pg_notary: the pending pack does not decode: %s", why);
 		MemoryContextSwitchTo(old);
 	}
 	MemoryContextDelete(scratch);
+}
+
+PG_FUNCTION_INFO_V1(notary_ledger_rows);
+
+/*
+ * SQL: notary.ledger_rows() RETURNS SETOF notary.ledger_entries, and
+ * notary.ledger_rows(table_id integer): only that table's entries, without
+ * building the others' rows (every pack is still read and decoded).
+ */
+Datum
+notary_ledger_rows(PG_FUNCTION_ARGS)
+{
+	const NotaryCatalog *cat = notary_catalog();
+
+	if (GetUserId() != cat->owner_oid &&
+		pg_class_aclcheck(cat->ledger_oid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for view notary.ledger"),
+				 errhint("notary.ledger_rows() shows the packed entries of notary.ledger to those who may read it; grant notary_auditor.")));
+	InitMaterializedSRF(fcinfo, 0);
+	emit_entries((ReturnSetInfo *) fcinfo->resultinfo,
+				 PG_NARGS() > 0 ? PG_GETARG_INT32(0) : 0, NULL, false);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(notary_redaction_rows);
+
+/*
+ * SQL: notary.redaction_rows() RETURNS SETOF notary.ledger_entries: the
+ * REDACT entries, single and packed, for the view notary.redactions, to
+ * those who may read that view (the redactor may; it may not read the
+ * rest of the ledger).
+ */
+Datum
+notary_redaction_rows(PG_FUNCTION_ARGS)
+{
+	const NotaryCatalog *cat = notary_catalog();
+	Oid			view = get_relname_relid("redactions", cat->namespace_oid);
+
+	if (GetUserId() != cat->owner_oid &&
+		(!OidIsValid(view) ||
+		 pg_class_aclcheck(view, GetUserId(), ACL_SELECT) != ACLCHECK_OK))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for view notary.redactions")));
+	InitMaterializedSRF(fcinfo, 0);
+	emit_entries((ReturnSetInfo *) fcinfo->resultinfo, 0, NOTARY_OP_REDACT, true);
 	return (Datum) 0;
 }
 

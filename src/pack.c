@@ -24,7 +24,7 @@
  *		|| [varint len || detail] || [varint len || redacted]
  *		|| entry_hash (32)
  * op is u8 k (1..14, the k-th of ops[] below) or u8 0 || varint len || bytes;
- * name is varint 0 for "as in the entry before" or varint len+1 || bytes.
+ * name is varint 0 for "this field's last value in the pack" or varint len+1 || bytes.
  *
  * The decoder trusts nothing: a body that does not parse is reported as
  * such (notary.verify() says malformed_entry), never read past its end.
@@ -34,6 +34,7 @@
 #include "pack.h"
 
 #include "catalog/pg_type.h"
+#include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -256,7 +257,12 @@ get_varint(Reader *r)
 		c = *r->p++;
 		v |= (uint64) (c & 0x7f) << shift;
 		if ((c & 0x80) == 0)
+		{
+			/* one encoding per value: no trailing zero groups */
+			if (c == 0 && shift > 0)
+				r->bad = true;
 			return v;
+		}
 		shift += 7;
 	}
 	return 0;
@@ -290,6 +296,12 @@ get_string(Reader *r, uint64 len)
 	char	   *s;
 
 	if (r->bad || len > (uint64) (r->end - r->p))
+	{
+		r->bad = true;
+		return NULL;
+	}
+	/* a NUL would hide the bytes after it from the hash */
+	if (memchr(r->p, '\0', len) != NULL)
 	{
 		r->bad = true;
 		return NULL;
@@ -379,7 +391,7 @@ pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
 	{
 		PackedEntry *pe;
 		const uint8 *start;
-		uint8		flags;
+		uint8		flags = 0;
 		uint8		opcode;
 		uint64		v;
 
@@ -402,7 +414,13 @@ pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
 		if (r.bad)
 			break;
 		if (opcode == 0)
+		{
 			pe->e.op = get_string(&r, get_varint(&r));
+			/* a known op has one encoding: its code */
+			for (int k = 1; pe->e.op != NULL && k < NOPS; k++)
+				if (strcmp(ops[k], pe->e.op) == 0)
+					r.bad = true;
+		}
 		else if (opcode < NOPS)
 			pe->e.op = ops[opcode];
 		else
@@ -527,6 +545,15 @@ pack_entry_valid_text(const PackedEntry *pe)
 	for (int i = 0; i < 6; i++)
 		if (s[i] != NULL && !pg_verifymbstr(s[i], strlen(s[i]), true))
 			return false;
+	if (pe->e.detail != NULL)
+	{
+		JsonLexContext *lex = makeJsonLexContextCstringLen((char *) pe->e.detail,
+														   strlen(pe->e.detail),
+														   GetDatabaseEncoding(), true);
+
+		if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+			return false;
+	}
 	if (pe->e.has_image)
 		for (int i = 0; i < pe->img.ncols; i++)
 			if (pe->img.values[i] != NULL &&
@@ -537,7 +564,8 @@ pack_entry_valid_text(const PackedEntry *pe)
 
 /*
  * The columns of notary.ledger for one packed entry; without the row image
- * (left null) when the caller reads pe->img itself.
+ * and the detail (left null) when the caller (verify()) reads them from pe
+ * itself.
  */
 void
 pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls, bool with_image)
@@ -607,7 +635,7 @@ pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls, bool with_i
 		values[16] = hash_datum(e->old_digest);
 	else
 		nulls[16] = true;
-	if (e->detail)
+	if (e->detail && with_image)
 		values[17] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->detail));
 	else
 		nulls[17] = true;

@@ -308,6 +308,7 @@ extern void ledger_append(NotaryEntry *e, const NotaryImage *img);
 extern void ledger_append_event(const char *op, bool has_table, int32 table_id,
 								const char *detail_json);
 extern void ledger_flush(void);
+extern void ledger_check_table(Oid relid);
 extern char *ledger_of_table_sql(const char *param);
 extern bool ledger_pending(const char **body, int *len, int32 *chain_id,
 						   int64 *first_pos, uint64 *xid);

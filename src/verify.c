@@ -33,6 +33,10 @@
 
 #include "access/genam.h"
 #include "access/table.h"
+#include "access/xact.h"
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/resowner.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -399,7 +403,10 @@ recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
 		e.has_old = true;
 	}
 	v = row_get(t, 18, &isnull);
-	e.detail = isnull ? NULL : DatumGetCString(DirectFunctionCall1(jsonb_out, v));
+	if (t->pe != NULL)
+		e.detail = t->pe->e.detail;	/* as stored: the hash covers those bytes */
+	else
+		e.detail = isnull ? NULL : DatumGetCString(DirectFunctionCall1(jsonb_out, v));
 
 	if (e.op == NULL || e.session_user_name == NULL || e.current_user_name == NULL)
 	{
@@ -591,6 +598,47 @@ source_row(Source *src, LedgerRow *row)
 	}
 }
 
+/*
+ * A packed REDACT entry's detail as jsonb, or NULL if it is no valid JSON
+ * (bytes written into a pack by hand): verify() reports, it does not stop.
+ * jsonb_in is run in a subtransaction, since even JSON that parses can
+ * fail to convert (a number out of numeric's range).
+ */
+static Jsonb *
+detail_jsonb_quietly(const char *text)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Jsonb	   *volatile j = NULL;
+	JsonLexContext *lex;
+
+	if (text == NULL)
+		return NULL;
+	lex = makeJsonLexContextCstringLen((char *) text, strlen(text), GetDatabaseEncoding(), true);
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		return NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		j = NULL;
+	}
+	PG_END_TRY();
+	return j;
+}
+
 /* The position up to which a checkpoint covers a chain (0: not at all). */
 static int64
 since_position(const NotaryCheckpoint *since, int32 chain)
@@ -716,16 +764,25 @@ notary_verify(PG_FUNCTION_ARGS)
 			break;
 		if (cur->bad)
 		{
-			/* a pack that does not decode: its positions cannot be checked */
+			/*
+			 * A pack that does not decode: its positions cannot be checked,
+			 * but what comes before it can (a new chain, a gap).
+			 */
 			if (!in_chain || cur->chain != cur_chain)
 			{
 				in_chain = true;
 				cur_chain = cur->chain;
+				expected = since_position(&since, cur->chain) + 1;
 			}
+			if (cur->pos > expected)
+				report_pack(&f, cur->chain, cur->pos, "missing_entry",
+							psprintf("positions " INT64_FORMAT " to " INT64_FORMAT " of chain %d, before an unreadable pack, are missing: entries were deleted from the ledger",
+									 expected, cur->pos - 1, cur->chain));
 			report_pack(&f, cur->chain, cur->pos, "malformed_entry",
 						psprintf("the pack of chain %d from position " INT64_FORMAT " cannot be read: %s",
 								 cur->chain, cur->pos, cur->why));
-			expected = Max(cur->bad_last, cur->pos) + 1;
+			/* its own last_pos is all there is to go on; never go backwards */
+			expected = Max(Max(cur->bad_last, cur->pos) + 1, expected);
 			link_known = false;
 			cur->bad = false;
 			cur->es = NULL;
@@ -763,7 +820,7 @@ notary_verify(PG_FUNCTION_ARGS)
 						memcpy(last_hash, since.chains[c].hash, NOTARY_HASH_LEN);
 					}
 			}
-			if (pos < expected && pos <= since_position(&since, chain))
+			if (pos >= 1 && pos < expected && pos <= since_position(&since, chain))
 			{
 				MemoryContextSwitchTo(old);
 				MemoryContextReset(scratch);
@@ -823,7 +880,16 @@ notary_verify(PG_FUNCTION_ARGS)
 				char	   *op = get_text(t, 6);
 				Datum		dj = row_get(t, 18, &isnull);
 
-				if (op != NULL && strcmp(op, NOTARY_OP_REDACT) == 0 && !isnull)
+				if (op != NULL && strcmp(op, NOTARY_OP_REDACT) == 0 && t->pe != NULL)
+				{
+					/* a packed detail is text, and need not even be JSON */
+					Jsonb	   *j = detail_jsonb_quietly(t->pe->e.detail);
+
+					MemoryContextSwitchTo(callcxt);
+					if (j != NULL)
+						redactions_record(&redactions, seq, j);
+				}
+				else if (op != NULL && strcmp(op, NOTARY_OP_REDACT) == 0 && !isnull)
 				{
 					MemoryContextSwitchTo(callcxt);
 					redactions_record(&redactions, seq, DatumGetJsonbP(dj));
