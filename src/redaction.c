@@ -613,6 +613,23 @@ name_array_list(ArrayType *arr)
 	return l;
 }
 
+/*
+ * A list of strings copied into cxt: what SPI's memory holds is freed at
+ * notary_spi_end(), and the REDACT entry is written after it.
+ */
+static List *
+copy_strings(List *l, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	foreach(lc, l)
+		out = lappend(out, pstrdup((char *) lfirst(lc)));
+	MemoryContextSwitchTo(old);
+	return out;
+}
+
 PG_FUNCTION_INFO_V1(notary_redact);
 
 /* SQL: notary.redact(tbl regclass, key text[], columns name[], reason text) */
@@ -628,6 +645,7 @@ notary_redact(PG_FUNCTION_ARGS)
 	ArrayType  *seqs;
 	List	   *affected;
 	int64		erased;
+	MemoryContext callcxt = CurrentMemoryContext;
 
 	check_reason(reason);
 
@@ -645,6 +663,7 @@ notary_redact(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("the ledger holds no history of that row of %s", table_name_of(relid))));
 	erased = erase_columns(table_id, seqs, columns, &affected);
+	affected = copy_strings(affected, callcxt);
 	notary_spi_end(&sw);
 	if (erased == 0)
 		ereport(ERROR,
@@ -700,6 +719,7 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 	bool		any_entry = false;
 	List	   *records = NIL;	/* RedactionRecord * */
 	ListCell   *lc;
+	MemoryContext callcxt = CurrentMemoryContext;
 
 	check_reason(reason);
 	notary_spi_begin(&sw);
@@ -801,12 +821,15 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 							   personal, &affected);
 		if (erased > 0)
 		{
-			RedactionRecord *r = palloc(sizeof(RedactionRecord));
+			/* kept past notary_spi_end(), which frees SPI's memory */
+			RedactionRecord *r = MemoryContextAlloc(callcxt, sizeof(RedactionRecord));
+			MemoryContext old = MemoryContextSwitchTo(callcxt);
 
 			r->table_id = table_id;
-			r->columns = personal;
-			r->affected = affected;
+			r->columns = copy_strings(personal, callcxt);
+			r->affected = copy_strings(affected, callcxt);
 			records = lappend(records, r);
+			MemoryContextSwitchTo(old);
 			total += erased;
 		}
 	}
