@@ -7,7 +7,9 @@ extension's C code, (1) the test vectors printed in docs/format.md and
 ledger written by the extension under odd session settings, and (3) decodes
 every row of notary.ledger_packs with the byte layout of docs/format.md
 ("Storage: single entries and packs") and compares each decoded entry, field
-by field, with the row notary.ledger shows for it.  If the C code, the
+by field, with the row notary.ledger shows for it; a second, structural
+reader (pack_spans, also used to rewrite history in tests/format/
+rewrite_history.py) must find the same entries.  If the C code, the
 document and this script disagree about a single byte, this fails.
 
 Runs as the postgres OS user against the cluster in PGHOST/PGPORT; makes
@@ -601,17 +603,216 @@ def check_ledger():
         redact_seq = min(e["seq"] for e in entries if e["op"] == "REDACT")
         if any("kancil" in json.dumps(e) for e in entries if e["seq"] < redact_seq):
             fail("a redacted value is still in an entry written before the redaction")
+        npacked = check_pack_spans(DB, entries)
+        if npacked == 0:
+            fail("the workload wrote no pack")
         findings = psql("SELECT count(*) FROM notary.verify()").strip()
         if findings != "0":
             fail("notary.verify() reports %s findings on the untouched ledger" % findings)
         if not entries or not layouts:
             fail("the ledger holds %d entries and %d layouts" % (len(entries), len(layouts)))
-        print("ok: recomputed %d entries and %d layouts independently" % (len(entries), len(layouts)))
+        print("ok: recomputed %d entries and %d layouts independently; %d entries parsed from packs"
+              % (len(entries), len(layouts), npacked))
         check_packs(entries)
     finally:
         if not os.environ.get("KEEP"):
             psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
             psql("DROP ROLE IF EXISTS notary_fmt_clerk", db="postgres")
+
+
+# --- (3) packed storage (src/pack.c): where each entry's bytes are ---------
+# A pack (a row of notary.ledger_packs) stores consecutive entries of one
+# chain; its bytes are specified in the header comment of src/pack.c.  This
+# parser reads only the structure (lengths and flags), which is what an
+# independent reader, or someone editing the bytes in place, needs.
+
+PACK_F_TABLE, PACK_F_IMAGE, PACK_F_SALTS, PACK_F_OLD = 0x01, 0x02, 0x04, 0x08
+PACK_F_DETAIL, PACK_F_REDACTED, PACK_F_APP, PACK_F_CLIENT = 0x10, 0x20, 0x40, 0x80
+
+
+def get_varint(b, i):
+    v = shift = 0
+    while True:
+        if i >= len(b) or shift > 63:
+            raise ValueError("varint runs past the end at %d" % i)
+        c = b[i]
+        i += 1
+        v |= (c & 0x7f) << shift
+        if not c & 0x80:
+            return v, i
+        shift += 7
+
+
+def put_varint(v):
+    out = bytearray()
+    while True:
+        c = v & 0x7f
+        v >>= 7
+        out.append(c | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def pack_spans(body):
+    """The entries of a pack body, in order: for each a dict with seq, start,
+    end (after its 32-byte entry_hash), the offset of its flags byte, values
+    (offset and length of each image value's varint and bytes; None without
+    an image) and redacted (offset and length of that field, or the offset
+    where it would go, length 0).  Raises ValueError if the body does not
+    parse.  The prev_hash of the first entry is body[1:33]."""
+    if len(body) < 33 or body[0] != 1:
+        raise ValueError("not a version 1 pack")
+    i, seq, out = 33, None, []
+
+    def skip(i, n):
+        if i + n > len(body):
+            raise ValueError("field runs past the end at %d" % i)
+        return i + n
+
+    def skip_bytes(i):
+        n, i = get_varint(body, i)
+        return skip(i, n)
+
+    def skip_name(i):
+        n, i = get_varint(body, i)
+        return skip(i, n - 1) if n else i
+
+    while i < len(body):
+        e = {"start": i, "flags_at": i, "values": None}
+        flags = body[i]
+        i += 1
+        d, i = get_varint(body, i)
+        seq = d if seq is None else seq + d
+        e["seq"] = seq
+        if body[skip(i, 1) - 1] == 0:
+            i = skip_bytes(i + 1)
+        else:
+            i += 1
+        _, i = get_varint(body, i)                 # logged_at
+        i = skip_name(skip_name(i))                # session_user, current_user
+        if flags & PACK_F_APP:
+            i = skip_name(i)
+        if flags & PACK_F_CLIENT:
+            i = skip_name(i)
+        if flags & PACK_F_TABLE:
+            _, i = get_varint(body, i)
+        if flags & PACK_F_IMAGE:
+            _, i = get_varint(body, i)             # layout_id
+            n, i = get_varint(body, i)
+            e["values"] = []
+            for _ in range(n):
+                at = i
+                v, i = get_varint(body, i)
+                if v:
+                    i = skip(i, v - 1)
+                e["values"].append((at, i - at))
+            if flags & PACK_F_SALTS:
+                i = skip_bytes(i)
+        if flags & PACK_F_OLD:
+            i = skip(i, 32)
+        if flags & PACK_F_DETAIL:
+            i = skip_bytes(i)
+        at = i
+        if flags & PACK_F_REDACTED:
+            i = skip_bytes(i)
+        e["redacted"] = (at, i - at)
+        i = skip(i, 32)
+        e["end"] = i
+        out.append(e)
+    return out
+
+
+def check_pack_spans(db, view_entries):
+    """Every pack parses with pack_spans(), independently of the C decoder,
+    and holds exactly the entries the view shows at its positions: their
+    seq, the first one's prev_hash and every entry_hash."""
+    by_pos = {(e["chain_id"], e["chain_pos"]): e for e in view_entries}
+    n = 0
+    for line in psql("SELECT row_to_json(p) FROM (SELECT chain_id, first_pos, last_pos, "
+                     "encode(entries, 'hex') AS body FROM notary.ledger_packs) p", db=db).splitlines():
+        p = json.loads(line)
+        body = bytes.fromhex(p["body"])
+        where = "pack (%s, %s)" % (p["chain_id"], p["first_pos"])
+        try:
+            spans = pack_spans(body)
+        except ValueError as err:
+            fail("%s does not parse: %s" % (where, err))
+            continue
+        if len(spans) != p["last_pos"] - p["first_pos"] + 1:
+            fail("%s: %d entries for positions %s..%s" % (where, len(spans), p["first_pos"], p["last_pos"]))
+            continue
+        first = by_pos.get((p["chain_id"], p["first_pos"]))
+        if first is None or body[1:33].hex() != first["prev_hash"]:
+            fail("%s: its prev_hash is not the view's" % where)
+        for k, sp in enumerate(spans):
+            e = by_pos.get((p["chain_id"], p["first_pos"] + k))
+            if e is None or e["seq"] != sp["seq"] or body[sp["end"] - 32:sp["end"]].hex() != e["entry_hash"]:
+                fail("%s: entry %d is not the view's" % (where, k))
+            n += 1
+    return n
+
+
+def rehash_chain(db, chain_id, from_pos):
+    """A consistent rewrite: recompute prev_hash and entry_hash of every entry
+    of a chain from position from_pos on, from what the entries hold now.
+    Returns the SQL that stores them where the entries live (UPDATE of
+    notary.ledger_entries for single entries; the 32 hash bytes of each
+    entry, and a pack's leading prev_hash, replaced in place in
+    notary.ledger_packs) and the number of entries rehashed.  The caller
+    runs it with the guards of both tables switched off."""
+    layouts = {}
+    for line in psql("SELECT row_to_json(l) FROM notary.layouts l", db=db).splitlines():
+        l = json.loads(line)
+        personal = [p - 1 for p in l["personal_columns"]]
+        d = layout_digest(l["table_id"], l["schema_name"], l["table_name"],
+                          l["column_names"], l["column_types"],
+                          [k - 1 for k in l["key_columns"]], personal)
+        layouts[l["layout_id"]] = (d, personal)
+    entries = [json.loads(r) for r in psql(
+        "SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos, "
+        "encode(prev_hash, 'hex') AS prev_hash, op, xid::text AS xid, "
+        "(extract(epoch FROM logged_at) * 1000000)::bigint AS logged_at_us, "
+        "session_user_name, current_user_name, application_name, client_addr, "
+        "table_id, layout_id, row_image, encode(row_salts, 'hex') AS row_salts, "
+        "encode(old_digest, 'hex') AS old_digest, detail::text AS detail, "
+        "encode(redacted, 'hex') AS redacted "
+        "FROM notary.ledger WHERE chain_id = %d AND chain_pos >= %d ORDER BY chain_pos) e"
+        % (chain_id, from_pos), db=db).splitlines()]
+    if not entries:
+        return [], 0
+    new = {}                               # chain_pos -> (prev, hash)
+    prev = bytes.fromhex(entries[0]["prev_hash"])   # the untouched entry before
+    for e in entries:
+        img = None
+        if e["layout_id"] is not None:
+            ld, personal = layouts[e["layout_id"]]
+            img = image_digest(ld, e["row_image"], personal,
+                               bytes.fromhex(e["row_salts"]) if e["row_salts"] else b"",
+                               bytes.fromhex(e["redacted"]) if e["redacted"] else b"")
+        h = entry_hash(prev, e, img)
+        new[e["chain_pos"]] = (prev, h)
+        prev = h
+    sql = []
+    for pos in psql("SELECT chain_pos FROM notary.ledger_entries WHERE chain_id = %d AND chain_pos >= %d"
+                    % (chain_id, from_pos), db=db).split():
+        p, h = new[int(pos)]
+        sql.append("UPDATE notary.ledger_entries SET prev_hash = '\\x%s', entry_hash = '\\x%s' "
+                   "WHERE chain_id = %d AND chain_pos = %s;" % (p.hex(), h.hex(), chain_id, pos))
+    for line in psql("SELECT row_to_json(p) FROM (SELECT first_pos, encode(entries, 'hex') AS body "
+                     "FROM notary.ledger_packs WHERE chain_id = %d AND last_pos >= %d) p"
+                     % (chain_id, from_pos), db=db).splitlines():
+        p = json.loads(line)
+        body = bytearray.fromhex(p["body"])
+        for k, sp in enumerate(pack_spans(bytes(body))):
+            pos = p["first_pos"] + k
+            if pos < from_pos:
+                continue
+            if k == 0:
+                body[1:33] = new[pos][0]
+            body[sp["end"] - 32:sp["end"]] = new[pos][1]
+        sql.append("UPDATE notary.ledger_packs SET entries = '\\x%s' "
+                   "WHERE chain_id = %d AND first_pos = %d;" % (body.hex(), chain_id, p["first_pos"]))
+    return sql, len(entries)
 
 
 def self_test():
