@@ -351,6 +351,13 @@ SELECT :p_last - :p + 1 AS entries_in_p, :q = :p_last + 1 AS q_follows_p;
 -- :pb is a pack of two entries of chain B
 SELECT chain_id AS cb, first_pos AS pb FROM notary.ledger_packs
  WHERE position(convert_to('other chain!', 'UTF8') IN entries) > 0 \gset
+-- :dp is a pack of chain A holding a DDL entry (at :dpos)
+COMMENT ON TABLE pk.b IS 'a DDL entry in a pack';
+SELECT chain_pos AS dpos, detail::text AS ddetail FROM notary.ledger
+ WHERE op = 'DDL' AND chain_id = :ca ORDER BY seq DESC LIMIT 1 \gset
+SELECT first_pos AS dp FROM notary.ledger_packs
+ WHERE chain_id = :ca AND :dpos BETWEEN first_pos AND last_pos \gset
+SELECT :'ddetail' AS ddl_detail;
 
 -- a value byte: that entry's content no longer matches its hash
 BEGIN;
@@ -437,6 +444,58 @@ SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
 SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS ledger_view;
 ROLLBACK;
 
+-- a DDL entry's detail replaced by as many bytes that are no JSON: verify()
+-- hashes the detail as stored, so the entry is altered, and goes on; the
+-- view refuses the pack
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = overlay(entries PLACING convert_to(repeat('x', length(:'ddetail')), 'UTF8')
+                         FROM position(convert_to(:'ddetail', 'UTF8') IN entries)
+                         FOR length(:'ddetail'))
+ WHERE chain_id = :ca AND first_pos = :dp
+   AND position(convert_to(:'ddetail', 'UTF8') IN entries) > 0
+RETURNING position(convert_to(:'ddetail', 'UTF8') IN entries) = 0 AS detail_replaced;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :dpos AS pos_from_ddl, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS ledger_view;
+ROLLBACK;
+
+-- a pack deleted, and the pack after it cut short: the deleted positions
+-- are missing (reported with the chain and the first position of the
+-- unreadable pack, without seq), and the pack is malformed
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+DELETE FROM notary.ledger_packs WHERE chain_id = :ca AND first_pos = :p;
+UPDATE notary.ledger_packs SET entries = substr(entries, 1, length(entries) - 40)
+ WHERE chain_id = :ca AND first_pos = :q;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
+SELECT problem, seq IS NULL AS no_seq, chain_id = :ca AS chain_a, chain_pos = :q AS at_q
+  FROM notary.verify() ORDER BY problem;
+ROLLBACK;
+
+-- a real pack copied to position 0, or to negative positions: out of
+-- order, not taken for entries a checkpoint covers (and skipped)
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+INSERT INTO notary.ledger_packs
+  SELECT chain_id, 0, last_pos - first_pos, xid, entries
+    FROM notary.ledger_packs WHERE chain_id = :ca AND first_pos = :q;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain_pos, op, row_image FROM notary.ledger WHERE chain_id = :ca AND chain_pos <= 0 ORDER BY 1;
+SELECT chain, chain_pos, problem, detail FROM pkt.findings();
+ROLLBACK;
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+INSERT INTO notary.ledger_packs
+  SELECT chain_id, -10, -10 + last_pos - first_pos, xid, entries
+    FROM notary.ledger_packs WHERE chain_id = :ca AND first_pos = :p;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain_pos, op, row_image FROM notary.ledger WHERE chain_id = :ca AND chain_pos <= 0 ORDER BY 1;
+SELECT chain, chain_pos, problem, detail FROM pkt.findings();
+ROLLBACK;
+
 -- all undone
 SELECT tgenabled FROM pg_trigger
  WHERE tgrelid = 'notary.ledger_packs'::regclass AND NOT tgisinternal ORDER BY tgname;
@@ -494,6 +553,26 @@ SELECT op, detail - 'entries' AS detail, jsonb_array_length(detail->'entries') A
   FROM notary.ledger WHERE op = 'REDACT' ORDER BY seq;
 SELECT * FROM pkt.findings();
 SELECT * FROM notary.verify_table('pk.person');
+-- a REDACT entry's detail replaced by as many bytes that are no JSON:
+-- verify() reports that entry altered, and the erasures it recorded as
+-- forged, and goes on; the view refuses the pack
+SELECT chain_id AS rc, chain_pos AS rpos, detail::text AS rdetail FROM notary.ledger
+ WHERE op = 'REDACT' AND detail->>'reason' = 'erasure request 1' \gset
+SELECT first_pos AS rp FROM notary.ledger_packs
+ WHERE chain_id = :rc AND :rpos BETWEEN first_pos AND last_pos \gset
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = overlay(entries PLACING convert_to(repeat('x', length(:'rdetail')), 'UTF8')
+                         FROM position(convert_to(:'rdetail', 'UTF8') IN entries)
+                         FOR length(:'rdetail'))
+ WHERE chain_id = :rc AND first_pos = :rp
+   AND position(convert_to(:'rdetail', 'UTF8') IN entries) > 0
+RETURNING position(convert_to(:'rdetail', 'UTF8') IN entries) = 0 AS detail_replaced;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :rpos AS pos_from_redact, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS ledger_view;
+ROLLBACK;
 -- a redaction inside a subtransaction while the enclosing one's entries
 -- are not stored yet is refused
 BEGIN;
