@@ -67,6 +67,29 @@ LANGUAGE sql AS $$
   SELECT regexp_replace(public.expect_error(sql), 'chain \d+ from position \d+', 'chain # from position #', 'g')
 $$;
 
+-- the bytes of a varint (docs/format.md, "Storage"): 7 bits a byte, least
+-- significant group first, the high bit set on every byte but the last
+CREATE FUNCTION pkt.varint(v bigint) RETURNS bytea
+LANGUAGE plpgsql AS $$
+DECLARE
+  b bytea := '';
+BEGIN
+  LOOP
+    IF v < 128 THEN
+      RETURN b || set_byte('\x00'::bytea, 0, v::int);
+    END IF;
+    b := b || set_byte('\x00'::bytea, 0, (v % 128 + 128)::int);
+    v := v / 128;
+  END LOOP;
+END
+$$;
+-- the same value with one more, empty, group: not the minimal encoding
+CREATE FUNCTION pkt.varint_long(v bigint) RETURNS bytea
+LANGUAGE sql AS $$
+  SELECT set_byte(b, length(b) - 1, get_byte(b, length(b) - 1) + 128) || '\x00'::bytea
+    FROM pkt.varint(v) b
+$$;
+
 SELECT notary.enable('pk');
 INSERT INTO pkt.chains
   SELECT 'A', chain_id FROM notary.ledger ORDER BY seq DESC LIMIT 1;
@@ -494,6 +517,55 @@ INSERT INTO notary.ledger_packs
 ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
 SELECT chain_pos, op, row_image FROM notary.ledger WHERE chain_id = :ca AND chain_pos <= 0 ORDER BY 1;
 SELECT chain, chain_pos, problem, detail FROM pkt.findings();
+ROLLBACK;
+
+-- bytes the hash does not cover, which the decoder refuses (the pack is
+-- malformed, the view will not show it): a NUL in a value and in a name
+-- (the same length; the text would end there), a varint not in its
+-- shortest form, a known op spelt out instead of its code.  :p's first
+-- entry starts at byte 34 (after the version and the prev_hash): flags,
+-- varint seq, op (INSERT is 1)
+SELECT seq AS pseq FROM notary.ledger WHERE chain_id = :ca AND chain_pos = :p \gset
+SELECT substr(entries, 35, length(pkt.varint(:pseq))) = pkt.varint(:pseq) AS seq_at_35,
+       get_byte(entries, 34 + length(pkt.varint(:pseq))) AS op_code,
+       position(convert_to('pg_regress/packs', 'UTF8') IN entries) > 0 AS has_application_name
+  FROM notary.ledger_packs WHERE chain_id = :ca AND first_pos = :p;
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = set_byte(entries, position(convert_to('tamper-two', 'UTF8') IN entries) - 1 + 6, 0)
+ WHERE chain_id = :ca AND first_pos = :p;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS nul_in_value;
+ROLLBACK;
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = set_byte(entries, position(convert_to('pg_regress/packs', 'UTF8') IN entries) - 1 + 10, 0)
+ WHERE chain_id = :ca AND first_pos = :p;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS nul_in_name;
+ROLLBACK;
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = overlay(entries PLACING pkt.varint_long(:pseq) FROM 35 FOR length(pkt.varint(:pseq)))
+ WHERE chain_id = :ca AND first_pos = :p;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS long_varint;
+ROLLBACK;
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = overlay(entries PLACING '\x00'::bytea || pkt.varint(6) || convert_to('INSERT', 'UTF8')
+                         FROM 35 + length(pkt.varint(:pseq)) FOR 1)
+ WHERE chain_id = :ca AND first_pos = :p;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS op_spelt_out;
 ROLLBACK;
 
 -- all undone
