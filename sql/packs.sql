@@ -645,6 +645,32 @@ ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
 SELECT chain, chain_pos - :rpos AS pos_from_redact, problem, detail FROM pkt.findings();
 SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS ledger_view;
 ROLLBACK;
+
+----------------------------------------------------------------------------
+-- notary_redactor reads notary.redactions, with the REDACT entries stored
+-- in packs and single ones, but not the ledger; notary_auditor reads both
+----------------------------------------------------------------------------
+CREATE ROLE regress_pk_redactor;
+GRANT notary_redactor TO regress_pk_redactor;
+CREATE ROLE regress_pk_auditor;
+GRANT notary_auditor TO regress_pk_auditor;
+-- person 6: a REDACT entry stored single
+SET notary.pack_entries = off;
+INSERT INTO pk.person VALUES (6, 'NIK-SINGLE-0006', 'single');
+SELECT notary.redact('pk.person', '{6}', '{nik}', 'erasure request 6');
+RESET notary.pack_entries;
+SELECT r.reason, CASE WHEN s.seq IS NULL THEN 'pack' ELSE 'single' END AS stored
+  FROM notary.redactions r LEFT JOIN notary.ledger_entries s USING (seq) ORDER BY r.seq;
+SET ROLE regress_pk_redactor;
+SELECT reason, jsonb_array_length(entries) AS entries, columns FROM notary.redactions ORDER BY seq;
+SELECT expect_error($$SELECT count(*) FROM notary.ledger$$) AS ledger,
+       expect_error($$SELECT count(*) FROM notary.ledger_rows()$$) AS ledger_rows;
+RESET ROLE;
+SET ROLE regress_pk_auditor;
+SELECT count(*) AS redactions FROM notary.redactions;
+SELECT count(*) > 0 AS reads_the_ledger FROM notary.ledger;
+SELECT count(*) > 0 AS calls_ledger_rows FROM notary.ledger_rows();
+RESET ROLE;
 -- a redaction inside a subtransaction while the enclosing one's entries
 -- are not stored yet is refused
 BEGIN;
@@ -677,3 +703,5 @@ SELECT dblink_disconnect('other');
 \c contrib_regression
 DROP DATABASE regress_notary_packs;
 DROP ROLE regress_pk_writer;
+DROP ROLE regress_pk_redactor;
+DROP ROLE regress_pk_auditor;
