@@ -698,6 +698,31 @@ SELECT count(*) AS inserted_singles FROM notary.ledger_entries WHERE chain_id > 
 SELECT count(*) AS inserted_packs FROM notary.ledger_packs WHERE chain_id > 100000;
 SELECT problem FROM notary.verify() WHERE chain_id > 100000;
 ROLLBACK;
+-- through the executor, as the caller: an expression index of
+-- ledger_entries (made behind pg_notary's back) is maintained, NOT NULL
+-- applies
+BEGIN;
+ALTER EVENT TRIGGER notary_ddl_end DISABLE;
+CREATE INDEX ledger_entries_by_expr ON notary.ledger_entries ((chain_id + 0));
+ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;
+INSERT INTO notary.ledger
+  SELECT seq + 2000000, chain_id + 200000, chain_pos, prev_hash, entry_hash, op, xid, logged_at,
+         session_user_name, current_user_name, application_name, client_addr, table_id,
+         layout_id, row_image, row_salts, old_digest, detail, redacted
+    FROM notary.ledger WHERE seq = (SELECT min(seq) FROM notary.ledger);
+SET LOCAL enable_seqscan = off;
+SELECT count(*) AS found_through_the_index FROM notary.ledger_entries WHERE chain_id + 0 > 200000;
+RESET enable_seqscan;
+SELECT c AS null_column, expect_error(format(
+  $$INSERT INTO notary.ledger
+      SELECT seq + 3000000, %s, %s, prev_hash, entry_hash, op, xid, logged_at,
+             session_user_name, current_user_name, application_name, client_addr, table_id,
+             layout_id, row_image, row_salts, old_digest, detail, redacted
+        FROM notary.ledger WHERE seq = (SELECT min(seq) FROM notary.ledger)$$,
+  CASE c WHEN 'chain_id' THEN 'NULL' ELSE 'chain_id + 300000' END,
+  CASE c WHEN 'chain_pos' THEN 'NULL' ELSE 'chain_pos' END)) AS refused
+  FROM unnest(ARRAY['chain_id', 'chain_pos']) c;
+ROLLBACK;
 
 SELECT dblink_disconnect('other');
 \c contrib_regression
