@@ -724,6 +724,43 @@ SELECT c AS null_column, expect_error(format(
   FROM unnest(ARRAY['chain_id', 'chain_pos']) c;
 ROLLBACK;
 
+----------------------------------------------------------------------------
+-- An index capture cannot maintain on a ledger table is refused with the
+-- DDL that makes it (the DDL's own entry may wait in a pack until commit)
+----------------------------------------------------------------------------
+SHOW notary.pack_entries;
+SELECT what, expect_error(sql) AS refused FROM (VALUES
+  (1, 'entries, expression', $$CREATE INDEX ON notary.ledger_entries ((chain_pos + 1))$$),
+  (2, 'entries, predicate', $$CREATE INDEX ON notary.ledger_entries (seq) WHERE seq > 0$$),
+  (3, 'entries, deferrable unique', $$ALTER TABLE notary.ledger_entries ADD UNIQUE (seq) DEFERRABLE$$),
+  (4, 'packs, expression', $$CREATE INDEX ON notary.ledger_packs ((first_pos + 1))$$),
+  (5, 'packs, predicate', $$CREATE INDEX ON notary.ledger_packs (xid) WHERE last_pos > first_pos$$),
+  (6, 'packs, deferrable unique', $$ALTER TABLE notary.ledger_packs ADD UNIQUE (chain_id, last_pos) DEFERRABLE INITIALLY DEFERRED$$)
+) v(n, what, sql) ORDER BY n;
+-- not at a later write: the statement fails, and nothing is left
+CREATE INDEX ledger_entries_expr ON notary.ledger_entries ((chain_pos + 1));
+CREATE INDEX ledger_packs_partial ON notary.ledger_packs (chain_id) WHERE first_pos > 0;
+SELECT indrelid::regclass AS ledger_table, indexrelid::regclass AS index
+  FROM pg_index WHERE indrelid IN ('notary.ledger_entries'::regclass, 'notary.ledger_packs'::regclass)
+ ORDER BY 1::text, 2::text;
+-- both tables with one (made behind pg_notary's back): the bad index of one
+-- can be dropped while the other still has its own
+SELECT max(seq) AS s FROM notary.ledger \gset
+BEGIN;
+ALTER EVENT TRIGGER notary_ddl_end DISABLE;
+CREATE INDEX ledger_entries_expr ON notary.ledger_entries ((chain_pos + 1));
+ALTER TABLE notary.ledger_packs ADD CONSTRAINT ledger_packs_deferred UNIQUE (chain_id, last_pos) DEFERRABLE;
+ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;
+ALTER TABLE notary.ledger_packs DROP CONSTRAINT ledger_packs_deferred;
+DROP INDEX notary.ledger_entries_expr;
+COMMIT;
+SELECT indrelid::regclass AS ledger_table, indexrelid::regclass AS index
+  FROM pg_index WHERE indrelid IN ('notary.ledger_entries'::regclass, 'notary.ledger_packs'::regclass)
+ ORDER BY 1::text, 2::text;
+SELECT op, detail->>'command' AS command, detail->>'object' AS object
+  FROM notary.ledger WHERE seq > :s AND detail->>'object' = 'notary.ledger_packs';
+SELECT * FROM pkt.findings();
+
 SELECT dblink_disconnect('other');
 \c contrib_regression
 DROP DATABASE regress_notary_packs;
