@@ -67,6 +67,29 @@ LANGUAGE sql AS $$
   SELECT regexp_replace(public.expect_error(sql), 'chain \d+ from position \d+', 'chain # from position #', 'g')
 $$;
 
+-- the bytes of a varint (docs/format.md, "Storage"): 7 bits a byte, least
+-- significant group first, the high bit set on every byte but the last
+CREATE FUNCTION pkt.varint(v bigint) RETURNS bytea
+LANGUAGE plpgsql AS $$
+DECLARE
+  b bytea := '';
+BEGIN
+  LOOP
+    IF v < 128 THEN
+      RETURN b || set_byte('\x00'::bytea, 0, v::int);
+    END IF;
+    b := b || set_byte('\x00'::bytea, 0, (v % 128 + 128)::int);
+    v := v / 128;
+  END LOOP;
+END
+$$;
+-- the same value with one more, empty, group: not the minimal encoding
+CREATE FUNCTION pkt.varint_long(v bigint) RETURNS bytea
+LANGUAGE sql AS $$
+  SELECT set_byte(b, length(b) - 1, get_byte(b, length(b) - 1) + 128) || '\x00'::bytea
+    FROM pkt.varint(v) b
+$$;
+
 SELECT notary.enable('pk');
 INSERT INTO pkt.chains
   SELECT 'A', chain_id FROM notary.ledger ORDER BY seq DESC LIMIT 1;
@@ -351,6 +374,13 @@ SELECT :p_last - :p + 1 AS entries_in_p, :q = :p_last + 1 AS q_follows_p;
 -- :pb is a pack of two entries of chain B
 SELECT chain_id AS cb, first_pos AS pb FROM notary.ledger_packs
  WHERE position(convert_to('other chain!', 'UTF8') IN entries) > 0 \gset
+-- :dp is a pack of chain A holding a DDL entry (at :dpos)
+COMMENT ON TABLE pk.b IS 'a DDL entry in a pack';
+SELECT chain_pos AS dpos, detail::text AS ddetail FROM notary.ledger
+ WHERE op = 'DDL' AND chain_id = :ca ORDER BY seq DESC LIMIT 1 \gset
+SELECT first_pos AS dp FROM notary.ledger_packs
+ WHERE chain_id = :ca AND :dpos BETWEEN first_pos AND last_pos \gset
+SELECT :'ddetail' AS ddl_detail;
 
 -- a value byte: that entry's content no longer matches its hash
 BEGIN;
@@ -437,6 +467,107 @@ SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
 SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS ledger_view;
 ROLLBACK;
 
+-- a DDL entry's detail replaced by as many bytes that are no JSON: verify()
+-- hashes the detail as stored, so the entry is altered, and goes on; the
+-- view refuses the pack
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = overlay(entries PLACING convert_to(repeat('x', length(:'ddetail')), 'UTF8')
+                         FROM position(convert_to(:'ddetail', 'UTF8') IN entries)
+                         FOR length(:'ddetail'))
+ WHERE chain_id = :ca AND first_pos = :dp
+   AND position(convert_to(:'ddetail', 'UTF8') IN entries) > 0
+RETURNING position(convert_to(:'ddetail', 'UTF8') IN entries) = 0 AS detail_replaced;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :dpos AS pos_from_ddl, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS ledger_view;
+ROLLBACK;
+
+-- a pack deleted, and the pack after it cut short: the deleted positions
+-- are missing (reported with the chain and the first position of the
+-- unreadable pack, without seq), and the pack is malformed
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+DELETE FROM notary.ledger_packs WHERE chain_id = :ca AND first_pos = :p;
+UPDATE notary.ledger_packs SET entries = substr(entries, 1, length(entries) - 40)
+ WHERE chain_id = :ca AND first_pos = :q;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
+SELECT problem, seq IS NULL AS no_seq, chain_id = :ca AS chain_a, chain_pos = :q AS at_q
+  FROM notary.verify() ORDER BY problem;
+ROLLBACK;
+
+-- a real pack copied to position 0, or to negative positions: out of
+-- order, not taken for entries a checkpoint covers (and skipped)
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+INSERT INTO notary.ledger_packs
+  SELECT chain_id, 0, last_pos - first_pos, xid, entries
+    FROM notary.ledger_packs WHERE chain_id = :ca AND first_pos = :q;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain_pos, op, row_image FROM notary.ledger WHERE chain_id = :ca AND chain_pos <= 0 ORDER BY 1;
+SELECT chain, chain_pos, problem, detail FROM pkt.findings();
+ROLLBACK;
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+INSERT INTO notary.ledger_packs
+  SELECT chain_id, -10, -10 + last_pos - first_pos, xid, entries
+    FROM notary.ledger_packs WHERE chain_id = :ca AND first_pos = :p;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain_pos, op, row_image FROM notary.ledger WHERE chain_id = :ca AND chain_pos <= 0 ORDER BY 1;
+SELECT chain, chain_pos, problem, detail FROM pkt.findings();
+ROLLBACK;
+
+-- bytes the hash does not cover, which the decoder refuses (the pack is
+-- malformed, the view will not show it): a NUL in a value and in a name
+-- (the same length; the text would end there), a varint not in its
+-- shortest form, a known op spelt out instead of its code.  :p's first
+-- entry starts at byte 34 (after the version and the prev_hash): flags,
+-- varint seq, op (INSERT is 1)
+SELECT seq AS pseq FROM notary.ledger WHERE chain_id = :ca AND chain_pos = :p \gset
+SELECT substr(entries, 35, length(pkt.varint(:pseq))) = pkt.varint(:pseq) AS seq_at_35,
+       get_byte(entries, 34 + length(pkt.varint(:pseq))) AS op_code,
+       position(convert_to('pg_regress/packs', 'UTF8') IN entries) > 0 AS has_application_name
+  FROM notary.ledger_packs WHERE chain_id = :ca AND first_pos = :p;
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = set_byte(entries, position(convert_to('tamper-two', 'UTF8') IN entries) - 1 + 6, 0)
+ WHERE chain_id = :ca AND first_pos = :p;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS nul_in_value;
+ROLLBACK;
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = set_byte(entries, position(convert_to('pg_regress/packs', 'UTF8') IN entries) - 1 + 10, 0)
+ WHERE chain_id = :ca AND first_pos = :p;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS nul_in_name;
+ROLLBACK;
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = overlay(entries PLACING pkt.varint_long(:pseq) FROM 35 FOR length(pkt.varint(:pseq)))
+ WHERE chain_id = :ca AND first_pos = :p;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS long_varint;
+ROLLBACK;
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = overlay(entries PLACING '\x00'::bytea || pkt.varint(6) || convert_to('INSERT', 'UTF8')
+                         FROM 35 + length(pkt.varint(:pseq)) FOR 1)
+ WHERE chain_id = :ca AND first_pos = :p;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :p AS pos_in_p, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS op_spelt_out;
+ROLLBACK;
+
 -- all undone
 SELECT tgenabled FROM pg_trigger
  WHERE tgrelid = 'notary.ledger_packs'::regclass AND NOT tgisinternal ORDER BY tgname;
@@ -494,6 +625,52 @@ SELECT op, detail - 'entries' AS detail, jsonb_array_length(detail->'entries') A
   FROM notary.ledger WHERE op = 'REDACT' ORDER BY seq;
 SELECT * FROM pkt.findings();
 SELECT * FROM notary.verify_table('pk.person');
+-- a REDACT entry's detail replaced by as many bytes that are no JSON:
+-- verify() reports that entry altered, and the erasures it recorded as
+-- forged, and goes on; the view refuses the pack
+SELECT chain_id AS rc, chain_pos AS rpos, detail::text AS rdetail FROM notary.ledger
+ WHERE op = 'REDACT' AND detail->>'reason' = 'erasure request 1' \gset
+SELECT first_pos AS rp FROM notary.ledger_packs
+ WHERE chain_id = :rc AND :rpos BETWEEN first_pos AND last_pos \gset
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = overlay(entries PLACING convert_to(repeat('x', length(:'rdetail')), 'UTF8')
+                         FROM position(convert_to(:'rdetail', 'UTF8') IN entries)
+                         FOR length(:'rdetail'))
+ WHERE chain_id = :rc AND first_pos = :rp
+   AND position(convert_to(:'rdetail', 'UTF8') IN entries) > 0
+RETURNING position(convert_to(:'rdetail', 'UTF8') IN entries) = 0 AS detail_replaced;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :rpos AS pos_from_redact, problem, detail FROM pkt.findings();
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS ledger_view;
+ROLLBACK;
+
+----------------------------------------------------------------------------
+-- notary_redactor reads notary.redactions, with the REDACT entries stored
+-- in packs and single ones, but not the ledger; notary_auditor reads both
+----------------------------------------------------------------------------
+CREATE ROLE regress_pk_redactor;
+GRANT notary_redactor TO regress_pk_redactor;
+CREATE ROLE regress_pk_auditor;
+GRANT notary_auditor TO regress_pk_auditor;
+-- person 6: a REDACT entry stored single
+SET notary.pack_entries = off;
+INSERT INTO pk.person VALUES (6, 'NIK-SINGLE-0006', 'single');
+SELECT notary.redact('pk.person', '{6}', '{nik}', 'erasure request 6');
+RESET notary.pack_entries;
+SELECT r.reason, CASE WHEN s.seq IS NULL THEN 'pack' ELSE 'single' END AS stored
+  FROM notary.redactions r LEFT JOIN notary.ledger_entries s USING (seq) ORDER BY r.seq;
+SET ROLE regress_pk_redactor;
+SELECT reason, jsonb_array_length(entries) AS entries, columns FROM notary.redactions ORDER BY seq;
+SELECT expect_error($$SELECT count(*) FROM notary.ledger$$) AS ledger,
+       expect_error($$SELECT count(*) FROM notary.ledger_rows()$$) AS ledger_rows;
+RESET ROLE;
+SET ROLE regress_pk_auditor;
+SELECT count(*) AS redactions FROM notary.redactions;
+SELECT count(*) > 0 AS reads_the_ledger FROM notary.ledger;
+SELECT count(*) > 0 AS calls_ledger_rows FROM notary.ledger_rows();
+RESET ROLE;
 -- a redaction inside a subtransaction while the enclosing one's entries
 -- are not stored yet is refused
 BEGIN;
@@ -521,8 +698,72 @@ SELECT count(*) AS inserted_singles FROM notary.ledger_entries WHERE chain_id > 
 SELECT count(*) AS inserted_packs FROM notary.ledger_packs WHERE chain_id > 100000;
 SELECT problem FROM notary.verify() WHERE chain_id > 100000;
 ROLLBACK;
+-- through the executor, as the caller: an expression index of
+-- ledger_entries (made behind pg_notary's back) is maintained, NOT NULL
+-- applies
+BEGIN;
+ALTER EVENT TRIGGER notary_ddl_end DISABLE;
+CREATE INDEX ledger_entries_by_expr ON notary.ledger_entries ((chain_id + 0));
+ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;
+INSERT INTO notary.ledger
+  SELECT seq + 2000000, chain_id + 200000, chain_pos, prev_hash, entry_hash, op, xid, logged_at,
+         session_user_name, current_user_name, application_name, client_addr, table_id,
+         layout_id, row_image, row_salts, old_digest, detail, redacted
+    FROM notary.ledger WHERE seq = (SELECT min(seq) FROM notary.ledger);
+SET LOCAL enable_seqscan = off;
+SELECT count(*) AS found_through_the_index FROM notary.ledger_entries WHERE chain_id + 0 > 200000;
+RESET enable_seqscan;
+SELECT c AS null_column, expect_error(format(
+  $$INSERT INTO notary.ledger
+      SELECT seq + 3000000, %s, %s, prev_hash, entry_hash, op, xid, logged_at,
+             session_user_name, current_user_name, application_name, client_addr, table_id,
+             layout_id, row_image, row_salts, old_digest, detail, redacted
+        FROM notary.ledger WHERE seq = (SELECT min(seq) FROM notary.ledger)$$,
+  CASE c WHEN 'chain_id' THEN 'NULL' ELSE 'chain_id + 300000' END,
+  CASE c WHEN 'chain_pos' THEN 'NULL' ELSE 'chain_pos' END)) AS refused
+  FROM unnest(ARRAY['chain_id', 'chain_pos']) c;
+ROLLBACK;
+
+----------------------------------------------------------------------------
+-- An index capture cannot maintain on a ledger table is refused with the
+-- DDL that makes it (the DDL's own entry may wait in a pack until commit)
+----------------------------------------------------------------------------
+SHOW notary.pack_entries;
+SELECT what, expect_error(sql) AS refused FROM (VALUES
+  (1, 'entries, expression', $$CREATE INDEX ON notary.ledger_entries ((chain_pos + 1))$$),
+  (2, 'entries, predicate', $$CREATE INDEX ON notary.ledger_entries (seq) WHERE seq > 0$$),
+  (3, 'entries, deferrable unique', $$ALTER TABLE notary.ledger_entries ADD UNIQUE (seq) DEFERRABLE$$),
+  (4, 'packs, expression', $$CREATE INDEX ON notary.ledger_packs ((first_pos + 1))$$),
+  (5, 'packs, predicate', $$CREATE INDEX ON notary.ledger_packs (xid) WHERE last_pos > first_pos$$),
+  (6, 'packs, deferrable unique', $$ALTER TABLE notary.ledger_packs ADD UNIQUE (chain_id, last_pos) DEFERRABLE INITIALLY DEFERRED$$)
+) v(n, what, sql) ORDER BY n;
+-- not at a later write: the statement fails, and nothing is left
+CREATE INDEX ledger_entries_expr ON notary.ledger_entries ((chain_pos + 1));
+CREATE INDEX ledger_packs_partial ON notary.ledger_packs (chain_id) WHERE first_pos > 0;
+SELECT indrelid::regclass AS ledger_table, indexrelid::regclass AS index
+  FROM pg_index WHERE indrelid IN ('notary.ledger_entries'::regclass, 'notary.ledger_packs'::regclass)
+ ORDER BY 1::text, 2::text;
+-- both tables with one (made behind pg_notary's back): the bad index of one
+-- can be dropped while the other still has its own
+SELECT max(seq) AS s FROM notary.ledger \gset
+BEGIN;
+ALTER EVENT TRIGGER notary_ddl_end DISABLE;
+CREATE INDEX ledger_entries_expr ON notary.ledger_entries ((chain_pos + 1));
+ALTER TABLE notary.ledger_packs ADD CONSTRAINT ledger_packs_deferred UNIQUE (chain_id, last_pos) DEFERRABLE;
+ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;
+ALTER TABLE notary.ledger_packs DROP CONSTRAINT ledger_packs_deferred;
+DROP INDEX notary.ledger_entries_expr;
+COMMIT;
+SELECT indrelid::regclass AS ledger_table, indexrelid::regclass AS index
+  FROM pg_index WHERE indrelid IN ('notary.ledger_entries'::regclass, 'notary.ledger_packs'::regclass)
+ ORDER BY 1::text, 2::text;
+SELECT op, detail->>'command' AS command, detail->>'object' AS object
+  FROM notary.ledger WHERE seq > :s AND detail->>'object' = 'notary.ledger_packs';
+SELECT * FROM pkt.findings();
 
 SELECT dblink_disconnect('other');
 \c contrib_regression
 DROP DATABASE regress_notary_packs;
 DROP ROLE regress_pk_writer;
+DROP ROLE regress_pk_redactor;
+DROP ROLE regress_pk_auditor;

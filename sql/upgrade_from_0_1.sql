@@ -63,6 +63,27 @@ CREATE ROLE notary_upgrade_reader;
 GRANT USAGE ON SCHEMA notary TO notary_upgrade_reader;
 GRANT SELECT ON notary.ledger TO notary_upgrade_reader;
 SELECT count(*) AS entries_before, max(seq) AS seq_before FROM notary.ledger \gset
+-- a view or a function (BEGIN ATOMIC) of others over the table would go on
+-- reading the renamed table: the update refuses, names it, changes nothing
+\set SHOW_CONTEXT never
+CREATE VIEW public.ledger_ops AS SELECT op, count(*) FROM notary.ledger GROUP BY op;
+ALTER EXTENSION pg_notary UPDATE TO '0.3';
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_notary';
+SELECT relkind, to_regclass('notary.ledger_packs') IS NULL AS no_packs_table
+  FROM pg_class WHERE oid = 'notary.ledger'::regclass;
+DROP VIEW public.ledger_ops;
+CREATE FUNCTION public.ledger_size() RETURNS bigint LANGUAGE sql
+BEGIN ATOMIC
+  SELECT count(*) FROM notary.ledger;
+END;
+ALTER EXTENSION pg_notary UPDATE TO '0.3';
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_notary';
+SELECT relkind, to_regclass('notary.ledger_packs') IS NULL AS no_packs_table
+  FROM pg_class WHERE oid = 'notary.ledger'::regclass;
+DROP FUNCTION public.ledger_size();
+\set SHOW_CONTEXT errors
 ALTER EXTENSION pg_notary UPDATE TO '0.3';
 SELECT extversion FROM pg_extension WHERE extname = 'pg_notary';
 SELECT relname, relkind FROM pg_class
@@ -74,6 +95,12 @@ UPDATE app.other SET v = 'changed again' WHERE id = 2;
 COMMIT;
 SELECT count(*) AS packs, sum(last_pos - first_pos + 1) AS packed_entries FROM notary.ledger_packs;
 SELECT count(*) FILTER (WHERE seq > :seq_before) AS new_single_entries FROM notary.ledger_entries;
+-- made again after the update, a view reads the view: the new entries too
+CREATE VIEW public.ledger_ops AS SELECT op, count(*) FROM notary.ledger GROUP BY op;
+SELECT sum(count) > :entries_before AS reads_new_entries,
+       sum(count) = (SELECT count(*) FROM notary.ledger) AS reads_all
+  FROM public.ledger_ops;
+DROP VIEW public.ledger_ops;
 SELECT count(*) AS findings FROM notary.verify();
 SELECT count(*) AS findings FROM notary.verify_table('app.person');
 SELECT count(*) AS findings FROM notary.verify_table('app.other');
