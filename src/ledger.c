@@ -492,8 +492,9 @@ openrel_open(OpenRel *o, Oid relid)
 	return o->rel;
 }
 
-static Datum
-hash_datum(const uint8 *h)
+/* A 32-byte hash as a bytea Datum (for the ledger's columns). */
+Datum
+ledger_hash_datum(const uint8 *h)
 {
 	bytea	   *b = palloc(VARHDRSZ + NOTARY_HASH_LEN);
 
@@ -502,8 +503,9 @@ hash_datum(const uint8 *h)
 	return PointerGetDatum(b);
 }
 
-static Datum
-image_datum(const NotaryImage *img)
+/* A row image as the text[] of the ledger's row_image column. */
+Datum
+ledger_image_datum(const NotaryImage *img)
 {
 	Datum	   *d = palloc(sizeof(Datum) * Max(img->ncols, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(img->ncols, 1));
@@ -633,8 +635,8 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 	values[0] = Int64GetDatum(e->seq);
 	values[1] = Int32GetDatum(e->chain_id);
 	values[2] = Int64GetDatum(e->chain_pos);
-	values[3] = hash_datum(prev);
-	values[4] = hash_datum(hash);
+	values[3] = ledger_hash_datum(prev);
+	values[4] = ledger_hash_datum(hash);
 	values[5] = CStringGetTextDatum(e->op);
 	values[6] = FullTransactionIdGetDatum(fxid);
 	values[7] = TimestampTzGetDatum(now);
@@ -655,7 +657,7 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 	if (e->has_image)
 	{
 		values[13] = Int64GetDatum(e->layout_id);
-		values[14] = image_datum(img);
+		values[14] = ledger_image_datum(img);
 		if (img->salts != NULL)
 			values[15] = PointerGetDatum(img->salts);
 		else
@@ -664,7 +666,7 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 	else
 		nulls[13] = nulls[14] = nulls[15] = true;
 	if (e->has_old)
-		values[16] = hash_datum(e->old_digest);
+		values[16] = ledger_hash_datum(e->old_digest);
 	else
 		nulls[16] = true;
 	if (e->detail != NULL)

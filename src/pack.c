@@ -520,16 +520,6 @@ pack_last_hash(const char *body, int len, int64 *count, uint8 *hash)
 	return true;
 }
 
-static Datum
-hash_datum(const uint8 *h)
-{
-	bytea	   *b = palloc(VARHDRSZ + NOTARY_HASH_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + NOTARY_HASH_LEN);
-	memcpy(VARDATA(b), h, NOTARY_HASH_LEN);
-	return PointerGetDatum(b);
-}
-
 /*
  * Is every text of the entry valid in the server encoding?  Captured texts
  * always are; bytes written into a pack by hand need not be, and the view
@@ -576,8 +566,8 @@ pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls, bool with_i
 	values[0] = Int64GetDatum(e->seq);
 	values[1] = Int32GetDatum(e->chain_id);
 	values[2] = Int64GetDatum(e->chain_pos);
-	values[3] = hash_datum(pe->prev_hash);
-	values[4] = hash_datum(pe->entry_hash);
+	values[3] = ledger_hash_datum(pe->prev_hash);
+	values[4] = ledger_hash_datum(pe->entry_hash);
 	values[5] = CStringGetTextDatum(e->op);
 	values[6] = FullTransactionIdGetDatum(FullTransactionIdFromU64(e->xid));
 	values[7] = TimestampTzGetDatum(pe->logged_at);
@@ -602,24 +592,8 @@ pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls, bool with_i
 		values[13] = Int64GetDatum(e->layout_id);
 		if (!with_image)
 			nulls[14] = true;
-		else if (img->ncols == 0)
-			values[14] = PointerGetDatum(construct_empty_array(TEXTOID));
 		else
-		{
-			Datum	   *d = palloc(sizeof(Datum) * img->ncols);
-			bool	   *dn = palloc(sizeof(bool) * img->ncols);
-			int			dims[1];
-			int			lbs[1] = {1};
-
-			for (int i = 0; i < img->ncols; i++)
-			{
-				dn[i] = img->values[i] == NULL;
-				d[i] = dn[i] ? (Datum) 0 : CStringGetTextDatum(img->values[i]);
-			}
-			dims[0] = img->ncols;
-			values[14] = PointerGetDatum(construct_md_array(d, dn, 1, dims, lbs, TEXTOID,
-															-1, false, TYPALIGN_INT));
-		}
+			values[14] = ledger_image_datum(img);
 		if (img->salts)
 			values[15] = PointerGetDatum(img->salts);
 		else
@@ -632,7 +606,7 @@ pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls, bool with_i
 	else
 		nulls[13] = nulls[14] = nulls[15] = nulls[18] = true;
 	if (e->has_old)
-		values[16] = hash_datum(e->old_digest);
+		values[16] = ledger_hash_datum(e->old_digest);
 	else
 		nulls[16] = true;
 	if (e->detail && with_image)

@@ -308,6 +308,8 @@ extern void ledger_append(NotaryEntry *e, const NotaryImage *img);
 extern void ledger_append_event(const char *op, bool has_table, int32 table_id,
 								const char *detail_json);
 extern void ledger_flush(void);
+extern Datum ledger_hash_datum(const uint8 *h);
+extern Datum ledger_image_datum(const NotaryImage *img);
 extern void ledger_check_table(Oid relid);
 extern char *ledger_of_table_sql(const char *param);
 extern bool ledger_pending(const char **body, int *len, int32 *chain_id,
