@@ -42,14 +42,17 @@
 #include "utils/snapmgr.h"
 #include "utils/xid8.h"
 
+/* last_pos of the pack not stored yet, which has no such column */
+#define PENDING_PACK	PG_INT64_MIN
+
 /*
  * Emit every entry of one pack body (of table only_table, if not 0); false
  * (with why) if it does not decode.
  */
 static bool
 emit_pack(Tuplestorestate *store, TupleDesc desc, const char *body, int len,
-		  int32 chain_id, int64 first_pos, uint64 xid, int32 only_table,
-		  const char *only_op, const char **why)
+		  int32 chain_id, int64 first_pos, int64 last_pos, uint64 xid,
+		  int32 only_table, const char *only_op, const char **why)
 {
 	PackedEntry *es;
 	int			n = pack_decode(body, len, chain_id, first_pos, xid, &es, why);
@@ -58,6 +61,13 @@ emit_pack(Tuplestorestate *store, TupleDesc desc, const char *body, int len,
 
 	if (n < 0)
 		return false;
+	/* as verify() does: a stored pack must end where it says it does */
+	if (last_pos != PENDING_PACK && last_pos != first_pos + n - 1)
+	{
+		*why = psprintf("the pack says it ends at position " INT64_FORMAT ", its entries end at " INT64_FORMAT,
+						last_pos, first_pos + n - 1);
+		return false;
+	}
 	for (int i = 0; i < n; i++)
 	{
 		if (only_table != 0 && (!es[i].e.has_table || es[i].e.table_id != only_table))
@@ -147,11 +157,14 @@ emit_entries(ReturnSetInfo *rsinfo, int32 only_table, const char *only_op,
 			why = "a column of the pack is null";
 		else
 		{
+			int64		last_pos = n[PACKS_ATT_LAST_POS - 1] ? -1 :
+				DatumGetInt64(v[PACKS_ATT_LAST_POS - 1]);
+
 			b = DatumGetByteaPP(v[PACKS_ATT_ENTRIES - 1]);
 			xid = U64FromFullTransactionId(DatumGetFullTransactionId(v[PACKS_ATT_XID - 1]));
 			(void) emit_pack(rsinfo->setResult, rsinfo->setDesc,
 							 VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
-							 chain_id, first_pos, xid, only_table, only_op, &why);
+							 chain_id, first_pos, last_pos, xid, only_table, only_op, &why);
 		}
 		MemoryContextSwitchTo(old);
 		if (why != NULL)
@@ -172,7 +185,7 @@ emit_entries(ReturnSetInfo *rsinfo, int32 only_table, const char *only_op,
 	{
 		old = MemoryContextSwitchTo(scratch);
 		if (!emit_pack(rsinfo->setResult, rsinfo->setDesc, body, len,
-					   chain_id, first_pos, xid, only_table, only_op, &why))
+					   chain_id, first_pos, PENDING_PACK, xid, only_table, only_op, &why))
 			elog(ERROR, "pg_notary: the pending pack does not decode: %s", why);
 		MemoryContextSwitchTo(old);
 	}
