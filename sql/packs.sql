@@ -456,6 +456,8 @@ ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
 SELECT chain, chain_pos - :p AS pos_in_p, problem,
        regexp_replace(detail, 'position \d+', 'position #', 'g') AS detail
   FROM pkt.findings();
+-- the view refuses it too, so an outside verifier reading it cannot pass it
+SELECT pkt.error($$SELECT count(*) FROM notary.ledger$$) AS ledger_view;
 ROLLBACK;
 
 -- a pack whose entries are null
