@@ -168,9 +168,9 @@ ledger_close_xact(void)
  * it aborts.  When it commits, the pack passes to its parent.  An entry
  * made while a child of the owner is current goes into
  * notary.ledger_entries as a single row at once.  The pack is inserted
- * when it is full, before every utility statement (so before SAVEPOINT
- * and COMMIT), and before commit: a transaction of a few statements
- * makes one pack.  Readers of notary.ledger in this transaction see it
+ * when it is full, before every utility statement that is not transaction
+ * control (DDL, COPY, ...) and before SAVEPOINT, and at pre-commit: a
+ * transaction of a few statements makes one pack.  Readers of notary.ledger in this transaction see it
  * through ledger_pending().
  */
 typedef struct PackBuffer

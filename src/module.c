@@ -76,7 +76,7 @@ _PG_init(void)
 							 check_restore_mode, NULL, NULL);
 	DefineCustomBoolVariable("notary.pack_entries",
 							 "Stores the entries a transaction writes packed together, in notary.ledger_packs.",
-							 "Superuser only; on by default. Off writes one row of notary.ledger_entries per entry (the storage of version 0.2), which takes about twice the space and time. Hashes and what notary.ledger shows are the same either way.",
+							 "Superuser only; on by default. Off writes one row of notary.ledger_entries per entry (the storage of version 0.2), which takes about 2.5 times the space and more CPU time (docs/performance.md). Hashes and what notary.ledger shows are the same either way.",
 							 &notary_pack_entries,
 							 true,
 							 PGC_SUSET,
