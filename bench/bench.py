@@ -569,9 +569,9 @@ def bench_storage(a, results):
         say("%-17s %-8s %9s %11.1f %9.1f %9.1f %8s %12s" % (
             t, op, cnt, per, rs, bar, "ok" if ok else "over",
             "%.1f" % r if r is not None else ""))
-    say("(entry B = notary.storage(): a packed entry's own bytes plus its share of its "
-        "pack's tuple header, columns and line pointer, or a single entry's tuple and line "
-        "pointer, plus an equal share of the indexes; row B = avg pg_column_size of the "
+    say("(entry B = notary.storage(): the share of its pack's tuple and line pointer that a "
+        "packed entry's own bytes are of the pack's entries, or a single entry's tuple and "
+        "line pointer, plus an equal share of the indexes; row B = avg pg_column_size of the "
         "table's rows; bar B = 2 x row B + 100; plpgsql B = avg pg_column_size of the "
         "reference's audit_log row + line pointer + index share)")
     failing = [r for r in rows if not r["ok"] and r["op"] in ("INSERT", "UPDATE", "DELETE")]
