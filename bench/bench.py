@@ -411,7 +411,7 @@ def bench_verify(a, results, nv):
     tmpdir = tempfile.mkdtemp(prefix="notary_export_", dir=a.workdir)
     for size in a.verify_sizes:
         next_id = grow_ledger(a, db, size, next_id)
-        psql(db, "VACUUM ANALYZE notary.ledger")
+        psql(db, "VACUUM ANALYZE notary.ledger_entries, notary.ledger_packs")
         checkpoint(db)
         n = ledger_entries(db)
         chains = int(psql(db, "SELECT count(DISTINCT chain_id) FROM notary.ledger"))
@@ -499,14 +499,9 @@ def bench_verify(a, results, nv):
 # ---------------------------------------------------------------------------
 
 STORAGE_SQL = """
-WITH idx AS (
-  SELECT pg_indexes_size('notary.ledger')::numeric / NULLIF(count(*), 0) AS per_entry
-    FROM notary.ledger)
-SELECT regexp_replace(t.table_name, '_[0-9]+$', '_N'), l.op, count(*),
-       round(avg(pg_column_size(l.*)), 1),
-       round(avg(pg_column_size(l.*)) + 4 + (SELECT per_entry FROM idx), 1)
-  FROM notary.ledger l JOIN notary.tables t USING (table_id)
- WHERE l.row_image IS NOT NULL
+SELECT regexp_replace(t.table_name, '_[0-9]+$', '_N'), s.op, sum(s.entries),
+       round((sum(s.entries * s.bytes_per_entry) / sum(s.entries))::numeric, 1)
+  FROM notary.storage() s JOIN notary.tables t USING (table_id)
  GROUP BY 1, 2 ORDER BY 1, 2
 """
 
@@ -523,16 +518,20 @@ SELECT regexp_replace(table_name, '_[0-9]+$', '_N'), op, count(*),
 def bench_storage(a, results):
     say("## 4. Storage: ledger bytes per captured change (database notary, after 1 and 2)")
     db = "notary"
-    psql(db, "VACUUM ANALYZE notary.ledger")
-    total, n, heap, idx = psql(db, "SELECT pg_total_relation_size('notary.ledger'), "
-                               "count(*), pg_relation_size('notary.ledger'), "
-                               "pg_indexes_size('notary.ledger') FROM notary.ledger").split("|")
-    total, n, heap, idx = int(total), int(n), int(heap), int(idx)
-    tuples = float(psql(db, "SELECT avg(pg_column_size(l.*)) + 4 FROM notary.ledger l"))
-    say("whole ledger: %d entries, %.1f bytes/entry on disk (heap %.1f + indexes %.1f + "
-        "toast/fsm/vm %.1f); tuples+line pointers %.1f bytes/entry, so heap pages "
-        "add %.1f%%" % (n, total / n, heap / n, idx / n, (total - heap - idx) / n,
-                        tuples, 100.0 * (heap / n - tuples) / tuples))
+    psql(db, "VACUUM ANALYZE notary.ledger_entries, notary.ledger_packs")
+    total, heap, idx = psql(db, "SELECT sum(pg_total_relation_size(r)), sum(pg_relation_size(r)), "
+                            "sum(pg_indexes_size(r)) FROM unnest(ARRAY['notary.ledger_entries', "
+                            "'notary.ledger_packs']::regclass[]) r").split("|")
+    total, heap, idx = int(total), int(heap), int(idx)
+    n = int(psql(db, "SELECT sum(entries) FROM notary.storage()"))
+    packs, packed, body = psql(db, "SELECT count(*), coalesce(sum(last_pos - first_pos + 1), 0), "
+                               "coalesce(avg(pg_column_size(entries)), 0) "
+                               "FROM notary.ledger_packs").split("|")
+    packs, packed, body = int(packs), int(packed), float(body)
+    say("whole ledger: %d entries (%d packed in %d packs, %.1f entries and %.0f bytes "
+        "of entries per pack), %.1f bytes/entry on disk (heap %.1f + indexes %.1f + "
+        "toast/fsm/vm %.1f)" % (n, packed, packs, packed / packs if packs else 0, body,
+                                total / n, heap / n, idx / n, (total - heap - idx) / n))
 
     # the size of the changed rows, per table (the last bulk table stands for
     # every round's: same shape and contents)
@@ -548,13 +547,13 @@ def bench_storage(a, results):
         t, op, cnt, per = line.split("|")
         ref[(t, op)] = float(per)
 
-    say("%-17s %-8s %9s %9s %11s %9s %9s %8s %12s" % (
-        "table", "op", "entries", "tuple B", "entry B", "row B", "bar B", "bar",
+    say("%-17s %-8s %9s %11s %9s %9s %8s %12s" % (
+        "table", "op", "entries", "entry B", "row B", "bar B", "bar",
         "plpgsql B"))
     rows = []
     worst = None
     for line in psql(db, STORAGE_SQL).splitlines():
-        t, op, cnt, tup, per = line.split("|")
+        t, op, cnt, per = line.split("|")
         rs = rowsize.get(t)
         if rs is None:
             continue
@@ -564,32 +563,17 @@ def bench_storage(a, results):
         if op in ("INSERT", "UPDATE", "DELETE"):
             if worst is None or per / bar > worst[2] / worst[3]:
                 worst = (t, op, per, bar)
-        rows.append({"table": t, "op": op, "entries": int(cnt), "tuple": float(tup),
+        rows.append({"table": t, "op": op, "entries": int(cnt),
                      "entry": per, "row": rs, "bar": bar, "ok": ok})
         r = ref.get((t, op))
-        say("%-17s %-8s %9s %9s %11.1f %9.1f %9.1f %8s %12s" % (
-            t, op, cnt, tup, per, rs, bar, "ok" if ok else "over",
+        say("%-17s %-8s %9s %11.1f %9.1f %9.1f %8s %12s" % (
+            t, op, cnt, per, rs, bar, "ok" if ok else "over",
             "%.1f" % r if r is not None else ""))
-    say("(entry B = avg pg_column_size of the ledger row + 4-byte line pointer + the "
-        "ledger's index bytes per entry; row B = avg pg_column_size of the table's rows; "
-        "bar B = 2 x row B + 100; plpgsql B = the same measure for the reference's "
-        "audit_log)")
-    # where the bytes of an entry go: average size of each ledger column
-    cols = psql(db, "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute "
-                "WHERE attrelid = 'notary.ledger'::regclass AND attnum > 0 "
-                "AND NOT attisdropped").split(",")
-    for t, op in (("pgbench_accounts", "UPDATE"), ("pgbench_history", "INSERT"),
-                  (bulk, "INSERT")):
-        vals = psql(db, "SELECT round(avg(pg_column_size(l.*)), 1), %s FROM notary.ledger l "
-                    "JOIN notary.tables t USING (table_id) WHERE t.table_name = '%s' "
-                    "AND l.op = '%s'" % (", ".join(
-                        "round(avg(coalesce(pg_column_size(l.%s), 0)), 1)" % c for c in cols),
-                        t, op)).split("|")
-        whole = float(vals[0])
-        parts = [float(x) for x in vals[1:]]
-        say("bytes of a %s %s entry (%.1f): tuple header and padding %.1f, %s" % (
-            t, op, whole, whole - sum(parts),
-            ", ".join("%s %.1f" % (c, x) for c, x in zip(cols, parts) if x > 0)))
+    say("(entry B = notary.storage(): the share of its pack's tuple and line pointer that a "
+        "packed entry's own bytes are of the pack's entries, or a single entry's tuple and "
+        "line pointer, plus an equal share of the indexes; row B = avg pg_column_size of the "
+        "table's rows; bar B = 2 x row B + 100; plpgsql B = avg pg_column_size of the "
+        "reference's audit_log row + line pointer + index share)")
     failing = [r for r in rows if not r["ok"] and r["op"] in ("INSERT", "UPDATE", "DELETE")]
     line = ("bar: a captured change <= 2 x row + 100 bytes: %s" % (
         met(not failing) if not failing else "NOT MET for " + ", ".join(

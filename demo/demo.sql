@@ -256,7 +256,7 @@ RESET ROLE;
 \echo '================================================================'
 \echo ' (c) The superuser tries to cover the tracks in the ledger itself'
 \echo '================================================================'
-\echo 'The ledger refuses UPDATE, DELETE and TRUNCATE, even from a superuser (NT001):'
+\echo 'The ledger refuses UPDATE and DELETE, even from a superuser (NT001):'
 DO $$
 BEGIN
   UPDATE notary.ledger SET op = op WHERE seq = 1;
@@ -266,18 +266,25 @@ END
 $$;
 
 \echo
-\echo 'So the superuser disables the guard trigger and rewrites the newest ledger'
-\echo 'entry of SPK-014/DPUPR/2024 (the amendment) to show the marked-up value,'
-\echo 'so that the ledger would agree with the table:'
+\echo 'notary.ledger is a view: the entries are stored in notary.ledger_packs,'
+\echo 'the entries of one transaction packed into one row (and, one per row, in'
+\echo 'notary.ledger_entries).  So the superuser disables the guard trigger of'
+\echo 'the packs and rewrites the newest ledger entry of SPK-014/DPUPR/2024 (the'
+\echo 'amendment) in place, in the bytes of its pack: the value 4911250000.00'
+\echo 'becomes 5411250000.00, the same number of digits, so that the pack still'
+\echo 'decodes and the ledger would agree with the table:'
 \echo
-\echo '  ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;'
-\echo '  UPDATE notary.ledger SET row_image[<value_idr>] = ''5411250000.00'' WHERE seq = <that entry>;'
-\echo '  ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;'
+\echo '  ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;'
+\echo '  UPDATE notary.ledger_packs'
+\echo '     SET entries = overlay(entries PLACING convert_to(''5411250000.00'', ''UTF8'')'
+\echo '                   FROM position(convert_to(''4911250000.00'', ''UTF8'') IN entries) FOR 13)'
+\echo '   WHERE chain_id = <its chain> AND <its position> BETWEEN first_pos AND last_pos;'
+\echo '  ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;'
 \echo
 
--- The entry to rewrite: the last INSERT/UPDATE of that contract, and the
--- position of value_idr in its layout.
-SELECT l.seq AS target_seq,
+-- The entry to rewrite: the last INSERT/UPDATE of that contract, where it is
+-- stored, and the position of value_idr in its layout.
+SELECT l.seq AS target_seq, l.chain_id AS target_chain, l.chain_pos AS target_pos,
        array_position(y.column_names, 'value_idr') AS value_col,
        l.row_image[array_position(y.column_names, 'value_idr')] AS old_value
   FROM notary.ledger l
@@ -288,10 +295,26 @@ SELECT l.seq AS target_seq,
  ORDER BY l.seq DESC LIMIT 1 \gset
 
 \echo 'Entry' :target_seq 'has value_idr =' :old_value '; rewriting it.'
-ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;
-UPDATE notary.ledger SET row_image[:value_col] = '5411250000.00'
- WHERE seq = :target_seq;
-ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;
+-- The demo stops (tests/run runs it) if the story's premise does not hold:
+-- the entry is packed, and its pack holds the old value once.
+SELECT count(*) = 1 AND bool_and(position(convert_to(:'old_value', 'UTF8') IN entries) > 0)
+   AND bool_and(position(convert_to(:'old_value', 'UTF8') IN
+                substring(entries FROM position(convert_to(:'old_value', 'UTF8') IN entries) + 1)) = 0)
+       AS premise_holds
+  FROM notary.ledger_packs
+ WHERE chain_id = :target_chain AND :target_pos BETWEEN first_pos AND last_pos \gset
+\if :premise_holds
+\else
+  DO $$ BEGIN RAISE EXCEPTION 'demo: the amendment is not in a pack that holds its value once'; END $$;
+\endif
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs
+   SET entries = overlay(entries PLACING convert_to('5411250000.00', 'UTF8')
+                 FROM position(convert_to(:'old_value', 'UTF8') IN entries) FOR 13)
+ WHERE chain_id = :target_chain AND :target_pos BETWEEN first_pos AND last_pos;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+\echo 'The ledger (the view) now shows the marked-up value for that entry:'
+SELECT seq, op, row_image[:value_col] AS value_idr FROM notary.ledger WHERE seq = :target_seq;
 
 SET ROLE bpk_auditor;
 \echo
@@ -304,6 +327,14 @@ SELECT problem, row_key, seq, detail
 \x on
 SELECT seq, chain_id, chain_pos, problem, detail FROM notary.verify();
 \x off
+-- the demo fails if verification did not find the tampering
+SELECT count(*) FILTER (WHERE seq = :target_seq AND problem = 'altered_entry') = 1
+   AND count(*) = 1 AS tampering_found
+  FROM notary.verify() \gset
+\if :tampering_found
+\else
+  DO $$ BEGIN RAISE EXCEPTION 'demo: verify() did not report exactly the entry edited in its pack'; END $$;
+\endif
 
 \echo 'And disabling the guard was itself recorded as DDL on the ledger:'
 \x on
@@ -370,16 +401,20 @@ RESET ROLE;
 \echo 'later entry of its chain, so that every hash and link is correct again.'
 \echo 'demo/forge_history.py is such a tool, written for this demo: it computes'
 \echo 'the hashes with the independent Python implementation of the format in'
-\echo 'tests/format/check_format.py, and writes them as the superuser, after'
-\echo 'silencing the event triggers (PostgreSQL fires no event trigger for ALTER'
-\echo 'EVENT TRIGGER, so this time switching the guard off is not recorded):'
+\echo 'tests/format/check_format.py, and writes them as the superuser in place,'
+\echo 'into the bytes of each pack (each entry ends with its 32-byte hash, and a'
+\echo 'pack starts with the hash its first entry links to), after silencing the'
+\echo 'event triggers (PostgreSQL fires no event trigger for ALTER EVENT TRIGGER,'
+\echo 'so this time switching the guards off is not recorded):'
 \echo
 \echo '  ALTER EVENT TRIGGER notary_ddl_end DISABLE;'
-\echo '  ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;'
-\echo '  UPDATE notary.ledger SET prev_hash = <recomputed>, entry_hash = <recomputed>'
-\echo '   WHERE seq = <the forged entry, and each later entry of its chain>;'
-\echo '  ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;'
+\echo '  ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;'
+\echo '  UPDATE notary.ledger_packs SET entries = <the same bytes, hashes recomputed>'
+\echo '   WHERE <each pack of the chain from the forged entry on>;'
+\echo '  ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;'
 \echo '  ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;'
+\echo '(and likewise UPDATE notary.ledger_entries SET prev_hash, entry_hash for any'
+\echo 'entry of the chain stored as a single row)'
 \echo
 -- \! runs a shell command and does not expand psql variables: pass the entry
 -- in the environment.  (From here on this session writes nothing more to the
@@ -425,6 +460,14 @@ SELECT problem, chain_id, position, detail
   FROM notary.verify_checkpoint(:'published_checkpoint',
                                 :'published_key'::jsonb ->> 'public_key');
 \x off
+-- the demo fails if the published checkpoint did not expose the rewrite
+SELECT count(*) FILTER (WHERE problem = 'history_rewritten') > 0 AS rewrite_found
+  FROM notary.verify_checkpoint(:'published_checkpoint',
+                                :'published_key'::jsonb ->> 'public_key') \gset
+\if :rewrite_found
+\else
+  DO $$ BEGIN RAISE EXCEPTION 'demo: the published checkpoint did not report history_rewritten'; END $$;
+\endif
 
 \echo 'notary-verify, which trusts nothing in the database and recomputes every hash'
 \echo 'and the Merkle root with its own C code, finds the same; the command that'
@@ -441,18 +484,33 @@ RESET ROLE;
 \echo 'the chain, from the contract amendment on: the forged entry, the payment and'
 \echo 'every DDL record of the tampering (event triggers silenced as in (e)).'
 \echo
+\echo 'The amendment was a transaction of its own, so its pack starts with it:'
+\echo 'whole packs go, and single entries of the chain from there on if any.'
+\echo
 \echo '  ALTER EVENT TRIGGER notary_ddl_end DISABLE;'
-\echo '  ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;'
-\echo '  DELETE FROM notary.ledger WHERE chain_id = <chain> AND chain_pos >= <amendment>;'
-\echo '  ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;'
+\echo '  ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;'
+\echo '  ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;'
+\echo '  DELETE FROM notary.ledger_packs WHERE chain_id = <chain> AND first_pos >= <amendment>;'
+\echo '  DELETE FROM notary.ledger_entries WHERE chain_id = <chain> AND chain_pos >= <amendment>;'
+\echo '  ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;'
+\echo '  ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;'
 \echo '  ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;'
 SELECT chain_id AS cut_chain, chain_pos AS cut_pos
   FROM notary.ledger WHERE seq = :target_seq \gset
+SELECT count(*) = 1 AS cut_at_pack_start FROM notary.ledger_packs
+ WHERE chain_id = :cut_chain AND first_pos = :cut_pos \gset
+\if :cut_at_pack_start
+\else
+  DO $$ BEGIN RAISE EXCEPTION 'demo: the amendment does not start a pack'; END $$;
+\endif
 BEGIN;
 ALTER EVENT TRIGGER notary_ddl_end DISABLE;
-ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;
-DELETE FROM notary.ledger WHERE chain_id = :cut_chain AND chain_pos >= :cut_pos;
-ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+DELETE FROM notary.ledger_packs WHERE chain_id = :cut_chain AND first_pos >= :cut_pos;
+DELETE FROM notary.ledger_entries WHERE chain_id = :cut_chain AND chain_pos >= :cut_pos;
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
 ALTER EVENT TRIGGER notary_ddl_end ENABLE ALWAYS;
 COMMIT;
 
@@ -468,6 +526,14 @@ SELECT problem, chain_id, position, detail
   FROM notary.verify_checkpoint(:'published_checkpoint',
                                 :'published_key'::jsonb ->> 'public_key');
 \x off
+-- the demo fails if the published checkpoint did not expose the cut
+SELECT count(*) FILTER (WHERE problem = 'entries_missing') > 0 AS cut_found
+  FROM notary.verify_checkpoint(:'published_checkpoint',
+                                :'published_key'::jsonb ->> 'public_key') \gset
+\if :cut_found
+\else
+  DO $$ BEGIN RAISE EXCEPTION 'demo: the published checkpoint did not report entries_missing'; END $$;
+\endif
 \echo 'And the tables no longer match the shortened history:'
 SELECT e.table_name, v.problem, left(v.row_key, 60) AS row_key
   FROM notary.enrolled e, notary.verify_table(e.relid) v

@@ -284,24 +284,34 @@ RESET ROLE;
 
 \echo
 \echo 'The erased values are gone from the ledger as SQL sees it, but the old row'
-\echo 'versions are still in the ledger''s file.  VACUUM removes them, yet PostgreSQL'
-\echo 'does not wipe the space it frees, so their bytes can stay in the file until'
-\echo 'overwritten; VACUUM FULL writes a new file.  Run both after a redaction.'
-\echo 'Is her NIK in the file?  (As superuser, after CHECKPOINT so the file is current.)'
+\echo 'versions are still in the files of the tables that store the entries'
+\echo '(notary.ledger_packs, where a redaction rewrote her entries'' packs, and'
+\echo 'notary.ledger_entries).  VACUUM removes them, yet PostgreSQL does not wipe'
+\echo 'the space it frees, so their bytes can stay in the files until overwritten;'
+\echo 'VACUUM FULL writes new files.  Run both after a redaction.'
+\echo 'Is her NIK in the files?  (As superuser, after CHECKPOINT so they are current.)'
+-- every file of both tables: heap and TOAST
+CREATE TEMP VIEW ledger_files AS
+  SELECT pg_relation_filepath(c.oid) AS path
+    FROM pg_class c
+   WHERE c.oid IN ('notary.ledger_packs'::regclass, 'notary.ledger_entries'::regclass)
+      OR c.oid IN (SELECT reltoastrelid FROM pg_class
+                    WHERE oid IN ('notary.ledger_packs'::regclass, 'notary.ledger_entries'::regclass));
 CHECKPOINT;
-SELECT position(convert_to(:'nik', 'UTF8') IN pg_read_binary_file(pg_relation_filepath('notary.ledger'))) > 0
-       AS in_file_0 \gset
-VACUUM notary.ledger;
+SELECT bool_or(position(convert_to(:'nik', 'UTF8') IN pg_read_binary_file(path)) > 0)
+       AS in_file_0 FROM ledger_files \gset
+VACUUM notary.ledger_packs, notary.ledger_entries;
 CHECKPOINT;
-SELECT position(convert_to(:'nik', 'UTF8') IN pg_read_binary_file(pg_relation_filepath('notary.ledger'))) > 0
-       AS in_file_1 \gset
-VACUUM FULL notary.ledger;
+SELECT bool_or(position(convert_to(:'nik', 'UTF8') IN pg_read_binary_file(path)) > 0)
+       AS in_file_1 FROM ledger_files \gset
+VACUUM FULL notary.ledger_packs, notary.ledger_entries;
 CHECKPOINT;
-SELECT position(convert_to(:'nik', 'UTF8') IN pg_read_binary_file(pg_relation_filepath('notary.ledger'))) > 0
-       AS in_file_2 \gset
+SELECT bool_or(position(convert_to(:'nik', 'UTF8') IN pg_read_binary_file(path)) > 0)
+       AS in_file_2 FROM ledger_files \gset
 SELECT * FROM (VALUES ('right after the redaction', :'in_file_0'::boolean),
-                      ('after VACUUM notary.ledger', :'in_file_1'::boolean),
-                      ('after VACUUM FULL notary.ledger', :'in_file_2'::boolean)) v(ledger_file, holds_her_nik);
+                      ('after VACUUM', :'in_file_1'::boolean),
+                      ('after VACUUM FULL', :'in_file_2'::boolean)) v(ledger_files, hold_her_nik);
+DROP VIEW ledger_files;
 \echo 'Copies also remain in WAL (and any WAL archive) and in backups and dumps'
 \echo 'taken before the redaction, until they expire: see docs/redaction.md.'
 
@@ -310,18 +320,23 @@ SELECT * FROM (VALUES ('right after the redaction', :'in_file_0'::boolean),
 \echo ' (i) A forged "redaction": a status made to disappear'
 \echo '================================================================'
 \echo 'Someone wants to blur how the corruption complaint (1) was handled.  A'
-\echo 'superuser switches the ledger''s guard off and erases the status ''closed'''
-\echo 'of the officer''s closing entry the way a redaction would: value set to NULL'
-\echo 'and a (position, commitment) record added to `redacted`, the commitment'
-\echo 'computed with the public formula of docs/format.md, so that the entry hash'
-\echo 'still holds.  Sloppier, they also erase the status ''in progress'' of the'
-\echo 'officer''s entry before it, with a made-up commitment.  No REDACT entry'
-\echo 'records either.'
+\echo 'superuser switches the guards of the ledger''s tables off and erases the'
+\echo 'status ''closed'' of the officer''s closing entry the way a redaction would:'
+\echo 'value set to NULL and a (position, commitment) record added to `redacted`,'
+\echo 'the commitment computed with the public formula of docs/format.md, so that'
+\echo 'the entry hash still holds.  Sloppier, they also erase the status'
+\echo '''in progress'' of the officer''s entry before it, with a made-up commitment.'
+\echo 'No REDACT entry records either.  The entries are packed, so the edit is'
+\echo 'made in the bytes of their packs (the layout of src/pack.c), by'
+\echo 'demo/forge_history.py, the attacker''s tool of part 1:'
 \echo
-\echo '  ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;'
-\echo '  UPDATE notary.ledger SET row_image[<status>] = NULL,'
-\echo '         redacted = redacted || <position> || <commitment> WHERE seq = <entry>;'
-\echo '  ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;'
+\echo '  ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;'
+\echo '  ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;'
+\echo '  $ python3 demo/forge_history.py erase <entry> <status column> <commitment>'
+\echo '    (in the entry''s pack: the value becomes NULL, the record is appended to'
+\echo '    its `redacted` field; a single entry: UPDATE notary.ledger_entries)'
+\echo '  ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;'
+\echo '  ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;'
 \echo
 
 -- The two entries (the officer's), the position of status, the value erased.
@@ -340,18 +355,25 @@ SELECT array_position(y.column_names, 'status') AS status_col,
 \set forged_2 'Entry ' :progress_seq ': status in progress -> NULL, commitment 32 zero bytes'
 \echo :forged_1
 \echo :forged_2
-ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;
-UPDATE notary.ledger
-   SET row_image[:status_col] = NULL,
-       redacted = coalesce(redacted, ''::bytea)
-                  || decode(lpad(to_hex(:status_col - 1), 4, '0') || :'commitment', 'hex')
- WHERE seq = :closed_seq;
-UPDATE notary.ledger
-   SET row_image[:status_col] = NULL,
-       redacted = coalesce(redacted, ''::bytea)
-                  || decode(lpad(to_hex(:status_col - 1), 4, '0') || repeat('00', 32), 'hex')
- WHERE seq = :progress_seq;
-ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+-- \! does not expand psql variables: pass them in the environment
+\setenv FORGE_CLOSED :closed_seq
+\setenv FORGE_PROGRESS :progress_seq
+\setenv FORGE_COL :status_col
+\setenv FORGE_COMMITMENT :commitment
+\! python3 demo/forge_history.py erase "$FORGE_CLOSED" "$FORGE_COL" "$FORGE_COMMITMENT"
+\! python3 demo/forge_history.py erase "$FORGE_PROGRESS" "$FORGE_COL" 0000000000000000000000000000000000000000000000000000000000000000
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+-- psql goes on when a \! command fails: stop the demo (tests/run runs it)
+-- unless both values are erased, as the story says
+SELECT count(*) FILTER (WHERE row_image[:status_col] IS NULL AND redacted IS NOT NULL) = 2 AS forged
+  FROM notary.ledger WHERE seq IN (:closed_seq, :progress_seq) \gset
+\if :forged
+\else
+  DO $$ BEGIN RAISE EXCEPTION 'demo: forge_history.py did not erase the two statuses'; END $$;
+\endif
 
 SET ROLE ombudsman;
 \echo
@@ -366,6 +388,16 @@ SELECT seq, op, current_user_name AS who,
 \x on
 SELECT seq, chain_id, chain_pos, problem, detail FROM notary.verify() ORDER BY seq, problem;
 \x off
+-- the demo fails unless verify() reports exactly that
+SELECT coalesce(string_agg(v.problem || '@' || v.what, ',' ORDER BY v.problem, v.what), '')
+       = 'altered_entry@in progress,forged_redaction@closed,forged_redaction@in progress' AS forgery_found
+  FROM (SELECT problem, CASE seq WHEN :closed_seq THEN 'closed' WHEN :progress_seq THEN 'in progress'
+                                 ELSE coalesce(seq::text, '-') END AS what
+          FROM notary.verify()) v \gset
+\if :forgery_found
+\else
+  DO $$ BEGIN RAISE EXCEPTION 'demo: verify() did not report the forged redactions as expected'; END $$;
+\endif
 \echo 'notary-verify finds the same with its own code (exit status 1 = findings):'
 \echo '$ notary-verify --dbname ''user=ombudsman'' --checkpoint checkpoint.json --public-key public_key.json'
 \! cd "$PUBLISH_DIR" && notary-verify --dbname 'user=ombudsman' --checkpoint checkpoint.json --public-key public_key.json 2>&1; echo "exit status $?"

@@ -19,7 +19,9 @@ SELECT count(*) AS findings FROM notary.verify();
 -- the auditor role: cannot log in
 SELECT rolname, rolcanlogin, rolsuper FROM pg_roles WHERE rolname = 'notary_auditor';
 
--- the guard triggers fire ALWAYS (session_replication_role cannot silence them)
+-- the guard triggers fire ALWAYS (session_replication_role cannot silence them);
+-- the INSTEAD OF trigger of the view notary.ledger cannot (PostgreSQL refuses
+-- ENABLE ALWAYS on a view), 05_privileges shows what replica mode does there
 SELECT tgrelid::regclass, tgname, tgenabled
   FROM pg_trigger WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'notary'::regnamespace)
    AND NOT tgisinternal

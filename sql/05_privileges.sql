@@ -21,31 +21,87 @@ GRANT USAGE ON SCHEMA priv TO regress_notary_app;
 -- The ledger and its layouts are append-only, even for a superuser, even in
 -- replica mode.  Nothing changes.
 ----------------------------------------------------------------------------
+-- notary.ledger is a view over notary.ledger_entries (single entries) and
+-- notary.ledger_packs (packed entries); the newest entry is written as a
+-- single row, so that each table holds a row for the guards to refuse.
+SET notary.pack_entries = off;
+UPDATE priv.t SET v = 'one' WHERE id = 1;
+RESET notary.pack_entries;
 SELECT count(*) AS n0, max(seq) AS s0 FROM notary.ledger \gset
+SELECT count(*) AS e0, count(*) FILTER (WHERE seq = :s0) AS newest_is_single FROM notary.ledger_entries \gset
+SELECT count(*) AS p0 FROM notary.ledger_packs \gset
+SELECT :newest_is_single AS newest_is_single, :p0 > 0 AS packs_exist;
 SELECT count(*) AS l0 FROM notary.layouts \gset
 UPDATE notary.ledger SET op = 'FORGED' WHERE seq = :s0;
 DELETE FROM notary.ledger WHERE seq = :s0;
+-- a view cannot be truncated: PostgreSQL's own error
 TRUNCATE notary.ledger;
+UPDATE notary.ledger_entries SET op = 'FORGED' WHERE seq = :s0;
+DELETE FROM notary.ledger_entries WHERE seq = :s0;
+TRUNCATE notary.ledger_entries;
+UPDATE notary.ledger_packs SET entries = sha256(entries);
+DELETE FROM notary.ledger_packs;
+TRUNCATE notary.ledger_packs;
 UPDATE notary.layouts SET table_name = 'forged';
 DELETE FROM notary.layouts;
 TRUNCATE notary.layouts;
 SET session_replication_role = replica;
+-- the view's INSTEAD OF trigger is ENABLE ALWAYS too: in replica mode
+-- UPDATE and DELETE through it are still refused, not silently ignored
+UPDATE notary.ledger SET op = 'FORGED' WHERE seq = :s0;
 DELETE FROM notary.ledger WHERE seq = :s0;
+SELECT count(*) AS still_there FROM notary.ledger WHERE seq = :s0 AND op <> 'FORGED';
+DELETE FROM notary.ledger_entries WHERE seq = :s0;
+DELETE FROM notary.ledger_packs;
+TRUNCATE notary.ledger_entries;
+TRUNCATE notary.ledger_packs;
 TRUNCATE notary.layouts;
 RESET session_replication_role;
 SELECT expect_error('UPDATE notary.ledger SET op = ''FORGED''') AS ledger_update,
        expect_error('DELETE FROM notary.ledger') AS ledger_delete,
        expect_error('TRUNCATE notary.ledger') AS ledger_truncate;
+SELECT expect_error('UPDATE notary.ledger_entries SET op = ''FORGED''') AS entries_update,
+       expect_error('DELETE FROM notary.ledger_entries') AS entries_delete,
+       expect_error('TRUNCATE notary.ledger_entries') AS entries_truncate;
+SELECT expect_error('UPDATE notary.ledger_packs SET entries = sha256(entries)') AS packs_update,
+       expect_error('DELETE FROM notary.ledger_packs') AS packs_delete,
+       expect_error('TRUNCATE notary.ledger_packs') AS packs_truncate;
 SELECT expect_error('UPDATE notary.layouts SET table_name = ''forged''') AS layouts_update,
        expect_error('DELETE FROM notary.layouts') AS layouts_delete,
        expect_error('TRUNCATE notary.layouts') AS layouts_truncate;
+
+-- a role without superuser that was granted every privilege on them is
+-- refused the same way
+GRANT USAGE ON SCHEMA notary TO regress_notary_owner;
+GRANT SELECT, UPDATE, DELETE, TRUNCATE ON notary.ledger, notary.ledger_entries, notary.ledger_packs
+   TO regress_notary_owner;
+GRANT EXECUTE ON FUNCTION notary.ledger_rows() TO regress_notary_owner;
+SET ROLE regress_notary_owner;
+SELECT expect_error('UPDATE notary.ledger SET op = ''FORGED''') AS ledger_update,
+       expect_error('DELETE FROM notary.ledger') AS ledger_delete,
+       expect_error('TRUNCATE notary.ledger') AS ledger_truncate;
+SELECT expect_error('UPDATE notary.ledger_entries SET op = ''FORGED''') AS entries_update,
+       expect_error('DELETE FROM notary.ledger_entries') AS entries_delete,
+       expect_error('TRUNCATE notary.ledger_entries') AS entries_truncate;
+SELECT expect_error('UPDATE notary.ledger_packs SET entries = sha256(entries)') AS packs_update,
+       expect_error('DELETE FROM notary.ledger_packs') AS packs_delete,
+       expect_error('TRUNCATE notary.ledger_packs') AS packs_truncate;
+RESET ROLE;
+REVOKE ALL ON notary.ledger, notary.ledger_entries, notary.ledger_packs FROM regress_notary_owner;
+REVOKE ALL ON FUNCTION notary.ledger_rows() FROM regress_notary_owner;
+REVOKE ALL ON SCHEMA notary FROM regress_notary_owner;
+
 SELECT count(*) - :n0 AS new_entries, count(*) FILTER (WHERE op = 'FORGED') AS forged
   FROM notary.ledger;
+SELECT (SELECT count(*) FROM notary.ledger_entries) - :e0 AS single_entries_changed,
+       (SELECT count(*) FROM notary.ledger_packs) - :p0 AS packs_changed;
 SELECT count(*) - :l0 AS layouts_changed FROM notary.layouts WHERE table_name <> 'forged';
 
 -- the extension's objects cannot be dropped one by one, nor the extension
 -- with its schema (expect_error: if the drop got through, it is rolled back)
-DROP TABLE notary.ledger;
+DROP VIEW notary.ledger;
+DROP TABLE notary.ledger_entries;
+DROP TABLE notary.ledger_packs;
 DROP SCHEMA notary;
 SELECT expect_error('DROP SCHEMA notary CASCADE') <> 'no error' AS drop_schema_refused;
 SELECT count(*) AS extension_present FROM pg_extension WHERE extname = 'pg_notary';
@@ -158,12 +214,25 @@ INSERT INTO priv.owned VALUES (2, 'by app');
 UPDATE priv.owned SET note = 'noted' WHERE id = 1;
 DELETE FROM priv.owned WHERE id = 2;
 TRUNCATE priv.owned;
+-- reads nothing of the ledger, however stored (42501)
 \set VERBOSITY sqlstate
 SELECT count(*) FROM notary.ledger;
+SELECT count(*) FROM notary.ledger_entries;
+SELECT count(*) FROM notary.ledger_packs;
+SELECT count(*) FROM notary.ledger_rows();
 \set VERBOSITY default
 RESET ROLE;
 SELECT op, row_image, current_user_name, session_user_name = session_user AS session_is_me
   FROM notary.ledger WHERE seq > :s0 ORDER BY seq;
+-- not even with USAGE on schema notary: each object refuses it
+GRANT USAGE ON SCHEMA notary TO regress_notary_app;
+SET ROLE regress_notary_app;
+SELECT count(*) FROM notary.ledger;
+SELECT count(*) FROM notary.ledger_entries;
+SELECT count(*) FROM notary.ledger_packs;
+SELECT count(*) FROM notary.ledger_rows();
+RESET ROLE;
+REVOKE USAGE ON SCHEMA notary FROM regress_notary_app;
 
 ----------------------------------------------------------------------------
 -- The auditor reads and verifies, and changes nothing
@@ -180,6 +249,15 @@ UPDATE notary.ledger SET op = 'FORGED';
 DELETE FROM notary.ledger;
 INSERT INTO notary.ledger SELECT * FROM notary.ledger LIMIT 1;
 TRUNCATE notary.ledger;
+-- nor the tables behind the view: not even a read of the single entries
+SELECT count(*) FROM notary.ledger_entries;
+UPDATE notary.ledger_entries SET op = 'FORGED';
+DELETE FROM notary.ledger_entries;
+INSERT INTO notary.ledger_entries SELECT * FROM notary.ledger LIMIT 1;
+TRUNCATE notary.ledger_entries;
+UPDATE notary.ledger_packs SET entries = sha256(entries);
+DELETE FROM notary.ledger_packs;
+TRUNCATE notary.ledger_packs;
 UPDATE notary.layouts SET table_name = 'forged';
 UPDATE notary.tables SET capturing = false;
 SELECT notary.enable('priv');

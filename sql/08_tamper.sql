@@ -9,12 +9,16 @@ CREATE EXTENSION pg_notary;
 CREATE SCHEMA bank;
 CREATE TABLE bank.acct (id int PRIMARY KEY, holder text, balance int);
 SELECT notary.enable('bank');
+-- the entries tampered with below are single rows of notary.ledger_entries
+-- (those of enable() above are packed in notary.ledger_packs, whose guards
+-- stay on)
+SET notary.pack_entries = off;
 INSERT INTO bank.acct SELECT g, 'holder ' || g, g * 100 FROM generate_series(1, 10) g;
 UPDATE bank.acct SET balance = balance + 1 WHERE id IN (2, 4);
 SELECT count(*) AS findings FROM notary.verify();
 
 -- the guard must be switched off first; that is itself recorded
-ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
 ALTER TABLE notary.layouts DISABLE TRIGGER layouts_append_only;
 SELECT op, detail FROM notary.ledger WHERE op = 'DDL' ORDER BY seq;
 
@@ -23,17 +27,19 @@ SELECT seq AS target, chain_id AS target_chain, chain_pos AS target_pos
   FROM notary.ledger WHERE op = 'INSERT' AND row_image[1] = '5' \gset
 SELECT seq AS next FROM notary.ledger WHERE chain_id = :target_chain AND chain_pos = :target_pos + 1 \gset
 SELECT seq AS upd FROM notary.ledger WHERE op = 'UPDATE' ORDER BY seq LIMIT 1 \gset
-CREATE TEMP TABLE saved AS SELECT * FROM notary.ledger;
+SELECT count(*) AS single_targets, (SELECT count(*) FROM notary.ledger_packs) > 0 AS packs_too
+  FROM notary.ledger_entries WHERE seq IN (:target, :next, :upd);
+CREATE TEMP TABLE saved AS SELECT * FROM notary.ledger_entries;
 CREATE TEMP TABLE saved_layouts AS SELECT * FROM notary.layouts;
 
--- restore(): put the saved ledger and layouts back
+-- restore(): put the saved single entries and layouts back
 CREATE FUNCTION pg_temp.restore() RETURNS void LANGUAGE sql AS $$
-  DELETE FROM notary.ledger l WHERE NOT EXISTS
+  DELETE FROM notary.ledger_entries l WHERE NOT EXISTS
     (SELECT 1 FROM saved s WHERE s.chain_id = l.chain_id AND s.chain_pos = l.chain_pos AND s.seq = l.seq);
-  DELETE FROM notary.ledger l USING saved s
+  DELETE FROM notary.ledger_entries l USING saved s
    WHERE s.seq = l.seq AND (s.*)::text IS DISTINCT FROM (l.*)::text;
-  INSERT INTO notary.ledger SELECT * FROM saved s
-   WHERE NOT EXISTS (SELECT 1 FROM notary.ledger l WHERE l.seq = s.seq);
+  INSERT INTO notary.ledger_entries SELECT * FROM saved s
+   WHERE NOT EXISTS (SELECT 1 FROM notary.ledger_entries l WHERE l.seq = s.seq);
   UPDATE notary.layouts y SET table_id = s.table_id, layout_digest = s.layout_digest,
          schema_name = s.schema_name, table_name = s.table_name, column_names = s.column_names,
          column_types = s.column_types, key_columns = s.key_columns, personal_columns = s.personal_columns
@@ -56,7 +62,7 @@ $$;
 CREATE FUNCTION pg_temp.tamper_field(col text, val text) RETURNS TABLE (field text, findings text)
 LANGUAGE plpgsql AS $$
 BEGIN
-  EXECUTE format('UPDATE notary.ledger SET %I = %s WHERE seq = %s', col, val,
+  EXECUTE format('UPDATE notary.ledger_entries SET %I = %s WHERE seq = %s', col, val,
                  CASE WHEN col = 'old_digest' THEN current_setting('my.upd') ELSE current_setting('my.target') END);
   field := col;
   SELECT string_agg(f.problem || ' at ' || f.at || ' x' || f.n, ', ') INTO findings
@@ -84,30 +90,31 @@ SELECT t.* FROM (VALUES
 SELECT count(*) AS findings_after_restore FROM notary.verify();
 
 -- 2. rewriting an entry's hash: altered_entry there, broken_link at the next
-UPDATE notary.ledger SET entry_hash = sha256(entry_hash) WHERE seq = :target;
+UPDATE notary.ledger_entries SET entry_hash = sha256(entry_hash) WHERE seq = :target;
 SELECT * FROM pg_temp.findings(:target, :next);
 SELECT pg_temp.restore();
 -- also changing its content: the same
-UPDATE notary.ledger SET entry_hash = sha256(entry_hash), row_image = '{5,"holder 5",1}' WHERE seq = :target;
+UPDATE notary.ledger_entries SET entry_hash = sha256(entry_hash), row_image = '{5,"holder 5",1}' WHERE seq = :target;
 SELECT * FROM pg_temp.findings(:target, :next);
 SELECT pg_temp.restore();
 
 -- 3. deleting an entry in the middle of a chain: missing_entry at the next
-DELETE FROM notary.ledger WHERE seq = :target;
+DELETE FROM notary.ledger_entries WHERE seq = :target;
 SELECT * FROM pg_temp.findings(:target, :next);
 SELECT (SELECT detail FROM notary.verify() WHERE problem = 'missing_entry')
        = format('position %s of chain %s, before this entry, is missing: an entry was deleted from the ledger',
                 :target_pos, :target_chain) AS detail_names_the_position;
 SELECT pg_temp.restore();
 -- deleting three in a row: one finding naming the range
-DELETE FROM notary.ledger WHERE chain_id = :target_chain AND chain_pos BETWEEN :target_pos - 2 AND :target_pos;
+DELETE FROM notary.ledger_entries WHERE chain_id = :target_chain AND chain_pos BETWEEN :target_pos - 2 AND :target_pos;
 SELECT * FROM pg_temp.findings(:target, :next);
 SELECT (SELECT detail FROM notary.verify() WHERE problem = 'missing_entry')
        = format('positions %s to %s of chain %s, before this entry, are missing: entries were deleted from the ledger',
                 :target_pos - 2, :target_pos, :target_chain) AS detail_names_the_range;
 SELECT pg_temp.restore();
 
--- 4. a forged entry inserted (INSERT is not guarded) as a new chain
+-- 4. a forged entry inserted (INSERT is not guarded) as a new chain; through
+--    the view, it is stored as a single entry
 INSERT INTO notary.ledger
 SELECT seq + 1000, chain_id + 1000, 1, prev_hash, entry_hash, op, xid, logged_at, session_user_name,
        current_user_name, application_name, client_addr, table_id, layout_id, '{5,"holder 5",1}',
@@ -117,13 +124,13 @@ SELECT problem, seq = :target + 1000 AS at_forged, detail FROM notary.verify();
 SELECT pg_temp.restore();
 
 -- 5. malformed entries
-UPDATE notary.ledger SET entry_hash = '\x00' WHERE seq = :target;
+UPDATE notary.ledger_entries SET entry_hash = '\x00' WHERE seq = :target;
 SELECT * FROM pg_temp.findings(:target, :next);
 SELECT pg_temp.restore();
-UPDATE notary.ledger SET layout_id = 999999 WHERE seq = :target;
+UPDATE notary.ledger_entries SET layout_id = 999999 WHERE seq = :target;
 SELECT problem, seq = :target AS at_target, detail FROM notary.verify();
 SELECT pg_temp.restore();
-UPDATE notary.ledger SET row_image = row_image[1:2] WHERE seq = :target;
+UPDATE notary.ledger_entries SET row_image = row_image[1:2] WHERE seq = :target;
 SELECT problem, seq = :target AS at_target, detail FROM notary.verify();
 SELECT pg_temp.restore();
 
@@ -150,18 +157,20 @@ SELECT pg_temp.restore();
 
 -- 7. known limit, without an outside checkpoint: deleting the newest
 --    entries of a chain is not seen by verify() alone (docs/threat-model.md)
-DELETE FROM notary.ledger WHERE seq = (SELECT max(seq) FROM notary.ledger);
+DELETE FROM notary.ledger_entries WHERE seq = (SELECT max(seq) FROM notary.ledger);
 SELECT count(*) AS findings FROM notary.verify();
 SELECT pg_temp.restore();
 
 -- everything restored: the ledger verifies again; guards back on (recorded)
 SELECT count(*) AS findings FROM notary.verify();
-ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;
+RESET notary.pack_entries;
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
 ALTER TABLE notary.layouts ENABLE ALWAYS TRIGGER layouts_append_only;
 SELECT tgname, tgenabled FROM pg_trigger
- WHERE tgrelid IN ('notary.ledger'::regclass, 'notary.layouts'::regclass) ORDER BY tgname;
+ WHERE tgrelid IN ('notary.ledger_entries'::regclass, 'notary.layouts'::regclass) ORDER BY tgname;
 SELECT op, detail FROM notary.ledger WHERE op = 'DDL' ORDER BY seq;
 UPDATE notary.ledger SET op = 'FORGED';
+UPDATE notary.ledger_entries SET op = 'FORGED';
 SELECT count(*) AS findings FROM notary.verify();
 
 -- uninstall: only with notary.allow_uninstall, which only a superuser sets

@@ -321,9 +321,12 @@ SELECT count(*) AS gita_in_ledger FROM notary.ledger WHERE row_image::text LIKE 
 -- the entry's hash (altered_entry); a replaced commitment is altered_entry
 ----------------------------------------------------------------------------
 -- rows captured before city is classified: unsalted, so two entries with
--- the same city have the same commitment, and one can be copied
+-- the same city have the same commitment, and one can be copied; they are
+-- stored as single entries (notary.ledger_entries), to be forged one by one
 CREATE TABLE lapor.forge (id int PRIMARY KEY, who text, city text);
+SET notary.pack_entries = off;
 INSERT INTO lapor.forge VALUES (1, 'x', 'Depok'), (2, 'y', 'Depok'), (3, 'z', 'Bogor');
+RESET notary.pack_entries;
 SELECT notary.classify('lapor.forge', 'city', 'quasi_identifier');
 SET ROLE regress_notary_redactor;
 SELECT notary.redact('lapor.forge', '{1}', '{city}', 'erasure request 2026/20') AS erased;
@@ -334,26 +337,27 @@ SELECT seq AS e_forge FROM notary.ledger
  WHERE op = 'INSERT' AND row_image[1] = '2' AND table_id = (SELECT table_id FROM notary.tables WHERE table_name = 'forge') \gset
 SELECT seq AS e_wrong FROM notary.ledger
  WHERE op = 'INSERT' AND row_image[1] = '3' AND table_id = (SELECT table_id FROM notary.tables WHERE table_name = 'forge') \gset
+SELECT count(*) AS single_entries FROM notary.ledger_entries WHERE seq IN (:e_src, :e_forge, :e_wrong);
 SELECT length(:'rec'::bytea) AS record_bytes,
        get_byte(:'rec'::bytea, 0) * 256 + get_byte(:'rec'::bytea, 1) AS record_position;
 SELECT count(*) AS findings FROM notary.verify();
 -- the same record on the entry of row 2 (its city is Depok too): the hash
 -- holds, but no REDACT entry names that entry
-ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;
-UPDATE notary.ledger SET row_image[3] = NULL, redacted = :'rec'::bytea WHERE seq = :e_forge;
-ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+UPDATE notary.ledger_entries SET row_image[3] = NULL, redacted = :'rec'::bytea WHERE seq = :e_forge;
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
 SELECT seq = :e_forge AS at_forged_entry, problem, detail FROM notary.verify();
 -- on the entry of row 3 (Bogor): the commitment is wrong as well
-ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;
-UPDATE notary.ledger SET row_image[3] = NULL, redacted = :'rec'::bytea WHERE seq = :e_wrong;
-ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+UPDATE notary.ledger_entries SET row_image[3] = NULL, redacted = :'rec'::bytea WHERE seq = :e_wrong;
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
 SELECT CASE seq WHEN :e_forge THEN 'forged' WHEN :e_wrong THEN 'wrong commitment' END AS entry, problem
   FROM notary.verify() ORDER BY seq, problem;
 -- the commitment a legitimate redaction kept, replaced: altered_entry only
-ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;
-UPDATE notary.ledger SET redacted = overlay(redacted PLACING decode(repeat('ab', 32), 'hex') FROM 3 FOR 32)
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+UPDATE notary.ledger_entries SET redacted = overlay(redacted PLACING decode(repeat('ab', 32), 'hex') FROM 3 FOR 32)
  WHERE seq = :e_src;
-ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
 SELECT CASE seq WHEN :e_forge THEN 'forged' WHEN :e_wrong THEN 'wrong commitment'
                 WHEN :e_src THEN 'replaced commitment' END AS entry, problem
   FROM notary.verify() ORDER BY seq, problem;

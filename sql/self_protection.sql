@@ -26,11 +26,16 @@ DROP EXTENSION pg_notary CASCADE;
 \set VERBOSITY default
 DROP SCHEMA notary CASCADE;
 SELECT count(*) > 0 AS ledger_still_there FROM notary.ledger;
-ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;
-ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;
-DROP TRIGGER ledger_no_truncate ON notary.ledger;
+-- the guards of both tables behind the view notary.ledger, and the view's own
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
+DROP TRIGGER ledger_no_truncate ON notary.ledger_entries;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+DROP TRIGGER ledger_packs_no_truncate ON notary.ledger_packs;
+DROP TRIGGER ledger_append_only ON notary.ledger;
 SELECT op, detail->>'command' AS command, detail->>'object' AS object, detail->>'guard' AS guard
-  FROM notary.ledger WHERE op = 'DDL' AND detail->>'object' LIKE '%notary.ledger' ORDER BY seq;
+  FROM notary.ledger WHERE op = 'DDL' AND detail->>'object' ~ 'notary\.ledger(_entries|_packs)?$' ORDER BY seq;
 SELECT count(*) AS findings FROM notary.verify();
 -- restore_mode switches capture off for one session only, never for a
 -- role or a database

@@ -48,6 +48,7 @@ notary_catalog_invalidate(Datum arg, Oid relid)
 		return;
 	if (!OidIsValid(relid) ||
 		relid == cat.ledger_oid || relid == cat.ledger_seq_oid ||
+		relid == cat.entries_oid || relid == cat.packs_oid ||
 		relid == cat.layouts_oid || relid == cat.layout_seq_oid ||
 		relid == cat.tables_oid || relid == cat.table_seq_oid ||
 		relid == cat.schemas_oid)
@@ -100,7 +101,18 @@ notary_catalog(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"pg_notary\" is not installed in this database")));
 	cat.namespace_oid = nsp;
-	cat.ledger_oid = notary_relid("ledger");
+	/*
+	 * Before version 0.3 the ledger is a table of single entries and there
+	 * are no packs; while the update script to 0.3 runs, the table has its
+	 * new name before the view has the old one.
+	 */
+	cat.entries_oid = get_relname_relid("ledger_entries", nsp);
+	cat.packs_oid = get_relname_relid("ledger_packs", nsp);
+	cat.ledger_oid = get_relname_relid("ledger", nsp);
+	if (!OidIsValid(cat.entries_oid))
+		cat.entries_oid = notary_relid("ledger");
+	if (!OidIsValid(cat.ledger_oid))
+		cat.ledger_oid = cat.entries_oid;
 	cat.ledger_seq_oid = notary_relid("ledger_seq");
 	cat.layouts_oid = notary_relid("layouts");
 	cat.layout_seq_oid = notary_relid("layout_id_seq");

@@ -23,7 +23,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_notary.h"
+#include "pack.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -62,17 +62,17 @@ static int	nsaved = 0;
 static int	maxsaved = 0;
 
 /*
- * Read this chain's last committed entry from the ledger.  A direct,
- * backward scan of the (chain_id, chain_pos) index with SnapshotSelf: it
- * sees every committed entry, takes no SERIALIZABLE predicate lock (a
+ * The last entry of this chain in one ledger table: a direct, backward
+ * scan of its (chain_id, position) primary key with SnapshotSelf: it sees
+ * every committed entry, takes no SERIALIZABLE predicate lock (a
  * transaction snapshot would, and every other writer's insert would then
- * count as a conflict), and needs no privilege.
+ * count as a conflict), and needs no privilege.  A pack's last entry is
+ * its last_pos; its hash is the last of its body.
  */
 static void
-chain_load_head(void)
+chain_last_in(Oid relid, bool packs, int64 *pos, uint8 *hash)
 {
-	const NotaryCatalog *cat = notary_catalog();
-	Relation	heap = table_open(cat->ledger_oid, AccessShareLock);
+	Relation	heap = table_open(relid, AccessShareLock);
 	Oid			pkoid = RelationGetPrimaryKeyIndex(heap);
 	Relation	index;
 	SysScanDesc scan;
@@ -80,34 +80,80 @@ chain_load_head(void)
 	HeapTuple	tup;
 
 	if (!OidIsValid(pkoid))
-		elog(ERROR, "notary.ledger has no primary key");
+		elog(ERROR, "%s has no primary key", RelationGetRelationName(heap));
 	index = index_open(pkoid, AccessShareLock);
 	/* attribute numbers of the heap, not of the index */
-	ScanKeyInit(&key, LEDGER_ATT_CHAIN_ID, BTEqualStrategyNumber, F_INT4EQ,
+	ScanKeyInit(&key, packs ? PACKS_ATT_CHAIN_ID : LEDGER_ATT_CHAIN_ID,
+				BTEqualStrategyNumber, F_INT4EQ,
 				Int32GetDatum((int32) MyBackendId));
 	scan = systable_beginscan_ordered(heap, index, SnapshotSelf, 1, &key);
 	tup = systable_getnext_ordered(scan, BackwardScanDirection);
-	head_pos = 0;
-	memset(head_hash, 0, NOTARY_HASH_LEN);
+	*pos = 0;
+	memset(hash, 0, NOTARY_HASH_LEN);
 	if (HeapTupleIsValid(tup))
 	{
 		TupleDesc	desc = RelationGetDescr(heap);
 		bool		isnull;
 		Datum		d;
 
-		head_pos = DatumGetInt64(heap_getattr(tup, LEDGER_ATT_CHAIN_POS, desc, &isnull));
-		d = heap_getattr(tup, LEDGER_ATT_ENTRY_HASH, desc, &isnull);
-		if (!isnull)
+		if (!packs)
 		{
-			bytea	   *h = DatumGetByteaPP(d);
+			*pos = DatumGetInt64(heap_getattr(tup, LEDGER_ATT_CHAIN_POS, desc, &isnull));
+			d = heap_getattr(tup, LEDGER_ATT_ENTRY_HASH, desc, &isnull);
+			if (!isnull)
+			{
+				bytea	   *h = DatumGetByteaPP(d);
 
-			if (VARSIZE_ANY_EXHDR(h) == NOTARY_HASH_LEN)
-				memcpy(head_hash, VARDATA_ANY(h), NOTARY_HASH_LEN);
+				if (VARSIZE_ANY_EXHDR(h) == NOTARY_HASH_LEN)
+					memcpy(hash, VARDATA_ANY(h), NOTARY_HASH_LEN);
+			}
+		}
+		else
+		{
+			int64		first = DatumGetInt64(heap_getattr(tup, PACKS_ATT_FIRST_POS, desc, &isnull));
+			int64		count = 0;
+
+			d = heap_getattr(tup, PACKS_ATT_ENTRIES, desc, &isnull);
+			if (!isnull)
+			{
+				bytea	   *b = DatumGetByteaPP(d);
+
+				/*
+				 * A damaged pack leaves the hash zero: the next entry then
+				 * links to nothing, which verify() reports with the damage.
+				 */
+				(void) pack_last_hash(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &count, hash);
+			}
+			*pos = count > 0 ? first + count - 1 :
+				DatumGetInt64(heap_getattr(tup, PACKS_ATT_LAST_POS, desc, &isnull));
 		}
 	}
 	systable_endscan_ordered(scan);
 	index_close(index, AccessShareLock);
 	table_close(heap, AccessShareLock);
+}
+
+/*
+ * Read this chain's last committed entry: the later of the last single
+ * entry and the last packed one.
+ */
+static void
+chain_load_head(void)
+{
+	const NotaryCatalog *cat = notary_catalog();
+	int64		pos;
+	uint8		hash[NOTARY_HASH_LEN];
+
+	chain_last_in(cat->entries_oid, false, &head_pos, head_hash);
+	if (OidIsValid(cat->packs_oid))
+		chain_last_in(cat->packs_oid, true, &pos, hash);
+	else
+		pos = 0;
+	if (pos > head_pos)
+	{
+		head_pos = pos;
+		memcpy(head_hash, hash, NOTARY_HASH_LEN);
+	}
 	head_loaded = true;
 	head_ledger_oid = cat->ledger_oid;
 }

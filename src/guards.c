@@ -25,7 +25,9 @@
  */
 #include "pg_notary.h"
 
+#include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
@@ -51,7 +53,10 @@ static List *rewritten_tables = NIL;
 
 PG_FUNCTION_INFO_V1(notary_guard_ledger);
 
-/* BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE on the ledger tables */
+/*
+ * BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE on the ledger tables;
+ * INSTEAD OF INSERT OR UPDATE OR DELETE on the view notary.ledger
+ */
 Datum
 notary_guard_ledger(PG_FUNCTION_ARGS)
 {
@@ -62,6 +67,28 @@ notary_guard_ledger(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("notary.guard_ledger() must be called as a trigger")));
+	if (TRIGGER_FIRED_INSTEAD(td->tg_event) && TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		/*
+		 * INSERT into the view notary.ledger stores a single entry, as an
+		 * INSERT into the table notary.ledger of 0.2 did (only a superuser
+		 * may; verify() judges what was inserted).  Through the executor,
+		 * as the caller: NOT NULL, the primary key and every index of the
+		 * table apply as they did.
+		 */
+		TupleDesc	desc = RelationGetDescr(td->tg_relation);
+		Oid			argtypes[1] = {desc->tdtypeid};
+		Datum		args[1];
+
+		args[0] = heap_copy_tuple_as_datum(td->tg_trigtuple, desc);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("INSERT INTO notary.ledger_entries SELECT ($1).*",
+								  1, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not store the entry in notary.ledger_entries");
+		SPI_finish();
+		return PointerGetDatum(td->tg_trigtuple);
+	}
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		what = "UPDATE";
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -502,6 +529,14 @@ notary_on_ddl_end(PG_FUNCTION_ARGS)
 			notary_spi_end(&sw);
 			ledger_append_event(NOTARY_OP_DDL, false, 0,
 								json_ddl_guard(cmd->tag, cmd->identity, guard));
+			/*
+			 * An index capture cannot maintain (an expression, a predicate)
+			 * on a ledger table is refused now, with the command, not at a
+			 * later write: the entry above may sit in a pack until commit.
+			 */
+			if (cmd->relid == notary_catalog()->entries_oid ||
+				cmd->relid == notary_catalog()->packs_oid)
+				ledger_check_table(cmd->relid);
 			continue;
 		}
 

@@ -521,11 +521,11 @@ notary_history(PG_FUNCTION_ARGS)
 	layouts = layouts_load(table_id, hcxt);
 	args[0] = Int32GetDatum(table_id);
 	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT seq, logged_at, op, xid, session_user_name, "
-									   "current_user_name, application_name, client_addr, "
-									   "layout_id, row_image, old_digest, redacted FROM notary.ledger "
-									   "WHERE table_id OPERATOR(pg_catalog.=) $1 "
-									   "AND row_image IS NOT NULL ORDER BY seq",
+									   psprintf("SELECT seq, logged_at, op, xid, session_user_name, "
+												"current_user_name, application_name, client_addr, "
+												"layout_id, row_image, old_digest, redacted FROM %s "
+												"WHERE table_id OPERATOR(pg_catalog.=) $1 "
+												"AND row_image IS NOT NULL ORDER BY seq", ledger_of_table_sql("$1")),
 									   1, argtypes, args, NULL, true, 0);
 	for (;;)
 	{

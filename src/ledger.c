@@ -35,7 +35,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_notary.h"
+#include "pack.h"
 
 #include "access/table.h"
 #include "access/xact.h"
@@ -43,6 +43,7 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -102,43 +103,170 @@ client_address(void)
 	return client_addr;
 }
 
-/* The ledger as opened for this transaction (see the file header). */
-static Relation xact_ledger = NULL;
-static CatalogIndexState xact_indstate = NULL;
-static MemoryContext xact_ledger_cxt = NULL;	/* holds xact_indstate */
-static ResourceOwner xact_ledger_owner = NULL;	/* holds the references */
-static SubTransactionId xact_ledger_subid = InvalidSubTransactionId;
-static bool xact_ledger_stale = false;
+/*
+ * A relation as opened for this transaction (see the file header): the
+ * table of single entries, and the table of packs.
+ */
+typedef struct OpenRel
+{
+	const char *what;			/* for error messages */
+	int			natts;			/* the columns it must have */
+	Relation	rel;
+	CatalogIndexState indstate;
+	MemoryContext cxt;			/* holds indstate */
+	ResourceOwner owner;		/* holds the references */
+	SubTransactionId subid;
+	bool		stale;
+} OpenRel;
+
+static OpenRel open_entries = {"notary.ledger_entries", LEDGER_NATTS};
+static OpenRel open_packs = {"notary.ledger_packs", PACKS_NATTS};
 static bool ledger_callbacks_registered = false;
 
-/* Forget the open ledger without closing it (abort, or after closing). */
+/* Forget an open relation without closing it (abort, or after closing). */
 static void
-ledger_forget_xact(void)
+openrel_forget(OpenRel *o)
 {
-	xact_ledger = NULL;
-	xact_indstate = NULL;
-	xact_ledger_cxt = NULL;
-	xact_ledger_owner = NULL;
-	xact_ledger_subid = InvalidSubTransactionId;
-	xact_ledger_stale = false;
+	o->rel = NULL;
+	o->indstate = NULL;
+	o->cxt = NULL;
+	o->owner = NULL;
+	o->subid = InvalidSubTransactionId;
+	o->stale = false;
 }
 
-/* Close the ledger and its indexes, if this transaction opened them. */
+/* Close a relation and its indexes, if this transaction opened them. */
 static void
-ledger_close_xact(void)
+openrel_close(OpenRel *o)
 {
-	if (xact_ledger != NULL)
+	if (o->rel != NULL)
 	{
 		ResourceOwner save_owner = CurrentResourceOwner;
 
 		/* the references belong to the owner they were opened with */
-		CurrentResourceOwner = xact_ledger_owner;
-		CatalogCloseIndexes(xact_indstate);
-		table_close(xact_ledger, NoLock);
+		CurrentResourceOwner = o->owner;
+		CatalogCloseIndexes(o->indstate);
+		table_close(o->rel, NoLock);
 		CurrentResourceOwner = save_owner;
-		MemoryContextDelete(xact_ledger_cxt);
+		MemoryContextDelete(o->cxt);
 	}
-	ledger_forget_xact();
+	openrel_forget(o);
+}
+
+static void
+ledger_close_xact(void)
+{
+	openrel_close(&open_entries);
+	openrel_close(&open_packs);
+}
+
+/*
+ * The pack being filled: entries of this backend's chain, hashed and
+ * chained already, not yet inserted.  It belongs to one subtransaction
+ * (owner), the one current when its first entry was added; only that
+ * subtransaction may insert it, since the entries must vanish with it if
+ * it aborts.  When it commits, the pack passes to its parent.  An entry
+ * made while a child of the owner is current goes into
+ * notary.ledger_entries as a single row at once.  The pack is inserted
+ * when it is full, before every utility statement that is not transaction
+ * control (DDL, COPY, ...) and before SAVEPOINT, and at pre-commit: a
+ * transaction of a few statements makes one pack.  Readers of notary.ledger in this transaction see it
+ * through ledger_pending().
+ */
+typedef struct PackBuffer
+{
+	MemoryContext cxt;			/* under TopMemoryContext */
+	StringInfoData body;
+	PackCursor	cur;
+	int			n;
+	int32		chain_id;
+	int64		first_pos;
+	int64		last_pos;
+	uint64		xid;
+	SubTransactionId owner;
+} PackBuffer;
+
+static PackBuffer pack = {NULL};
+
+static void
+pack_discard(void)
+{
+	pack.n = 0;
+	pack.owner = InvalidSubTransactionId;
+}
+
+static Relation openrel_open(OpenRel *o, Oid relid);
+
+/* Insert the pack being filled, if any.  Only its owner may. */
+static void
+pack_flush(void)
+{
+	Datum		values[PACKS_NATTS];
+	bool		nulls[PACKS_NATTS] = {false, false, false, false, false};
+	bytea	   *body;
+	Relation	rel;
+	HeapTuple	tup;
+
+	if (pack.n == 0)
+		return;
+	Assert(pack.owner == GetCurrentSubTransactionId());
+	body = palloc(VARHDRSZ + pack.body.len);
+	SET_VARSIZE(body, VARHDRSZ + pack.body.len);
+	memcpy(VARDATA(body), pack.body.data, pack.body.len);
+	values[PACKS_ATT_CHAIN_ID - 1] = Int32GetDatum(pack.chain_id);
+	values[PACKS_ATT_FIRST_POS - 1] = Int64GetDatum(pack.first_pos);
+	values[PACKS_ATT_LAST_POS - 1] = Int64GetDatum(pack.last_pos);
+	values[PACKS_ATT_XID - 1] = FullTransactionIdGetDatum(FullTransactionIdFromU64(pack.xid));
+	values[PACKS_ATT_ENTRIES - 1] = PointerGetDatum(body);
+
+	rel = openrel_open(&open_packs, notary_catalog()->packs_oid);
+	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	CatalogTupleInsertWithInfo(rel, tup, open_packs.indstate);
+	heap_freetuple(tup);
+	pfree(body);
+	pack_discard();
+}
+
+/*
+ * Open a ledger table as a write would, which refuses indexes capture
+ * cannot maintain (check_ledger_indexes); after DDL on it.  Only that
+ * table: dropping a bad index of one must not fail for the other's.
+ */
+void
+ledger_check_table(Oid relid)
+{
+	const NotaryCatalog *cat = notary_catalog();
+
+	if (relid == cat->entries_oid)
+		(void) openrel_open(&open_entries, relid);
+	else if (OidIsValid(cat->packs_oid) && relid == cat->packs_oid)
+		(void) openrel_open(&open_packs, relid);
+}
+
+/* Insert the pack now if this (sub)transaction may. */
+void
+ledger_flush(void)
+{
+	if (pack.n > 0 && pack.owner == GetCurrentSubTransactionId())
+		pack_flush();
+}
+
+/*
+ * The entries this backend holds and has not inserted yet, as a pack body
+ * (for readers of notary.ledger in this transaction); false if none.
+ */
+bool
+ledger_pending(const char **body, int *len, int32 *chain_id, int64 *first_pos,
+			   uint64 *xid)
+{
+	if (pack.n == 0)
+		return false;
+	*body = pack.body.data;
+	*len = pack.body.len;
+	*chain_id = pack.chain_id;
+	*first_pos = pack.first_pos;
+	*xid = pack.xid;
+	return true;
 }
 
 static void
@@ -149,12 +277,33 @@ ledger_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
+			if (pack.n > 0)
+				pack_flush();
 			ledger_close_xact();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* the resource owner releases them, TopTransactionContext goes */
-			ledger_forget_xact();
+			openrel_forget(&open_entries);
+			openrel_forget(&open_packs);
+			pack_discard();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			/*
+			 * Empty, unless a pre-commit callback that ran after ours (of
+			 * another extension) wrote to a captured table: too late to
+			 * store them.  Their chain positions are then missing, which
+			 * verify() reports; say it now too.
+			 */
+			if (pack.n > 0)
+				ereport(WARNING,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("pg_notary: %d ledger entries made during commit were not stored", pack.n),
+						 errdetail("They were made after pg_notary stored this transaction's entries; verify() reports their positions of chain %d as missing.",
+								   pack.chain_id)));
+			pack_discard();
 			break;
 		default:
 			break;
@@ -162,17 +311,25 @@ ledger_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * A subtransaction ends: close the ledger if it (or a child of it, already
- * ended) opened it, before its resource owner goes.
+ * A subtransaction ends: close what it (or a child of it, already ended)
+ * opened, before its resource owner goes; its pack goes with it on abort,
+ * to its parent on commit.
  */
 static void
 ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
 {
-	if ((event == SUBXACT_EVENT_PRE_COMMIT_SUB ||
-		 event == SUBXACT_EVENT_ABORT_SUB) &&
-		xact_ledger != NULL && xact_ledger_subid >= mySubid)
-		ledger_close_xact();
+	if (event == SUBXACT_EVENT_PRE_COMMIT_SUB || event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		if (open_entries.rel != NULL && open_entries.subid >= mySubid)
+			openrel_close(&open_entries);
+		if (open_packs.rel != NULL && open_packs.subid >= mySubid)
+			openrel_close(&open_packs);
+	}
+	if (event == SUBXACT_EVENT_ABORT_SUB && pack.n > 0 && pack.owner >= mySubid)
+		pack_discard();
+	else if (event == SUBXACT_EVENT_COMMIT_SUB && pack.n > 0 && pack.owner == mySubid)
+		pack.owner = parentSubid;
 }
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -183,6 +340,17 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					  ParamListInfo params, QueryEnvironment *queryEnv,
 					  DestReceiver *dest, QueryCompletion *qc)
 {
+	/*
+	 * Store the pack before a statement may change the ledger's tables, and
+	 * before SAVEPOINT, whose subtransaction could not store its parent's
+	 * entries.  Not before COMMIT or PREPARE: an error there (a
+	 * serialization failure) must end the transaction, as one in the
+	 * commit itself does, not leave an aborted transaction block; the pack
+	 * is stored at pre-commit.
+	 */
+	if (!IsA(pstmt->utilityStmt, TransactionStmt) ||
+		((TransactionStmt *) pstmt->utilityStmt)->kind == TRANS_STMT_SAVEPOINT)
+		ledger_flush();
 	ledger_close_xact();
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
@@ -204,9 +372,12 @@ ledger_init(void)
 static void
 ledger_relcache_callback(Datum arg, Oid relid)
 {
-	if (xact_ledger != NULL &&
-		(!OidIsValid(relid) || relid == RelationGetRelid(xact_ledger)))
-		xact_ledger_stale = true;
+	if (open_entries.rel != NULL &&
+		(!OidIsValid(relid) || relid == RelationGetRelid(open_entries.rel)))
+		open_entries.stale = true;
+	if (open_packs.rel != NULL &&
+		(!OidIsValid(relid) || relid == RelationGetRelid(open_packs.rel)))
+		open_packs.stale = true;
 }
 
 /*
@@ -214,7 +385,7 @@ ledger_relcache_callback(Datum arg, Oid relid)
  * (CatalogTupleInsertWithInfo), which can neither evaluate an index
  * expression nor honour a predicate, an exclusion constraint or a
  * deferrable unique constraint (it would check it at once).  A
- * superuser may still create such an index on notary.ledger: refuse to
+ * superuser may still create such an index on a ledger table: refuse to
  * write rather than crash or corrupt it.  Closes what it opened on error.
  */
 static void
@@ -231,12 +402,13 @@ check_ledger_indexes(Relation rel, CatalogIndexState indstate)
 			!indstate->ri_IndexRelationDescs[i]->rd_index->indimmediate)
 		{
 			char	   *name = pstrdup(RelationGetRelationName(indstate->ri_IndexRelationDescs[i]));
+			char	   *relname = pstrdup(RelationGetRelationName(rel));
 
 			CatalogCloseIndexes(indstate);
 			table_close(rel, NoLock);
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("pg_notary cannot write to notary.ledger while it has index \"%s\"", name),
+					 errmsg("pg_notary cannot write to notary.%s while it has index \"%s\"", relname, name),
 					 errdetail("The ledger's indexes must be plain column indexes, without expressions, predicates, exclusion constraints or deferrable unique constraints."),
 					 errhint("Drop that index, or the constraint it belongs to.")));
 		}
@@ -244,15 +416,14 @@ check_ledger_indexes(Relation rel, CatalogIndexState indstate)
 }
 
 /*
- * The ledger, opened for this transaction, and its index state: under the
- * current (sub)transaction's resource owner, in a context of their own.
+ * The callbacks that store the pack at pre-commit, discard it on abort and
+ * close the open relations.  Registered by the first write of the backend,
+ * whichever it is: a pack filled and stored only at pre-commit (the first
+ * transaction of a backend, of a few statements) must find them there.
  */
-static Relation
-ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
+static void
+ledger_register_callbacks(void)
 {
-	ResourceOwner save_owner;
-	MemoryContext save_cxt;
-
 	if (!ledger_callbacks_registered)
 	{
 		RegisterXactCallback(ledger_xact_callback, NULL);
@@ -260,10 +431,22 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 		CacheRegisterRelcacheCallback(ledger_relcache_callback, (Datum) 0);
 		ledger_callbacks_registered = true;
 	}
-	if (xact_ledger != NULL &&
-		(xact_ledger_stale || RelationGetRelid(xact_ledger) != ledger_oid))
-		ledger_close_xact();
-	if (xact_ledger == NULL)
+}
+
+/*
+ * A ledger table, opened for this transaction, and its index state: under
+ * the current (sub)transaction's resource owner, in a context of their own.
+ */
+static Relation
+openrel_open(OpenRel *o, Oid relid)
+{
+	ResourceOwner save_owner;
+	MemoryContext save_cxt;
+
+	ledger_register_callbacks();
+	if (o->rel != NULL && (o->stale || RelationGetRelid(o->rel) != relid))
+		openrel_close(o);
+	if (o->rel == NULL)
 	{
 		MemoryContext cxt = AllocSetContextCreate(TopTransactionContext,
 												  "pg_notary ledger",
@@ -276,23 +459,23 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 			Relation	rel;
 
 			CurrentResourceOwner = CurTransactionResourceOwner;
-			rel = table_open(ledger_oid, RowExclusiveLock);
-			if (RelationGetDescr(rel)->natts != LEDGER_NATTS)
+			rel = table_open(relid, RowExclusiveLock);
+			if (RelationGetDescr(rel)->natts != o->natts)
 			{
 				int			natts = RelationGetDescr(rel)->natts;
 
 				/* a caught error must not leave it open until commit */
 				table_close(rel, NoLock);
-				elog(ERROR, "notary.ledger has %d columns, expected %d",
-					 natts, LEDGER_NATTS);
+				elog(ERROR, "%s has %d columns, expected %d",
+					 o->what, natts, o->natts);
 			}
-			xact_indstate = CatalogOpenIndexes(rel);
-			check_ledger_indexes(rel, xact_indstate);
-			xact_ledger = rel;
-			xact_ledger_cxt = cxt;
-			xact_ledger_owner = CurTransactionResourceOwner;
-			xact_ledger_subid = GetCurrentSubTransactionId();
-			xact_ledger_stale = false;
+			o->indstate = CatalogOpenIndexes(rel);
+			check_ledger_indexes(rel, o->indstate);
+			o->rel = rel;
+			o->cxt = cxt;
+			o->owner = CurTransactionResourceOwner;
+			o->subid = GetCurrentSubTransactionId();
+			o->stale = false;
 		}
 		PG_CATCH();
 		{
@@ -306,12 +489,12 @@ ledger_open_xact(Oid ledger_oid, CatalogIndexState *indstate)
 		CurrentResourceOwner = save_owner;
 		MemoryContextSwitchTo(save_cxt);
 	}
-	*indstate = xact_indstate;
-	return xact_ledger;
+	return o->rel;
 }
 
-static Datum
-hash_datum(const uint8 *h)
+/* A 32-byte hash as a bytea Datum (for the ledger's columns). */
+Datum
+ledger_hash_datum(const uint8 *h)
 {
 	bytea	   *b = palloc(VARHDRSZ + NOTARY_HASH_LEN);
 
@@ -320,8 +503,9 @@ hash_datum(const uint8 *h)
 	return PointerGetDatum(b);
 }
 
-static Datum
-image_datum(const NotaryImage *img)
+/* A row image as the text[] of the ledger's row_image column. */
+Datum
+ledger_image_datum(const NotaryImage *img)
 {
 	Datum	   *d = palloc(sizeof(Datum) * Max(img->ncols, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(img->ncols, 1));
@@ -342,6 +526,73 @@ image_datum(const NotaryImage *img)
 }
 
 /*
+ * Add a hashed entry to the pack being filled; false if it must go into
+ * notary.ledger_entries instead (a child of the pack's owner is current).
+ */
+static bool
+pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
+			const uint8 *prev, const uint8 *hash)
+{
+	SubTransactionId cur = GetCurrentSubTransactionId();
+
+	ledger_register_callbacks();
+	if (pack.n > 0 &&
+		(pack.chain_id != e->chain_id || pack.xid != e->xid ||
+		 pack.last_pos + 1 != e->chain_pos || pack.owner != cur))
+	{
+		if (pack.owner != cur)
+			return false;
+		pack_flush();
+	}
+	if (pack.cxt == NULL)
+	{
+		pack.cxt = AllocSetContextCreate(TopMemoryContext, "pg_notary pack",
+										 ALLOCSET_DEFAULT_SIZES);
+		pack.body.data = NULL;
+	}
+	if (pack.n == 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(pack.cxt);
+
+		if (pack.body.data == NULL)
+			initStringInfo(&pack.body);
+		else if (pack.body.maxlen > 4 * PACK_TARGET_BYTES)
+		{
+			/* a huge entry made the buffer grow: do not keep that */
+			pfree(pack.body.data);
+			initStringInfo(&pack.body);
+		}
+		pack_start(&pack.body, &pack.cur, prev, pack.cxt);
+		MemoryContextSwitchTo(old);
+		pack.chain_id = e->chain_id;
+		pack.first_pos = e->chain_pos;
+		pack.xid = e->xid;
+		pack.owner = cur;
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(pack.cxt);
+		int			before = pack.body.len;
+
+		pack_add(&pack.body, &pack.cur, e, logged_at, img, hash);
+		if (pack.body.len > PACK_MAX_BYTES && pack.n > 0)
+		{
+			/* too big for this pack: store it without, start the next */
+			pack.body.len = before;
+			pack.body.data[before] = '\0';
+			MemoryContextSwitchTo(old);
+			pack_flush();
+			return pack_append(e, logged_at, img, prev, hash);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	pack.n++;
+	pack.last_pos = e->chain_pos;
+	if (pack.body.len >= PACK_TARGET_BYTES)
+		pack_flush();
+	return true;
+}
+
+/*
  * Append an entry.  The caller fills op, the table, image and old digests
  * and detail; this fills sequence, chain, who, when and the hash, and
  * inserts.  img may be NULL when the entry has no row image.
@@ -356,7 +607,6 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 	bool		nulls[LEDGER_NATTS];
 	FullTransactionId fxid = GetTopFullTransactionId();
 	Relation	rel;
-	CatalogIndexState indstate;
 	HeapTuple	tup;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 
@@ -374,12 +624,19 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 	chain_reserve(&e->chain_id, &e->chain_pos, prev);
 	format_entry_hash(prev, e, hash);
 
+	if (notary_pack_entries && OidIsValid(cat->packs_oid) &&
+		pack_append(e, now, img, prev, hash))
+	{
+		chain_advance(e->chain_pos, hash);
+		return;
+	}
+
 	memset(nulls, false, sizeof(nulls));
 	values[0] = Int64GetDatum(e->seq);
 	values[1] = Int32GetDatum(e->chain_id);
 	values[2] = Int64GetDatum(e->chain_pos);
-	values[3] = hash_datum(prev);
-	values[4] = hash_datum(hash);
+	values[3] = ledger_hash_datum(prev);
+	values[4] = ledger_hash_datum(hash);
 	values[5] = CStringGetTextDatum(e->op);
 	values[6] = FullTransactionIdGetDatum(fxid);
 	values[7] = TimestampTzGetDatum(now);
@@ -400,7 +657,7 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 	if (e->has_image)
 	{
 		values[13] = Int64GetDatum(e->layout_id);
-		values[14] = image_datum(img);
+		values[14] = ledger_image_datum(img);
 		if (img->salts != NULL)
 			values[15] = PointerGetDatum(img->salts);
 		else
@@ -409,7 +666,7 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 	else
 		nulls[13] = nulls[14] = nulls[15] = true;
 	if (e->has_old)
-		values[16] = hash_datum(e->old_digest);
+		values[16] = ledger_hash_datum(e->old_digest);
 	else
 		nulls[16] = true;
 	if (e->detail != NULL)
@@ -418,9 +675,9 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 		nulls[17] = true;
 	nulls[18] = true;			/* redacted: only a redaction sets it */
 
-	rel = ledger_open_xact(cat->ledger_oid, &indstate);
+	rel = openrel_open(&open_entries, cat->entries_oid);
 	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-	CatalogTupleInsertWithInfo(rel, tup, indstate);
+	CatalogTupleInsertWithInfo(rel, tup, open_entries.indstate);
 	heap_freetuple(tup);
 
 	chain_advance(e->chain_pos, hash);

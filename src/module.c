@@ -30,6 +30,7 @@ PG_MODULE_MAGIC;
 
 bool		notary_allow_uninstall = false;
 bool		notary_restore_mode = false;
+bool		notary_pack_entries = true;
 
 void		_PG_init(void);
 
@@ -73,6 +74,14 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 check_restore_mode, NULL, NULL);
+	DefineCustomBoolVariable("notary.pack_entries",
+							 "Stores the entries a transaction writes packed together, in notary.ledger_packs.",
+							 "Superuser only; on by default. Off writes one row of notary.ledger_entries per entry (the storage of version 0.2), which takes about 2.5 times the space and more CPU time (docs/performance.md). Hashes and what notary.ledger shows are the same either way.",
+							 &notary_pack_entries,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	DefineCustomStringVariable("notary.signing_key_file",
 							   "File holding the Ed25519 key that signs pg_notary checkpoints.",
 							   "Relative paths are in the data directory; created on first use with mode 0600.",

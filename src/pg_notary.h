@@ -12,6 +12,8 @@
  *	relinfo.c		per-relation capture info: layout, key, table id (cached)
  *	chain.c			per-backend chain heads, (sub)transaction rollback of heads
  *	ledger.c		appending one entry: sequence, who/when, hash, insert
+ *	pack.c			the bytes of packed entries (notary.ledger_packs)
+ *	ledger_view.c	notary.ledger: single and packed entries as one table
  *	capture.c		row and TRUNCATE triggers, baselines of whole tables
  *	enroll.c		notary.enable() / notary.disable(), enrolling one table
  *	guards.c		append-only guard of the ledger, event triggers
@@ -72,8 +74,9 @@
 #define NOTARY_REDACTED_LEN	(2 + NOTARY_HASH_LEN)	/* u16 position, commitment */
 
 /*
- * Columns of notary.ledger (extension/pg_notary--0.1.sql), for the code
- * that reads or writes its tuples directly.
+ * Columns of notary.ledger_entries (created as notary.ledger by
+ * extension/pg_notary--0.1.sql), which are also the columns of the view
+ * notary.ledger, for the code that reads or writes its tuples directly.
  */
 #define LEDGER_NATTS			19
 #define LEDGER_ATT_CHAIN_ID		2
@@ -229,7 +232,9 @@ extern void pseudonym_compute(int32 version, const char *domain,
 typedef struct NotaryCatalog
 {
 	Oid			namespace_oid;
-	Oid			ledger_oid;
+	Oid			ledger_oid;		/* the view notary.ledger */
+	Oid			entries_oid;	/* notary.ledger_entries: single entries */
+	Oid			packs_oid;		/* notary.ledger_packs: packed entries */
 	Oid			ledger_seq_oid;
 	Oid			layouts_oid;
 	Oid			layout_seq_oid;
@@ -302,6 +307,13 @@ extern void ledger_init(void);
 extern void ledger_append(NotaryEntry *e, const NotaryImage *img);
 extern void ledger_append_event(const char *op, bool has_table, int32 table_id,
 								const char *detail_json);
+extern void ledger_flush(void);
+extern Datum ledger_hash_datum(const uint8 *h);
+extern Datum ledger_image_datum(const NotaryImage *img);
+extern void ledger_check_table(Oid relid);
+extern char *ledger_of_table_sql(const char *param);
+extern bool ledger_pending(const char **body, int *len, int32 *chain_id,
+						   int64 *first_pos, uint64 *xid);
 
 /* ---- ledger_read.c ---- */
 
@@ -417,6 +429,7 @@ extern void enroll_note_layout(int32 table_id, const uint8 *digest, bool capturi
 
 extern bool notary_allow_uninstall;
 extern bool notary_restore_mode;
+extern bool notary_pack_entries;
 
 /* ---- worker.c ---- */
 

@@ -22,7 +22,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_notary.h"
+#include "pack.h"
 
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -43,6 +43,16 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+
+/* list_sort comparator of seqs held as decimal text */
+static int
+compare_seq_text(const ListCell *a, const ListCell *b)
+{
+	int64		x = pg_strtoint64((char *) lfirst(a));
+	int64		y = pg_strtoint64((char *) lfirst(b));
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
 
 static const char *const classes[] = {"identifier", "quasi_identifier", "sensitive", "public"};
 
@@ -190,31 +200,107 @@ notary_classify(PG_FUNCTION_ARGS)
 }
 
 /*
- * Erase the named columns from the given entries of one table: value and
- * salt go, the commitment stays in `redacted`.  Returns the number of
- * values erased; *affected gets the seqs of the entries changed.  (SPI
- * connected, as owner.)
+ * Erase the named columns from one image (of layout l): value and salt
+ * go, the commitment joins the (position, commitment) records in
+ * img->redacted, ascending.  Returns the number of values erased; img's
+ * values, salts and redacted are replaced when it is not 0.
  */
 static int64
-erase_columns(int32 table_id, ArrayType *seqs, List *columns, List **affected)
+erase_in_image(const LayoutInfo *l, NotaryImage *img, List *columns)
 {
-	HTAB	   *layouts = layouts_load(table_id, CurrentMemoryContext);
+	StringInfoData red;
+	ListCell   *lc;
+	int			p;
+	int			personal_rank;
+	int64		erased = 0;
+	uint8	   *salts = NULL;
+	int			nsalts = 0;
+
+	if (img->ncols != l->ncols)
+		return 0;
+	if (img->salts != NULL)
+	{
+		nsalts = VARSIZE_ANY_EXHDR(img->salts) / NOTARY_SALT_LEN;
+		salts = palloc(VARSIZE_ANY_EXHDR(img->salts));
+		memcpy(salts, VARDATA_ANY(img->salts), VARSIZE_ANY_EXHDR(img->salts));
+	}
+
+	/* the (position, commitment) records, old and new, ascending */
+	initStringInfo(&red);
+	for (p = 0, personal_rank = 0; p < l->ncols; p++)
+	{
+		const uint8 *kept = format_redacted_commitment(img, p);
+		bool		personal = (personal_rank < l->npersonal && l->personal[personal_rank] == p);
+		bool		wanted = false;
+		uint8		commit[NOTARY_HASH_LEN];
+		uint8		pos[2] = {(uint8) (p >> 8), (uint8) p};
+
+		foreach(lc, columns)
+			if (strcmp((char *) lfirst(lc), l->names[p]) == 0)
+				wanted = true;
+		if (kept != NULL)
+		{
+			appendBinaryStringInfo(&red, (char *) pos, 2);
+			appendBinaryStringInfo(&red, (const char *) kept, NOTARY_HASH_LEN);
+		}
+		else if (wanted && img->values[p] != NULL)
+		{
+			const uint8 *salt = NULL;
+
+			if (personal && personal_rank < nsalts)
+				salt = salts + personal_rank * NOTARY_SALT_LEN;
+			format_column_commitment(img->values[p], salt, salt ? NOTARY_SALT_LEN : 0, commit);
+			appendBinaryStringInfo(&red, (char *) pos, 2);
+			appendBinaryStringInfo(&red, (const char *) commit, NOTARY_HASH_LEN);
+			img->values[p] = NULL;
+			if (salt != NULL)
+				memset(salts + personal_rank * NOTARY_SALT_LEN, 0, NOTARY_SALT_LEN);
+			erased++;
+		}
+		if (personal)
+			personal_rank++;
+	}
+	if (erased == 0)
+		return 0;
+	if (salts != NULL)
+	{
+		bytea	   *b = palloc(VARHDRSZ + nsalts * NOTARY_SALT_LEN);
+
+		SET_VARSIZE(b, VARHDRSZ + nsalts * NOTARY_SALT_LEN);
+		memcpy(VARDATA(b), salts, nsalts * NOTARY_SALT_LEN);
+		img->salts = b;
+	}
+	{
+		bytea	   *b = palloc(VARHDRSZ + red.len);
+
+		SET_VARSIZE(b, VARHDRSZ + red.len);
+		memcpy(VARDATA(b), red.data, red.len);
+		img->redacted = b;
+	}
+	return erased;
+}
+
+/* Erase in the single entries (notary.ledger_entries). */
+static int64
+erase_in_entries(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
+				 List **affected)
+{
 	Oid			argtypes[2] = {INT4OID, INT8ARRAYOID};
 	Datum		args[2];
 	SPITupleTable *tt;
 	uint64		n;
 	uint64		i;
 	int64		erased = 0;
-	Relation	ledger = table_open(notary_catalog()->ledger_oid, RowExclusiveLock);
+	Relation	ledger = table_open(notary_catalog()->entries_oid, RowExclusiveLock);
 	TupleDesc	desc = RelationGetDescr(ledger);
 
-	*affected = NIL;
 	args[0] = Int32GetDatum(table_id);
 	args[1] = PointerGetDatum(seqs);
-	if (SPI_execute_with_args("SELECT ctid, seq, layout_id FROM notary.ledger "
-							  "WHERE table_id OPERATOR(pg_catalog.=) $1 "
-							  "AND seq OPERATOR(pg_catalog.=) ANY ($2) AND row_image IS NOT NULL "
-							  "ORDER BY seq FOR UPDATE",
+	if (SPI_execute_with_args(psprintf("SELECT ctid, seq, layout_id FROM notary.%s "
+									   "WHERE table_id OPERATOR(pg_catalog.=) $1 "
+									   "AND seq OPERATOR(pg_catalog.=) ANY ($2) AND row_image IS NOT NULL "
+									   "ORDER BY seq FOR UPDATE",
+									   OidIsValid(notary_catalog()->packs_oid) ? "ledger_entries" : "ledger"),
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock the ledger entries to redact");
 	tt = SPI_tuptable;
@@ -232,14 +318,9 @@ erase_columns(int32 table_id, ArrayType *seqs, List *columns, List **affected)
 		Datum		values[LEDGER_NATTS];
 		bool		nulls[LEDGER_NATTS];
 		bool		replace[LEDGER_NATTS];
+		bool		repl_nulls[LEDGER_NATTS];
 		NotaryImage img;
-		StringInfoData red;
-		ListCell   *lc;
-		int			p;
-		int			personal_rank;
-		bool		changed = false;
-		uint8	   *salts = NULL;
-		int			nsalts = 0;
+		int64		here;
 
 		if (l == NULL || !l->well_formed)
 			continue;			/* verify() reports it */
@@ -253,53 +334,10 @@ erase_columns(int32 table_id, ArrayType *seqs, List *columns, List **affected)
 				   values[LEDGER_ATT_ROW_SALTS - 1], &img);
 		if (!nulls[LEDGER_ATT_REDACTED - 1])
 			img.redacted = DatumGetByteaPP(values[LEDGER_ATT_REDACTED - 1]);
-		if (img.ncols != l->ncols)
+		here = erase_in_image(l, &img, columns);
+		if (here == 0)
 			continue;
-		if (img.salts != NULL)
-		{
-			nsalts = VARSIZE_ANY_EXHDR(img.salts) / NOTARY_SALT_LEN;
-			salts = palloc(VARSIZE_ANY_EXHDR(img.salts));
-			memcpy(salts, VARDATA_ANY(img.salts), VARSIZE_ANY_EXHDR(img.salts));
-		}
-
-		/* the (position, commitment) records, old and new, ascending */
-		initStringInfo(&red);
-		for (p = 0, personal_rank = 0; p < l->ncols; p++)
-		{
-			const uint8 *kept = format_redacted_commitment(&img, p);
-			bool		personal = (personal_rank < l->npersonal && l->personal[personal_rank] == p);
-			bool		wanted = false;
-			uint8		commit[NOTARY_HASH_LEN];
-			uint8		pos[2] = {(uint8) (p >> 8), (uint8) p};
-
-			foreach(lc, columns)
-				if (strcmp((char *) lfirst(lc), l->names[p]) == 0)
-					wanted = true;
-			if (kept != NULL)
-			{
-				appendBinaryStringInfo(&red, (char *) pos, 2);
-				appendBinaryStringInfo(&red, (const char *) kept, NOTARY_HASH_LEN);
-			}
-			else if (wanted && img.values[p] != NULL)
-			{
-				const uint8 *salt = NULL;
-
-				if (personal && personal_rank < nsalts)
-					salt = salts + personal_rank * NOTARY_SALT_LEN;
-				format_column_commitment(img.values[p], salt, salt ? NOTARY_SALT_LEN : 0, commit);
-				appendBinaryStringInfo(&red, (char *) pos, 2);
-				appendBinaryStringInfo(&red, (const char *) commit, NOTARY_HASH_LEN);
-				img.values[p] = NULL;
-				if (salt != NULL)
-					memset(salts + personal_rank * NOTARY_SALT_LEN, 0, NOTARY_SALT_LEN);
-				erased++;
-				changed = true;
-			}
-			if (personal)
-				personal_rank++;
-		}
-		if (!changed)
-			continue;
+		erased += here;
 
 		memset(replace, false, sizeof(replace));
 		{
@@ -318,38 +356,163 @@ erase_columns(int32 table_id, ArrayType *seqs, List *columns, List **affected)
 				PointerGetDatum(construct_md_array(d, dn, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 			replace[LEDGER_ATT_ROW_IMAGE - 1] = true;
 		}
-		if (salts != NULL)
+		if (img.salts != NULL)
 		{
-			bytea	   *b = palloc(VARHDRSZ + nsalts * NOTARY_SALT_LEN);
-
-			SET_VARSIZE(b, VARHDRSZ + nsalts * NOTARY_SALT_LEN);
-			memcpy(VARDATA(b), salts, nsalts * NOTARY_SALT_LEN);
-			values[LEDGER_ATT_ROW_SALTS - 1] = PointerGetDatum(b);
+			values[LEDGER_ATT_ROW_SALTS - 1] = PointerGetDatum(img.salts);
 			replace[LEDGER_ATT_ROW_SALTS - 1] = true;
 		}
-		{
-			bytea	   *b = palloc(VARHDRSZ + red.len);
-
-			SET_VARSIZE(b, VARHDRSZ + red.len);
-			memcpy(VARDATA(b), red.data, red.len);
-			values[LEDGER_ATT_REDACTED - 1] = PointerGetDatum(b);
-			nulls[LEDGER_ATT_REDACTED - 1] = false;
-			replace[LEDGER_ATT_REDACTED - 1] = true;
-		}
-		{
-			HeapTuple	newtup;
-			bool		repl_nulls[LEDGER_NATTS];
-			int			k;
-
-			for (k = 0; k < LEDGER_NATTS; k++)
-				repl_nulls[k] = replace[k] ? nulls[k] : false;
-			newtup = heap_modify_tuple(copy, desc, values, repl_nulls, replace);
-			CatalogTupleUpdate(ledger, &copy->t_self, newtup);
-		}
+		values[LEDGER_ATT_REDACTED - 1] = PointerGetDatum(img.redacted);
+		nulls[LEDGER_ATT_REDACTED - 1] = false;
+		replace[LEDGER_ATT_REDACTED - 1] = true;
+		for (int k = 0; k < LEDGER_NATTS; k++)
+			repl_nulls[k] = replace[k] ? nulls[k] : false;
+		CatalogTupleUpdate(ledger, &copy->t_self,
+						   heap_modify_tuple(copy, desc, values, repl_nulls, replace));
 		*affected = lappend(*affected, psprintf(INT64_FORMAT, seq));
 	}
 	table_close(ledger, NoLock);
 	CommandCounterIncrement();
+	return erased;
+}
+
+/*
+ * Erase in the packed entries (notary.ledger_packs): each pack holding a
+ * target is locked, decoded, changed and written back whole.
+ */
+static int64
+erase_in_packs(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
+			   List **affected)
+{
+	Oid			argtypes[2] = {INT4OID, INT8ARRAYOID};
+	Datum		args[2];
+	uint64		ntargets;
+	uint64		i;
+	int64		erased = 0;
+	int32	   *chains;
+	int64	   *positions;
+	Relation	packs = table_open(notary_catalog()->packs_oid, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(packs);
+
+	args[0] = Int32GetDatum(table_id);
+	args[1] = PointerGetDatum(seqs);
+
+	/*
+	 * Not read-only: erase_columns() has just stored this transaction's
+	 * pending pack, in the current command; a read-only query would run
+	 * under the statement's snapshot and not see it.
+	 */
+	if (SPI_execute_with_args("SELECT chain_id, chain_pos FROM notary.ledger_rows($1) "
+							  "WHERE table_id OPERATOR(pg_catalog.=) $1 "
+							  "AND seq OPERATOR(pg_catalog.=) ANY ($2) AND row_image IS NOT NULL "
+							  "ORDER BY seq",
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not find the packed ledger entries to redact");
+	ntargets = SPI_processed;
+	chains = palloc(sizeof(int32) * Max(ntargets, 1));
+	positions = palloc(sizeof(int64) * Max(ntargets, 1));
+	for (i = 0; i < ntargets; i++)
+	{
+		bool		isnull;
+
+		chains[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		positions[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+
+	for (i = 0; i < ntargets; i++)
+	{
+		Oid			ptypes[2] = {INT4OID, INT8OID};
+		Datum		pargs[2];
+		bool		isnull;
+		ItemPointerData tid;
+		HeapTupleData tup;
+		HeapTuple	copy;
+		Buffer		buf;
+		Datum		values[PACKS_NATTS];
+		bool		nulls[PACKS_NATTS];
+		bool		replace[PACKS_NATTS] = {false, false, false, false, true};
+		PackedEntry *es;
+		const char *why;
+		int			n;
+		int			k;
+		int64		first;
+		bytea	   *body;
+		LayoutInfo *l;
+		int64		here;
+
+		pargs[0] = Int32GetDatum(chains[i]);
+		pargs[1] = Int64GetDatum(positions[i]);
+		if (SPI_execute_with_args("SELECT ctid FROM notary.ledger_packs "
+								  "WHERE chain_id OPERATOR(pg_catalog.=) $1 "
+								  "AND first_pos OPERATOR(pg_catalog.<=) $2 "
+								  "AND last_pos OPERATOR(pg_catalog.>=) $2 FOR UPDATE",
+								  2, ptypes, pargs, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock the ledger pack to redact");
+		if (SPI_processed != 1)
+			continue;			/* verify() reports a damaged ledger */
+		tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		tup.t_self = tid;
+		if (!heap_fetch(packs, SnapshotSelf, &tup, &buf, false))
+			continue;
+		copy = heap_copytuple(&tup);
+		ReleaseBuffer(buf);
+		heap_deform_tuple(copy, desc, values, nulls);
+		if (nulls[PACKS_ATT_ENTRIES - 1] || nulls[PACKS_ATT_XID - 1])
+			continue;
+		first = DatumGetInt64(values[PACKS_ATT_FIRST_POS - 1]);
+		body = DatumGetByteaPP(values[PACKS_ATT_ENTRIES - 1]);
+		n = pack_decode(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), chains[i], first,
+						0, &es, &why);
+		k = (int) (positions[i] - first);
+		if (n < 0 || k < 0 || k >= n || !es[k].e.has_image)
+			continue;			/* verify() reports it */
+		l = layouts_find(layouts, es[k].e.layout_id);
+		if (l == NULL || !l->well_formed)
+			continue;
+		here = erase_in_image(l, &es[k].img, columns);
+		if (here == 0)
+			continue;
+		erased += here;
+		values[PACKS_ATT_ENTRIES - 1] = PointerGetDatum(pack_encode(es, n));
+		CatalogTupleUpdate(packs, &copy->t_self,
+						   heap_modify_tuple(copy, desc, values, nulls, replace));
+		CommandCounterIncrement();
+		*affected = lappend(*affected, psprintf(INT64_FORMAT, es[k].e.seq));
+	}
+	table_close(packs, NoLock);
+	return erased;
+}
+
+/*
+ * Erase the named columns from the given entries of one table, wherever
+ * they are stored.  Returns the number of values erased; *affected gets
+ * the seqs of the entries changed, ascending.  (SPI connected, as owner.)
+ */
+static int64
+erase_columns(int32 table_id, ArrayType *seqs, List *columns, List **affected)
+{
+	HTAB	   *layouts = layouts_load(table_id, CurrentMemoryContext);
+	List	   *from_entries = NIL;
+	List	   *from_packs = NIL;
+	int64		erased;
+	const char *body;
+	int			len;
+	int32		chain;
+	int64		first;
+	uint64		xid;
+
+	/* this transaction's entries are redacted too: store them first */
+	ledger_flush();
+	if (ledger_pending(&body, &len, &chain, &first, &xid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot redact while this transaction holds ledger entries of an enclosing subtransaction not stored yet"),
+				 errhint("Run the redaction in a statement of its own, outside the exception block.")));
+	*affected = NIL;
+	erased = erase_in_entries(layouts, table_id, seqs, columns, &from_entries);
+	if (OidIsValid(notary_catalog()->packs_oid))
+		erased += erase_in_packs(layouts, table_id, seqs, columns, &from_packs);
+	*affected = list_concat(from_entries, from_packs);
+	list_sort(*affected, compare_seq_text);
 	return erased;
 }
 
@@ -450,6 +613,23 @@ name_array_list(ArrayType *arr)
 	return l;
 }
 
+/*
+ * A list of strings copied into cxt: what SPI's memory holds is freed at
+ * notary_spi_end(), and the REDACT entry is written after it.
+ */
+static List *
+copy_strings(List *l, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	foreach(lc, l)
+		out = lappend(out, pstrdup((char *) lfirst(lc)));
+	MemoryContextSwitchTo(old);
+	return out;
+}
+
 PG_FUNCTION_INFO_V1(notary_redact);
 
 /* SQL: notary.redact(tbl regclass, key text[], columns name[], reason text) */
@@ -465,6 +645,7 @@ notary_redact(PG_FUNCTION_ARGS)
 	ArrayType  *seqs;
 	List	   *affected;
 	int64		erased;
+	MemoryContext callcxt = CurrentMemoryContext;
 
 	check_reason(reason);
 
@@ -482,6 +663,7 @@ notary_redact(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("the ledger holds no history of that row of %s", table_name_of(relid))));
 	erased = erase_columns(table_id, seqs, columns, &affected);
+	affected = copy_strings(affected, callcxt);
 	notary_spi_end(&sw);
 	if (erased == 0)
 		ereport(ERROR,
@@ -537,6 +719,7 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 	bool		any_entry = false;
 	List	   *records = NIL;	/* RedactionRecord * */
 	ListCell   *lc;
+	MemoryContext callcxt = CurrentMemoryContext;
 
 	check_reason(reason);
 	notary_spi_begin(&sw);
@@ -595,11 +778,12 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 
 		/* the entries that hold the subject, and their rows' whole history */
 		args[2] = CStringGetTextDatum(canonical);
-		if (SPI_execute_with_args("SELECT l.seq, (SELECT pg_catalog.array_agg(l.row_image[k] ORDER BY o) "
-								  "FROM pg_catalog.unnest(y.key_columns) WITH ORDINALITY AS u(k, o)) "
-								  "FROM notary.ledger l JOIN notary.layouts y USING (layout_id) "
-								  "WHERE l.table_id OPERATOR(pg_catalog.=) $2 "
-								  "AND l.row_image[pg_catalog.array_position(y.column_names, $1)] OPERATOR(pg_catalog.=) $3",
+		if (SPI_execute_with_args(psprintf("SELECT l.seq, (SELECT pg_catalog.array_agg(l.row_image[k] ORDER BY o) "
+										   "FROM pg_catalog.unnest(y.key_columns) WITH ORDINALITY AS u(k, o)) "
+										   "FROM %s JOIN notary.layouts y USING (layout_id) "
+										   "WHERE l.table_id OPERATOR(pg_catalog.=) $2 "
+										   "AND l.row_image[pg_catalog.array_position(y.column_names, $1)] OPERATOR(pg_catalog.=) $3",
+										   ledger_of_table_sql("$2")),
 								  3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not search the ledger");
 		tt = SPI_tuptable;
@@ -637,12 +821,15 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 							   personal, &affected);
 		if (erased > 0)
 		{
-			RedactionRecord *r = palloc(sizeof(RedactionRecord));
+			/* kept past notary_spi_end(), which frees SPI's memory */
+			RedactionRecord *r = MemoryContextAlloc(callcxt, sizeof(RedactionRecord));
+			MemoryContext old = MemoryContextSwitchTo(callcxt);
 
 			r->table_id = table_id;
-			r->columns = personal;
-			r->affected = affected;
+			r->columns = copy_strings(personal, callcxt);
+			r->affected = copy_strings(affected, callcxt);
 			records = lappend(records, r);
+			MemoryContextSwitchTo(old);
 			total += erased;
 		}
 	}

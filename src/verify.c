@@ -29,10 +29,14 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_notary.h"
+#include "pack.h"
 
 #include "access/genam.h"
 #include "access/table.h"
+#include "access/xact.h"
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/resowner.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -74,6 +78,22 @@ report(Findings *f, bool has_entry, int64 seq, int32 chain_id, int64 pos,
 	}
 	else
 		nulls[0] = nulls[1] = nulls[2] = true;
+	values[3] = CStringGetTextDatum(problem);
+	values[4] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(f->store, f->desc, values, nulls);
+	f->count++;
+}
+
+/* A finding about a pack that cannot be read: its chain and first position, no seq. */
+static void
+report_pack(Findings *f, int32 chain_id, int64 pos, const char *problem,
+			const char *detail)
+{
+	Datum		values[5];
+	bool		nulls[5] = {true, false, false, false, false};
+
+	values[1] = Int32GetDatum(chain_id);
+	values[2] = Int64GetDatum(pos);
 	values[3] = CStringGetTextDatum(problem);
 	values[4] = CStringGetTextDatum(detail);
 	tuplestore_putvalues(f->store, f->desc, values, nulls);
@@ -247,6 +267,7 @@ typedef struct LedgerRow
 {
 	Datum		v[LEDGER_NATTS];
 	bool		n[LEDGER_NATTS];
+	const PackedEntry *pe;		/* a packed entry: its image is read from here */
 } LedgerRow;
 
 static inline Datum
@@ -326,12 +347,18 @@ recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
 			*why = psprintf("the entry refers to layout " INT64_FORMAT ", which notary.layouts does not hold", layout_id);
 			return false;
 		}
-		if (img_null)
+		if (t->pe != NULL)
+		{
+			img = t->pe->img;
+			img.redacted = NULL;	/* read below, as for a single entry */
+		}
+		else if (img_null)
 		{
 			*why = "the entry has a layout but no row image";
 			return false;
 		}
-		read_image(imgd, salts_null, saltsd, &img);
+		else
+			read_image(imgd, salts_null, saltsd, &img);
 		if (img.ncols != l->ncols)
 		{
 			*why = psprintf("the row image has %d values, its layout %d columns", img.ncols, l->ncols);
@@ -376,7 +403,10 @@ recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
 		e.has_old = true;
 	}
 	v = row_get(t, 18, &isnull);
-	e.detail = isnull ? NULL : DatumGetCString(DirectFunctionCall1(jsonb_out, v));
+	if (t->pe != NULL)
+		e.detail = t->pe->e.detail;	/* as stored: the hash covers those bytes */
+	else
+		e.detail = isnull ? NULL : DatumGetCString(DirectFunctionCall1(jsonb_out, v));
 
 	if (e.op == NULL || e.session_user_name == NULL || e.current_user_name == NULL)
 	{
@@ -385,6 +415,228 @@ recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
 	}
 	format_entry_hash(prev, &e, out);
 	return true;
+}
+
+/*
+ * The entries in (chain_id, chain_pos) order, from three sources merged:
+ * the single entries and the packs, each straight from its primary key
+ * index under the query's snapshot (no executor, no tuple copies), and
+ * the entries this backend has not inserted yet.  A pack that does not
+ * decode comes out as one item with bad set, covering its positions.
+ */
+typedef struct Source
+{
+	Relation	heap;
+	Relation	index;
+	SysScanDesc scan;
+	bool		packs;
+	bool		pending;
+	bool		done;
+	MemoryContext packcxt;		/* the decoded pack */
+	PackedEntry *es;
+	int			n;
+	int			i;
+	HeapTuple	single;			/* the current single entry */
+	/* the current item */
+	bool		has;
+	int32		chain;
+	int64		pos;
+	bool		bad;
+	const char *why;
+	int64		bad_last;
+} Source;
+
+static void
+source_open(Source *src, Oid relid, bool packs, MemoryContext mcxt)
+{
+	memset(src, 0, sizeof(*src));
+	src->heap = table_open(relid, AccessShareLock);
+	if (RelationGetDescr(src->heap)->natts != (packs ? PACKS_NATTS : LEDGER_NATTS))
+		elog(ERROR, "%s has %d columns, expected %d",
+			 RelationGetRelationName(src->heap), RelationGetDescr(src->heap)->natts,
+			 packs ? PACKS_NATTS : LEDGER_NATTS);
+	src->index = index_open(RelationGetPrimaryKeyIndex(src->heap), AccessShareLock);
+	src->scan = systable_beginscan_ordered(src->heap, src->index, GetActiveSnapshot(), 0, NULL);
+	src->packs = packs;
+	src->packcxt = AllocSetContextCreate(mcxt, "pg_notary verify pack",
+										 ALLOCSET_DEFAULT_SIZES);
+}
+
+static void
+source_close(Source *src)
+{
+	if (src->scan)
+	{
+		systable_endscan_ordered(src->scan);
+		index_close(src->index, AccessShareLock);
+		table_close(src->heap, AccessShareLock);
+	}
+}
+
+/* Decode a pack body into the source (in its pack context). */
+static void
+source_load_pack(Source *src, const char *body, int len, int32 chain,
+				 int64 first, int64 last, uint64 xid)
+{
+	MemoryContext old;
+
+	MemoryContextReset(src->packcxt);
+	old = MemoryContextSwitchTo(src->packcxt);
+	src->n = pack_decode(body, len, chain, first, xid, &src->es, &src->why);
+	MemoryContextSwitchTo(old);
+	src->i = 0;
+	src->chain = chain;
+	src->pos = first;
+	src->bad = src->n < 0;
+	src->bad_last = last;
+	src->has = true;
+}
+
+/* Move to the next item. */
+static void
+source_next(Source *src)
+{
+	src->has = false;
+	if (src->done)
+		return;
+	if ((src->packs || src->pending) && !src->bad && src->es != NULL && ++src->i < src->n)
+	{
+		src->chain = src->es[src->i].e.chain_id;
+		src->pos = src->es[src->i].e.chain_pos;
+		src->has = true;
+		return;
+	}
+	if (src->pending)
+	{
+		src->done = true;
+		return;
+	}
+	for (;;)
+	{
+		HeapTuple	tup = systable_getnext_ordered(src->scan, ForwardScanDirection);
+		TupleDesc	desc = RelationGetDescr(src->heap);
+		bool		isnull;
+
+		if (tup == NULL)
+		{
+			src->done = true;
+			return;
+		}
+		if (!src->packs)
+		{
+			src->single = tup;
+			src->chain = DatumGetInt32(heap_getattr(tup, LEDGER_ATT_CHAIN_ID, desc, &isnull));
+			src->pos = DatumGetInt64(heap_getattr(tup, LEDGER_ATT_CHAIN_POS, desc, &isnull));
+			src->has = true;
+			return;
+		}
+		else
+		{
+			Datum		v[PACKS_NATTS];
+			bool		n[PACKS_NATTS];
+
+			heap_deform_tuple(tup, desc, v, n);
+			if (n[PACKS_ATT_CHAIN_ID - 1] || n[PACKS_ATT_FIRST_POS - 1])
+				continue;		/* the primary key forbids it */
+			if (n[PACKS_ATT_ENTRIES - 1] || n[PACKS_ATT_XID - 1] || n[PACKS_ATT_LAST_POS - 1])
+			{
+				src->es = NULL;
+				src->chain = DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]);
+				src->pos = DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]);
+				src->bad = true;
+				src->why = "a column of the pack is null";
+				src->bad_last = n[PACKS_ATT_LAST_POS - 1] ? src->pos :
+					DatumGetInt64(v[PACKS_ATT_LAST_POS - 1]);
+				src->has = true;
+				return;
+			}
+			{
+				bytea	   *b = DatumGetByteaPP(v[PACKS_ATT_ENTRIES - 1]);
+
+				source_load_pack(src, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
+								 DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]),
+								 DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]),
+								 DatumGetInt64(v[PACKS_ATT_LAST_POS - 1]),
+								 U64FromFullTransactionId(DatumGetFullTransactionId(v[PACKS_ATT_XID - 1])));
+				if (!src->bad && src->bad_last != src->pos + src->n - 1)
+				{
+					src->bad = true;
+					src->why = psprintf("the pack says it ends at position " INT64_FORMAT ", its entries end at " INT64_FORMAT,
+										src->bad_last, src->pos + src->n - 1);
+				}
+				return;
+			}
+		}
+	}
+}
+
+/* Does a come before b in (chain, position) order? */
+static bool
+source_before(const Source *a, const Source *b)
+{
+	if (!b->has)
+		return true;
+	if (a->chain != b->chain)
+		return a->chain < b->chain;
+	return a->pos <= b->pos;
+}
+
+/* The current item as ledger columns (a good one). */
+static void
+source_row(Source *src, LedgerRow *row)
+{
+	if (!src->packs && !src->pending)
+	{
+		heap_deform_tuple(src->single, RelationGetDescr(src->heap), row->v, row->n);
+		row->pe = NULL;
+	}
+	else
+	{
+		/* the image is hashed from the decoded values, not via text[] */
+		pack_entry_values(&src->es[src->i], row->v, row->n, false);
+		row->pe = &src->es[src->i];
+	}
+}
+
+/*
+ * A packed REDACT entry's detail as jsonb, or NULL if it is no valid JSON
+ * (bytes written into a pack by hand): verify() reports, it does not stop.
+ * jsonb_in is run in a subtransaction, since even JSON that parses can
+ * fail to convert (a number out of numeric's range).
+ */
+static Jsonb *
+detail_jsonb_quietly(const char *text)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Jsonb	   *volatile j = NULL;
+	JsonLexContext *lex;
+
+	if (text == NULL)
+		return NULL;
+	lex = makeJsonLexContextCstringLen((char *) text, strlen(text), GetDatabaseEncoding(), true);
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		return NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		j = NULL;
+	}
+	PG_END_TRY();
+	return j;
 }
 
 /* The position up to which a checkpoint covers a chain (0: not at all). */
@@ -421,9 +673,7 @@ notary_verify(PG_FUNCTION_ARGS)
 	HTAB	   *layouts;
 	HASH_SEQ_STATUS hs;
 	LayoutInfo *l;
-	Relation	ledger;
-	Relation	index;
-	SysScanDesc scan;
+	Source		src[3];
 	bool		in_chain = false;
 	int32		cur_chain = 0;
 	int64		expected = 1;
@@ -473,38 +723,88 @@ notary_verify(PG_FUNCTION_ARGS)
 							l->layout_id, l->schema_name, l->table_name));
 	}
 
-	/*
-	 * The entries in (chain_id, chain_pos) order, straight from the primary
-	 * key index under the query's snapshot: no executor, no tuple copies.
-	 * The tuple descriptor is the ledger's, whose column numbers the helper
-	 * functions above use.
-	 */
-	ledger = table_open(notary_catalog()->ledger_oid, AccessShareLock);
-	index = index_open(RelationGetPrimaryKeyIndex(ledger), AccessShareLock);
-	scan = systable_beginscan_ordered(ledger, index, GetActiveSnapshot(), 0, NULL);
+	/* The entries in (chain_id, chain_pos) order: see Source above. */
+	source_open(&src[0], notary_catalog()->entries_oid, false, callcxt);
+	if (OidIsValid(notary_catalog()->packs_oid))
+		source_open(&src[1], notary_catalog()->packs_oid, true, callcxt);
+	else
+	{
+		memset(&src[1], 0, sizeof(Source));
+		src[1].done = true;		/* a ledger of version 0.2 or older */
+	}
+	memset(&src[2], 0, sizeof(Source));
+	src[2].pending = true;
+	src[2].packcxt = AllocSetContextCreate(callcxt, "pg_notary verify pending",
+										   ALLOCSET_SMALL_SIZES);
+	{
+		const char *body;
+		int			len;
+		int32		pchain;
+		int64		pfirst;
+		uint64		pxid;
+
+		if (ledger_pending(&body, &len, &pchain, &pfirst, &pxid))
+			source_load_pack(&src[2], body, len, pchain, pfirst, pfirst, pxid);
+		else
+			src[2].done = true;
+	}
+	source_next(&src[0]);
+	if (!src[1].done)
+		source_next(&src[1]);
 	for (;;)
 	{
-		HeapTuple	tup = systable_getnext_ordered(scan, ForwardScanDirection);
 		LedgerRow	row;
 		LedgerRow  *t = &row;
+		Source	   *cur = NULL;
 
-		if (tup == NULL)
+		for (int k = 0; k < 3; k++)
+			if (src[k].has && (cur == NULL || source_before(&src[k], cur)))
+				cur = &src[k];
+		if (cur == NULL)
 			break;
-		if (RelationGetDescr(ledger)->natts != LEDGER_NATTS)
-			elog(ERROR, "notary.ledger has %d columns, expected %d",
-				 RelationGetDescr(ledger)->natts, LEDGER_NATTS);
-		heap_deform_tuple(tup, RelationGetDescr(ledger), row.v, row.n);
+		if (cur->bad)
+		{
+			/*
+			 * A pack that does not decode: its positions cannot be checked,
+			 * but what comes before it can (a new chain, a gap).
+			 */
+			if (!in_chain || cur->chain != cur_chain)
+			{
+				in_chain = true;
+				cur_chain = cur->chain;
+				expected = since_position(&since, cur->chain) + 1;
+			}
+			if (cur->pos > expected)
+				report_pack(&f, cur->chain, cur->pos, "missing_entry",
+							psprintf("positions " INT64_FORMAT " to " INT64_FORMAT " of chain %d, before an unreadable pack, are missing: entries were deleted from the ledger",
+									 expected, cur->pos - 1, cur->chain));
+			report_pack(&f, cur->chain, cur->pos, "malformed_entry",
+						psprintf("the pack of chain %d from position " INT64_FORMAT " cannot be read: %s",
+								 cur->chain, cur->pos, cur->why));
+			/* its own last_pos is all there is to go on; never go backwards */
+			expected = Max(Max(cur->bad_last, cur->pos) + 1, expected);
+			link_known = false;
+			cur->bad = false;
+			cur->es = NULL;
+			source_next(cur);
+			continue;
+		}
 		{
 			MemoryContext old = MemoryContextSwitchTo(scratch);
 			bool		isnull;
-			int64		seq = DatumGetInt64(row_get(t, 1, &isnull));
-			int32		chain = DatumGetInt32(row_get(t, 2, &isnull));
-			int64		pos = DatumGetInt64(row_get(t, 3, &isnull));
+			int64		seq;
+			int32		chain;
+			int64		pos;
 			uint8		prev[NOTARY_HASH_LEN];
 			uint8		stored[NOTARY_HASH_LEN];
 			uint8		computed[NOTARY_HASH_LEN];
 			const char *why = NULL;
 			bool		shape_ok;
+
+			source_row(cur, &row);
+			seq = DatumGetInt64(row_get(t, 1, &isnull));
+			chain = DatumGetInt32(row_get(t, 2, &isnull));
+			pos = DatumGetInt64(row_get(t, 3, &isnull));
 
 			if (!in_chain || chain != cur_chain)
 			{
@@ -520,9 +820,11 @@ notary_verify(PG_FUNCTION_ARGS)
 						memcpy(last_hash, since.chains[c].hash, NOTARY_HASH_LEN);
 					}
 			}
-			if (pos < expected && pos <= since_position(&since, chain))
+			if (pos >= 1 && pos < expected && pos <= since_position(&since, chain))
 			{
 				MemoryContextSwitchTo(old);
+				MemoryContextReset(scratch);
+				source_next(cur);
 				continue;		/* covered by the checkpoint verify() starts from */
 			}
 			if (pos != expected)
@@ -578,7 +880,16 @@ notary_verify(PG_FUNCTION_ARGS)
 				char	   *op = get_text(t, 6);
 				Datum		dj = row_get(t, 18, &isnull);
 
-				if (op != NULL && strcmp(op, NOTARY_OP_REDACT) == 0 && !isnull)
+				if (op != NULL && strcmp(op, NOTARY_OP_REDACT) == 0 && t->pe != NULL)
+				{
+					/* a packed detail is text, and need not even be JSON */
+					Jsonb	   *j = detail_jsonb_quietly(t->pe->e.detail);
+
+					MemoryContextSwitchTo(callcxt);
+					if (j != NULL)
+						redactions_record(&redactions, seq, j);
+				}
+				else if (op != NULL && strcmp(op, NOTARY_OP_REDACT) == 0 && !isnull)
 				{
 					MemoryContextSwitchTo(callcxt);
 					redactions_record(&redactions, seq, DatumGetJsonbP(dj));
@@ -590,11 +901,11 @@ notary_verify(PG_FUNCTION_ARGS)
 			memcpy(last_hash, stored, NOTARY_HASH_LEN);
 			expected = pos + 1;
 		}
+		source_next(cur);
 		CHECK_FOR_INTERRUPTS();
 	}
-	systable_endscan_ordered(scan);
-	index_close(index, AccessShareLock);
-	table_close(ledger, AccessShareLock);
+	source_close(&src[0]);
+	source_close(&src[1]);
 	notary_spi_end(&sw);
 
 	{

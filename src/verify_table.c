@@ -1527,11 +1527,11 @@ notary_verify_table(PG_FUNCTION_ARGS)
 
 	args[0] = Int32GetDatum(table_id);
 	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT seq, op, layout_id, row_image, row_salts, old_digest, "
-									   "detail OPERATOR(pg_catalog.->>) 'rows', "
-									   "detail OPERATOR(pg_catalog.->>) 'reason', redacted "
-									   "FROM notary.ledger WHERE table_id OPERATOR(pg_catalog.=) $1 "
-									   "ORDER BY seq",
+									   psprintf("SELECT seq, op, layout_id, row_image, row_salts, old_digest, "
+												"detail OPERATOR(pg_catalog.->>) 'rows', "
+												"detail OPERATOR(pg_catalog.->>) 'reason', redacted "
+												"FROM %s WHERE table_id OPERATOR(pg_catalog.=) $1 "
+												"ORDER BY seq", ledger_of_table_sql("$1")),
 									   1, argtypes, args, NULL, true, 0);
 	for (;;)
 	{

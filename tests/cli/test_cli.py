@@ -14,12 +14,18 @@ shares nothing with the C code) and a tiny libsodium signer
     paths, entries, layouts, keys;
   - malformed input of every kind: exit status 2 with a message.
 Part B (a live cluster, PGHOST/PGPORT, as the postgres OS user): a ledger
-written by the extension under odd session settings; notary-verify on the
-database and on its export agrees with notary.verify() on the clean ledger
-and on a corpus of tampered copies; then, with the extension's own
-checkpoints, proofs and key: a consistent rewrite of history (invisible to
-notary.verify()), a tail cut, a forged checkpoint, another cluster's
-checkpoint, a wrong key; and progress output on a ledger of 120k entries.
+written by the extension under odd session settings, partly as single rows
+(notary.pack_entries off) and partly packed (the default storage, docs/
+format.md "Storage"); notary-verify on the database and on its export
+agrees with notary.verify() on the clean ledger and on a corpus of tampered
+copies: single rows changed in notary.ledger_entries, and packs changed
+byte by byte in notary.ledger_packs (a pack the view cannot read must make
+notary-verify --dbname fail, not report the ledger intact); then, with the
+extension's own checkpoints, proofs and key: a consistent rewrite of
+history (invisible to notary.verify()) and a tail cut, of single and packed
+entries, a forged checkpoint, another cluster's checkpoint, a wrong key;
+redaction and restore on both storages; and progress output on a ledger of
+120k entries.
 
 Needs python3, psql, cc and libsodium-dev; notary-verify from PATH (or
 $NOTARY_VERIFY).  Prints "ok:"/"FAIL:" per check, exits 1 on any failure.
@@ -903,41 +909,373 @@ def agree(db, name, expect=None):
              % (rc1, pairs(d1) or e1.strip(), rc2, pairs(d2) or e2.strip(), same)))
 
 
+# --- packs (docs/format.md, "Storage"): read and rewritten byte by byte ----------
+# Packed entries are tampered with as a superuser would: by rewriting the
+# bytes of notary.ledger_packs.entries.  parse_pack() reads a body with the
+# layout of docs/format.md (tests/format/check_format.py's reader), keeping
+# the bytes of the fields this test never changes (seq, op, names) as they
+# are; build_pack() writes it back, so that a pack changed in one field
+# differs from the original in that field only.
+
+def varint(v):
+    out = bytearray()
+    while True:
+        c, v = v & 0x7f, v >> 7
+        out.append(c | 0x80 if v else c)
+        if not v:
+            return bytes(out)
+
+
+def zigzag(v):
+    return varint(((v << 1) ^ (v >> 63)) & 0xffffffffffffffff)
+
+
+def parse_pack(data):
+    """(prev_hash, [entry]) of a pack body; an entry is a dict of its
+    stored fields (values and salts as bytes, detail as its text)."""
+    r = fmt.PackReader(data)
+    if r.u8("version") != 1:
+        raise fmt.PackError("not version 1")
+    prev = r.take(32, "prev_hash")
+    entries = []
+    seq = 0
+    while r.pos < len(data):
+        f = r.u8("flags")
+        e = {"flags": f}
+        start = r.pos
+        seq = r.varint("seq") + (seq if entries else 0)
+        e["seq"] = seq
+        if r.u8("op") == 0:
+            r.text("op")
+        e["head"] = data[start:r.pos]
+        e["logged_at"] = r.zigzag("logged_at")      # a delta after the first entry
+        start = r.pos
+        for _ in range(2 + bool(f & fmt.F_APP) + bool(f & fmt.F_ADDR)):
+            n = r.varint("name")
+            r.take(max(n - 1, 0), "name")
+        e["names"] = data[start:r.pos]
+        e["table_id"] = r.zigzag("table_id") if f & fmt.F_TABLE else None
+        e["layout_id"] = e["row_image"] = None
+        if f & fmt.F_IMAGE:
+            e["layout_id"] = r.zigzag("layout_id")
+            values = []
+            for _ in range(r.varint("values")):
+                m = r.varint("value")
+                values.append(None if m == 0 else r.take(m - 1, "value"))
+            e["row_image"] = values
+        e["row_salts"] = r.take(r.varint("salts"), "salts") if f & fmt.F_SALTS else None
+        e["old_digest"] = r.take(32, "old_digest") if f & fmt.F_OLD else None
+        e["detail"] = r.text("detail") if f & fmt.F_DETAIL else None
+        e["redacted"] = r.take(r.varint("redacted"), "redacted") if f & fmt.F_REDACTED else None
+        e["entry_hash"] = r.take(32, "entry_hash")
+        entries.append(e)
+    return prev, entries
+
+
+def build_pack(prev, entries):
+    out = bytearray(b"\x01" + prev)
+    for e in entries:
+        flags = e["flags"] & (fmt.F_APP | fmt.F_ADDR)
+        for bit, field in [(fmt.F_TABLE, "table_id"), (fmt.F_IMAGE, "row_image"),
+                           (fmt.F_SALTS, "row_salts"), (fmt.F_OLD, "old_digest"),
+                           (fmt.F_DETAIL, "detail"), (fmt.F_REDACTED, "redacted")]:
+            if e[field] is not None:
+                flags |= bit
+        out += bytes([flags]) + e["head"] + zigzag(e["logged_at"]) + e["names"]
+        if e["table_id"] is not None:
+            out += zigzag(e["table_id"])
+        if e["row_image"] is not None:
+            out += zigzag(e["layout_id"]) + varint(len(e["row_image"]))
+            for v in e["row_image"]:
+                out += varint(0) if v is None else varint(len(v) + 1) + v
+        if e["row_salts"] is not None:
+            out += varint(len(e["row_salts"])) + e["row_salts"]
+        if e["old_digest"] is not None:
+            out += e["old_digest"]
+        if e["detail"] is not None:
+            out += varint(len(e["detail"].encode())) + e["detail"].encode()
+        if e["redacted"] is not None:
+            out += varint(len(e["redacted"])) + e["redacted"]
+        out += e["entry_hash"]
+    return bytes(out)
+
+
+class Packs:
+    """notary.ledger_packs and the seqs of notary.ledger_entries of a
+    database, to write SQL that changes entries wherever they are stored."""
+
+    def __init__(self, db):
+        self.packs = {}                 # (chain_id, first_pos) -> [last_pos, prev, entries]
+        self.where = {}                 # seq -> ((chain_id, first_pos), index)
+        for line in psql("SELECT chain_id, first_pos, last_pos, pg_catalog.encode(entries, 'hex') "
+                         "FROM notary.ledger_packs", db=db).split():
+            c, f, last, body = line.split("|")
+            key = (int(c), int(f))
+            prev, es = parse_pack(bytes.fromhex(body))
+            self.packs[key] = [int(last), prev, es, bytes.fromhex(body)]
+            for i, e in enumerate(es):
+                self.where[e["seq"]] = (key, i)
+        self.singles = set(int(s) for s in psql("SELECT seq FROM notary.ledger_entries", db=db).split())
+
+    def round_trip(self):
+        """The packs build_pack() writes differently from how they are stored."""
+        return [k for k, (_, prev, es, body) in self.packs.items() if build_pack(prev, es) != body]
+
+    def entry(self, seq):
+        key, i = self.where[seq]
+        return self.packs[key][2][i]
+
+    def edit_sql(self, changes):
+        """SQL that gives entries new values, {seq: {field: value}} with
+        the values of an export line (hex for bytes), wherever each entry is
+        stored; "logged_at_shift" moves logged_at by that many microseconds.
+        A packed entry's prev_hash is stored only for the first of its pack
+        (the others' is the entry before's entry_hash), and its logged_at as
+        the difference from the entry before (the entry after's is
+        adjusted, so that only this one moves)."""
+        sql, touched = [], {}
+        for seq, ch in sorted(changes.items()):
+            if seq in self.singles:
+                sets = []
+                for field, v in ch.items():
+                    if v is None:
+                        sets.append("%s = NULL" % field)
+                    elif field == "logged_at_shift":
+                        sets.append("logged_at = logged_at + interval '%d microseconds'" % v)
+                    elif field == "row_image":
+                        sets.append("row_image = ARRAY[%s]::text[]" % ", ".join(
+                            "NULL" if x is None else "'%s'" % x.replace("'", "''") for x in v))
+                    elif field in ("prev_hash", "entry_hash", "row_salts", "old_digest", "redacted"):
+                        sets.append("%s = '\\x%s'" % (field, v))
+                    elif field == "detail":
+                        sets.append("detail = '%s'::jsonb" % v.replace("'", "''"))
+                    else:
+                        sets.append("%s = %s" % (field, v))
+                sql.append("UPDATE notary.ledger_entries SET %s WHERE seq = %d" % (", ".join(sets), seq))
+                continue
+            key, i = self.where[seq]
+            pk = touched.setdefault(key, [self.packs[key][0], self.packs[key][1],
+                                          copy.deepcopy(self.packs[key][2])])
+            e = pk[2][i]
+            for field, v in ch.items():
+                if field == "prev_hash":
+                    if i == 0:
+                        pk[1] = bytes.fromhex(v)
+                    elif v != (changes.get(pk[2][i - 1]["seq"], {}).get("entry_hash")
+                               or pk[2][i - 1]["entry_hash"].hex()):
+                        raise ValueError("seq %d: a packed entry's prev_hash is the entry before's hash" % seq)
+                elif field == "logged_at_shift":
+                    e["logged_at"] += v
+                    if i + 1 < len(pk[2]):
+                        pk[2][i + 1]["logged_at"] -= v
+                elif field == "row_image":
+                    e[field] = None if v is None else [None if x is None else x.encode() for x in v]
+                elif field in ("entry_hash", "row_salts", "old_digest", "redacted"):
+                    e[field] = None if v is None else bytes.fromhex(v)
+                else:
+                    e[field] = v
+        for key, (last, prev, es) in touched.items():
+            sql.append(self.set_sql(key, build_pack(prev, es)))
+        return "; ".join(sql)
+
+    @staticmethod
+    def set_sql(key, body, last_pos=None):
+        return ("UPDATE notary.ledger_packs SET entries = '\\x%s'%s WHERE chain_id = %d AND first_pos = %d"
+                % (body.hex(), "" if last_pos is None else ", last_pos = %d" % last_pos, key[0], key[1]))
+
+    def drop_sql(self, seq):
+        """SQL that removes one entry: a single row, or the last entry of
+        its pack (the pack ends one position earlier, or is deleted)."""
+        if seq in self.singles:
+            return "DELETE FROM notary.ledger_entries WHERE seq = %d" % seq
+        key, i = self.where[seq]
+        last, prev, es, _ = self.packs[key]
+        if i != len(es) - 1:
+            raise ValueError("seq %d is not the last entry of its pack" % seq)
+        if i == 0:
+            return "DELETE FROM notary.ledger_packs WHERE chain_id = %d AND first_pos = %d" % key
+        return self.set_sql(key, build_pack(prev, es[:i]), last - 1)
+
+    def cut_sql(self, chain, pos):
+        """SQL that removes the entries of chain from position pos on,
+        single or packed (a pack that holds pos loses its tail)."""
+        sql = ["DELETE FROM notary.ledger_entries WHERE chain_id = %d AND chain_pos >= %d" % (chain, pos)]
+        for (c, first), (last, prev, es, _) in self.packs.items():
+            if c != chain or last < pos:
+                continue
+            if first >= pos:
+                sql.append("DELETE FROM notary.ledger_packs WHERE chain_id = %d AND first_pos = %d" % (c, first))
+            else:
+                sql.append(self.set_sql((c, first), build_pack(prev, es[:pos - first]), pos - 1))
+        return "; ".join(sql)
+
+
 TAMPER = [
-    ("row_image", "UPDATE notary.ledger SET row_image[2] = '999' WHERE seq = (SELECT min(seq) FROM notary.ledger WHERE op = 'UPDATE')",
+    ("row_image", "UPDATE notary.ledger_entries SET row_image[2] = '999' WHERE seq = (SELECT min(seq) FROM notary.ledger_entries WHERE op = 'UPDATE')",
      ["altered_entry"]),
-    ("entry_hash", "UPDATE notary.ledger SET entry_hash = decode(repeat('ab', 32), 'hex') WHERE seq = (SELECT min(seq) + 3 FROM notary.ledger)",
+    ("entry_hash", "UPDATE notary.ledger_entries SET entry_hash = decode(repeat('ab', 32), 'hex') WHERE seq = (SELECT min(seq) + 3 FROM notary.ledger_entries)",
      ["altered_entry", "broken_link"]),
-    ("delete_middle", "DELETE FROM notary.ledger WHERE seq = (SELECT min(seq) + 5 FROM notary.ledger)",
+    ("delete_middle", "DELETE FROM notary.ledger_entries WHERE seq = (SELECT min(seq) + 5 FROM notary.ledger_entries)",
      ["missing_entry"]),
     ("layout", "UPDATE notary.layouts SET column_names[2] = 'amount' WHERE layout_id = (SELECT min(layout_id) FROM notary.layouts)",
      ["altered_entry", "altered_layout"]),
     ("layout_digest", "UPDATE notary.layouts SET layout_digest = '\\x00' WHERE layout_id = (SELECT max(layout_id) FROM notary.layouts)",
      ["altered_layout"]),
-    ("prev_hash", "UPDATE notary.ledger SET prev_hash = decode(repeat('00', 32), 'hex') WHERE seq = (SELECT min(seq) + 2 FROM notary.ledger)",
+    ("prev_hash", "UPDATE notary.ledger_entries SET prev_hash = decode(repeat('00', 32), 'hex') WHERE seq = (SELECT min(seq) + 2 FROM notary.ledger_entries)",
      ["altered_entry", "broken_link"]),
-    ("detail", "UPDATE notary.ledger SET detail = '{\"schema\": \"t\", \"tables\": 9}' WHERE op = 'ENABLE'",
+    ("detail", "UPDATE notary.ledger_entries SET detail = '{\"schema\": \"t\", \"tables\": 9}' WHERE op = 'ENABLE'",
      ["altered_entry"]),
-    ("logged_at", "UPDATE notary.ledger SET logged_at = logged_at - interval '1 day' WHERE op = 'DELETE'",
+    ("logged_at", "UPDATE notary.ledger_entries SET logged_at = logged_at - interval '1 day' WHERE op = 'DELETE'",
      ["altered_entry"]),
-    ("unknown_layout", "UPDATE notary.ledger SET layout_id = 9999 WHERE op = 'INSERT' AND seq = (SELECT max(seq) FROM notary.ledger WHERE op = 'INSERT')",
+    ("unknown_layout", "UPDATE notary.ledger_entries SET layout_id = 9999 WHERE op = 'INSERT' AND seq = (SELECT max(seq) FROM notary.ledger_entries WHERE op = 'INSERT')",
      ["malformed_entry"]),
-    ("short_hash", "UPDATE notary.ledger SET entry_hash = '\\x00' WHERE seq = (SELECT min(seq) + 4 FROM notary.ledger)",
+    ("short_hash", "UPDATE notary.ledger_entries SET entry_hash = '\\x00' WHERE seq = (SELECT min(seq) + 4 FROM notary.ledger_entries)",
      ["malformed_entry"]),
-    ("salts", "UPDATE notary.ledger SET row_salts = '\\x00' WHERE op = 'SNAPSHOT'",
+    ("salts", "UPDATE notary.ledger_entries SET row_salts = '\\x00' WHERE op = 'SNAPSHOT'",
      ["malformed_entry"]),
-    ("first_entry", "DELETE FROM notary.ledger WHERE chain_pos = 1",
+    ("first_entry", "DELETE FROM notary.ledger_entries WHERE chain_pos = 1",
      ["missing_entry"]),
-    ("image_dims", "UPDATE notary.ledger SET row_image = ARRAY[row_image, row_image] WHERE op = 'DELETE'",
+    ("image_dims", "UPDATE notary.ledger_entries SET row_image = ARRAY[row_image, row_image] WHERE op = 'DELETE'",
      ["malformed_entry"]),
 ]
 
 
+PACKED_WORKLOAD = [
+    "BEGIN; INSERT INTO s.t (id, u) VALUES (500, 'pack-one'), (501, 'pack-two'), (502, 'pack-three'); "
+    "UPDATE s.t SET u = 'pack-two!' WHERE id = 501; DELETE FROM s.t WHERE id = 502; COMMIT",
+    "CREATE SCHEMA s2; CREATE TABLE s2.c (id int PRIMARY KEY, nik text, born date); "
+    "INSERT INTO s2.c VALUES (1, '3171234567890001', '1990-01-02')",
+    "SELECT notary.enable('s2')",
+    "SELECT notary.classify('s2.c', 'nik', 'identifier')",
+    "BEGIN; INSERT INTO s2.c VALUES (2, '3171234567890002', '1985-05-06'); "
+    "UPDATE s2.c SET born = '1990-01-03' WHERE id = 1; DELETE FROM s2.c WHERE id = 2; "
+    "INSERT INTO s.t (id, u) VALUES (503, 'pack-next'); COMMIT",
+]
+
+UNREADABLE = "unreadable"
+
+
+def pack_tamper(db):
+    """The corpus TAMPER again, on packed entries: the bytes of
+    notary.ledger_packs.entries edited (or a pack's row), entries chosen in
+    the clean database db.  Not repeated: an entry_hash of the wrong length
+    and a two-dimensional image, which a pack cannot hold (its hashes are
+    32 bytes, its image a list); a pack that does not decode stands for
+    them.  Such a pack, and one holding text that is not UTF-8, make the
+    view fail: (UNREADABLE, what notary.verify() reports)."""
+    pk = Packs(db)
+    led = {int(r[0]): (r[1], int(r[2]), int(r[3])) for r in findings_sql(
+        "SELECT seq, op, chain_id, chain_pos FROM notary.ledger", db=db)}
+    chain_end = {}
+    for op, c, pos in led.values():
+        chain_end[c] = max(chain_end.get(c, 0), pos)
+
+    def followed(key):
+        return chain_end[key[0]] > pk.packs[key][0]
+
+    def packed(op):
+        return sorted(q for q in pk.where if led[q][0] == op)
+
+    def where(key):
+        return "WHERE chain_id = %d AND first_pos = %d" % key
+    # a pack of several entries, not first in its chain, followed by another
+    big = [k for k in sorted(pk.packs, key=lambda k: -len(pk.packs[k][2]))
+           if k[1] > 1 and followed(k) and len(pk.packs[k][2]) >= 3][0]
+    other = [k for k in sorted(pk.packs) if k != big and k[1] > 1 and followed(k)][0]
+    big_es = pk.packs[big][2]
+    salted = [q for q in sorted(pk.where) if pk.entry(q)["row_salts"]][0]
+    val = "pack-two!"
+    return [
+        ("pack_row_image",
+         "UPDATE notary.ledger_packs SET entries = set_byte(entries, position(convert_to('%s', 'UTF8') IN entries) - 1, "
+         "ascii('P')) WHERE position(convert_to('%s', 'UTF8') IN entries) > 0" % (val, val),
+         ["altered_entry"]),
+        # an entry_hash in the middle of a pack: the next entry's prev_hash
+        # is not stored but is this hash, so the next entry is altered too
+        # (the single rows' broken_link shows where a pack ends)
+        ("pack_entry_hash", pk.edit_sql({big_es[1]["seq"]: {"entry_hash": "ab" * 32}}),
+         ["altered_entry"]),
+        ("pack_last_hash", pk.edit_sql({big_es[-1]["seq"]: {"entry_hash": "cd" * 32}}),
+         ["altered_entry", "broken_link"]),
+        ("pack_prev_hash", pk.edit_sql({big_es[0]["seq"]: {"prev_hash": "00" * 32}}),
+         ["altered_entry", "broken_link"]),
+        ("pack_xid", "UPDATE notary.ledger_packs SET xid = '12345'::xid8 " + where(other),
+         ["altered_entry"]),
+        ("pack_detail", pk.edit_sql({packed("ENABLE")[0]: {"detail": '{"schema": "t", "tables": 9}'}}),
+         ["altered_entry"]),
+        ("pack_logged_at", pk.edit_sql({packed("DELETE")[0]: {"logged_at_shift": -86400 * 10 ** 6}}),
+         ["altered_entry"]),
+        ("pack_unknown_layout", pk.edit_sql({packed("INSERT")[-1]: {"layout_id": 9999}}),
+         ["malformed_entry"]),
+        ("pack_salts", pk.edit_sql({salted: {"row_salts": "00"}}),
+         ["malformed_entry"]),
+        ("pack_image_count", pk.edit_sql({packed("DELETE")[-1]: {"row_image": [
+            None if v is None else v.decode() for v in pk.entry(packed("DELETE")[-1])["row_image"]] + ["extra"]}}),
+         ["malformed_entry"]),
+        ("pack_delete_middle", "DELETE FROM notary.ledger_packs " + where(big),
+         ["missing_entry"]),
+        ("pack_first_entry", "DELETE FROM notary.ledger_packs WHERE first_pos = 1",
+         ["missing_entry"]),
+        ("pack_cut_short", "UPDATE notary.ledger_packs SET entries = substr(entries, 1, length(entries) - 40) "
+         + where(big), (UNREADABLE, ["malformed_entry"])),
+        ("pack_version", "UPDATE notary.ledger_packs SET entries = set_byte(entries, 0, 7) " + where(other),
+         (UNREADABLE, ["malformed_entry"])),
+        # a value byte that is not UTF-8 (a single row's text[] cannot hold
+        # one): verify() checks the bytes, the view refuses to show them
+        ("pack_invalid_utf8",
+         "UPDATE notary.ledger_packs SET entries = set_byte(entries, position(convert_to('pack-three', 'UTF8') "
+         "IN entries) - 1, 255) WHERE position(convert_to('pack-three', 'UTF8') IN entries) > 0",
+         (UNREADABLE, ["altered_entry"])),
+    ]
+
+
+def sql_error(sql, db):
+    """psql's exit status and its error message (with the SQLSTATE)."""
+    r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose",
+                        "-d", db, "-f", "-"], input=sql, capture_output=True, text=True, timeout=SQL_TIMEOUT)
+    return r.returncode, r.stderr
+
+
+def unreadable(db, name, expect):
+    """A pack the view cannot show: notary.verify() reports it (expect:
+    malformed_entry, with no seq, for one that does not decode) and goes
+    on; the view refuses it (data corrupted, XX001), so no export can be
+    made, by notary.export() or by notary-verify's own SQL, and
+    notary-verify on the database must fail (exit 2), never call the
+    ledger intact."""
+    got = verify_pairs(db)
+    check(sorted(set(p for p, _ in got)) == sorted(expect)
+          and ("malformed_entry" not in expect or ("malformed_entry", -1) in got),
+          "unreadable: %s: notary.verify() reports %s: %s" % (name, expect, got))
+    rc, err = sql_error("SELECT * FROM notary.export();", db)
+    check(rc != 0 and "XX001" in err, "unreadable: %s: notary.export() fails with XX001: %s"
+          % (name, " ".join(err.split())[:160]))
+    sql = subprocess.run([NV, "--print-export-sql"], capture_output=True, text=True, check=True).stdout
+    rc, err = sql_error(sql, db)
+    check(rc != 0 and "XX001" in err, "unreadable: %s: notary-verify's export SQL fails with XX001: %s"
+          % (name, " ".join(err.split())[:160]))
+    for args in (["--dbname", dburl(db)], ["--json", "--dbname", dburl(db)]):
+        rc, out, err = nv(*args)
+        check(rc == 2 and "cannot be read" in err and "intact" not in out,
+              "unreadable: %s: notary-verify %s exits 2 with the server's error (got %d: %s%s)"
+              % (name, " ".join(args[:-1]), rc, out.strip()[:80], " ".join(err.split())[:200]))
+
+
+# Since 0.3 notary.ledger is a view over notary.ledger_entries (single
+# entries) and notary.ledger_packs (packs, docs/format.md "Storage"): a
+# superuser tampers with those tables, each behind its own guard.
+GUARDS_OFF = ("ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only; "
+              "ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only; ")
+GUARDS_ON = ("ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only; "
+             "ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only; ")
+# a session whose entries are single rows of notary.ledger_entries (as
+# every entry was before 0.3), for the tampering aimed at that table
+SINGLE = "-c notary.pack_entries=off"
+
+
 def tamper_sql(sql):
-    return ("ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only; "
-            "ALTER TABLE notary.layouts DISABLE TRIGGER layouts_append_only; "
-            + sql + "; "
-            "ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only; "
+    return (GUARDS_OFF + "ALTER TABLE notary.layouts DISABLE TRIGGER layouts_append_only; "
+            + sql + "; " + GUARDS_ON +
             "ALTER TABLE notary.layouts ENABLE ALWAYS TRIGGER layouts_append_only;")
 
 
@@ -954,14 +1292,42 @@ def test_database():
     odd = ("-c TimeZone=Asia/Jakarta -c DateStyle=SQL,DMY -c extra_float_digits=0 "
            "-c bytea_output=escape -c IntervalStyle=sql_standard -c lc_monetary=C "
            "-c application_name=odd_app -c search_path=s")
-    psql(WORKLOAD, settings=odd)
+    # the corpus TAMPER changes these entries in notary.ledger_entries:
+    # written as single rows
+    psql(WORKLOAD, settings=odd + " " + SINGLE)
     # a few more sessions; two at once, so that the ledger has two chains
-    psql("INSERT INTO s.t (id) VALUES (100)")
+    psql("INSERT INTO s.t (id) VALUES (100)", settings=SINGLE)
     p = subprocess.Popen(["psql", "-X", "-q", "-d", DB, "-c",
                           "BEGIN; INSERT INTO s.t (id) VALUES (200); SELECT pg_sleep(2); COMMIT;"],
-                         stdout=subprocess.DEVNULL)
-    psql("SELECT pg_sleep(0.7); INSERT INTO s.t (id) VALUES (300); UPDATE s.t SET u = 'x' WHERE id = 300")
+                         stdout=subprocess.DEVNULL, env=dict(os.environ, PGOPTIONS=SINGLE))
+    psql("SELECT pg_sleep(0.7); INSERT INTO s.t (id) VALUES (300); UPDATE s.t SET u = 'x' WHERE id = 300",
+         settings=SINGLE)
     p.wait()
+    # then the default storage: packs, for PACK_TAMPER.  A transaction of
+    # several statements (one pack), a new schema enabled and classified
+    # (event entries with detail, salted entries), ...
+    for sql in PACKED_WORKLOAD:
+        psql(sql)
+    # ... and chains that start with a pack: one session more than there are
+    # chains, at once, so at least one of them writes to a new chain
+    # (chain = backend id); each commits twice, so deleting its first pack
+    # leaves a gap, not an empty chain
+    ps = [subprocess.Popen(["psql", "-X", "-q", "-d", DB, "-c",
+                            "BEGIN; INSERT INTO s.t (id, u) VALUES (%d, 'chain start'); SELECT pg_sleep(2); COMMIT; "
+                            "INSERT INTO s.t (id, u) VALUES (%d, 'chain next')" % (600 + i, 700 + i)],
+                           stdout=subprocess.DEVNULL)
+          for i in range(int(psql("SELECT count(DISTINCT chain_id) FROM notary.ledger").strip()) + 1)]
+    for p in ps:
+        p.wait()
+    packs = Packs(DB)
+    check(packs.singles and len([k for k in packs.packs if len(packs.packs[k][2]) >= 3]) >= 2
+          and any(first == 1 for _, first in packs.packs),
+          "database: the ledger mixes %d single entries and %d packs, %d of them of 3 entries or more, "
+          "%d at the start of a chain"
+          % (len(packs.singles), len(packs.packs), len([k for k in packs.packs if len(packs.packs[k][2]) >= 3]),
+             len([k for k in packs.packs if k[1] == 1])))
+    check(packs.round_trip() == [], "database: this test reads every pack and writes it back byte for byte "
+          "(docs/format.md, Storage): %s" % packs.round_trip())
     nchains = int(psql("SELECT count(DISTINCT chain_id) FROM notary.ledger").strip())
     nentries = int(psql("SELECT count(*) FROM notary.ledger").strip())
     check(nchains >= 2, "database: the workload wrote %d chains (concurrent sessions)" % nchains)
@@ -984,13 +1350,16 @@ def test_database():
     check(rc == 2 and "not installed" in err, "database: a database without pg_notary -> exit 2")
 
     # the tampering corpus: each on a copy of the clean database
-    for name, sql, expect in TAMPER:
+    for name, sql, expect in TAMPER + pack_tamper(DB):
         copy_db = "nv_t_" + name
         psql("DROP DATABASE IF EXISTS %s" % copy_db, db="postgres")
         psql("CREATE DATABASE %s TEMPLATE %s" % (copy_db, DB), db="postgres")
         try:
             psql(tamper_sql(sql), db=copy_db)
-            agree(copy_db, name, expect)
+            if expect[0] == UNREADABLE:
+                unreadable(copy_db, name, expect[1])
+            else:
+                agree(copy_db, name, expect)
         finally:
             psql("DROP DATABASE IF EXISTS %s" % copy_db, db="postgres")
 
@@ -1000,6 +1369,28 @@ def verify_checkpoint_sql(cp, key, db=DB):
     return sorted(r[0] for r in findings_sql(
         "SELECT problem FROM notary.verify_checkpoint('%s', '%s')"
         % (json.dumps(cp) if not isinstance(cp, str) else cp, key), db=db))
+
+
+def rewrite_history(target, value="rewritten"):
+    """Rewrite column u of entry target (seq, chain_id, chain_pos) and
+    rehash its chain from there on, single entries and packs alike, so
+    that notary.verify() finds nothing."""
+    # lifting the guards is itself recorded (DDL entries, perhaps in the
+    # victim's chain): read the ledger after it, then rewrite and rehash
+    psql(GUARDS_OFF)
+    objs = [json.loads(l) for l in psql("SELECT * FROM notary.export()").splitlines()]
+    layouts = [o for o in objs if o["type"] == "layout"]
+    chain = sorted((o for o in objs if o["type"] == "entry" and o["chain_id"] == target["chain_id"]),
+                   key=lambda e: e["chain_pos"])
+    victim = [e for e in chain if e["chain_pos"] == target["chain_pos"]][0]
+    names = [l for l in layouts if l["layout_id"] == victim["layout_id"]][0]["column_names"]
+    victim["row_image"][names.index("u")] = value
+    rehash(layouts, chain)
+    changes = {e["seq"]: {"prev_hash": e["prev_hash"], "entry_hash": e["entry_hash"]}
+               for e in chain if e["chain_pos"] >= target["chain_pos"]}
+    changes[victim["seq"]]["row_image"] = victim["row_image"]
+    psql(Packs(DB).edit_sql(changes))
+    psql(GUARDS_ON)
 
 
 def test_database_checkpoints():
@@ -1034,28 +1425,7 @@ def test_database_checkpoints():
     target = json.loads(psql(
         "SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos FROM notary.ledger "
         "WHERE op = 'INSERT' ORDER BY seq LIMIT 1 OFFSET 5) e").strip())
-    # lifting the guard is itself recorded (a DDL entry, perhaps in the
-    # victim's chain): read the ledger after it, then rewrite and rehash
-    psql("ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only")
-    objs = [json.loads(l) for l in psql("SELECT * FROM notary.export()").splitlines()]
-    layouts = [o for o in objs if o["type"] == "layout"]
-    chain = sorted((o for o in objs if o["type"] == "entry" and o["chain_id"] == target["chain_id"]),
-                   key=lambda e: e["chain_pos"])
-    victim = [e for e in chain if e["chain_pos"] == target["chain_pos"]][0]
-    names = [l for l in layouts if l["layout_id"] == victim["layout_id"]][0]["column_names"]
-    victim["row_image"][names.index("u")] = "rewritten"
-    rehash(layouts, chain)
-
-    def literal(v):
-        return "NULL" if v is None else "'%s'" % v.replace("'", "''")
-    updates = "; ".join(
-        "UPDATE notary.ledger SET row_image = %s, prev_hash = '\\x%s', entry_hash = '\\x%s' WHERE seq = %d"
-        % ("ARRAY[%s]::text[]" % ", ".join(literal(v) for v in e["row_image"])
-           if e["row_image"] is not None else "row_image",
-           e["prev_hash"], e["entry_hash"], e["seq"])
-        for e in chain if e["chain_pos"] >= target["chain_pos"])
-    psql(updates)
-    psql("ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only")
+    rewrite_history(target)
     # (re-enabling is recorded too, in a session whose chain continues from
     # the rewritten head: the ledger stays consistent)
     check(verify_pairs(DB) == [], "db rewrite: notary.verify() finds nothing after a consistent rewrite")
@@ -1072,20 +1442,41 @@ def test_database_checkpoints():
     check(rc == 1 and problems(doc) == ["history_rewritten"],
           "db rewrite: ... and so does notary-verify on the export: %s" % problems(doc))
 
+    # the same rewrite of a packed entry (a value of different length: the
+    # pack is written anew), after a checkpoint that covers the first one
+    cp1p = psql("SELECT notary.checkpoint()").strip()
+    cp1pf = write("db_cp1p.json", cp1p)
+    target = json.loads(psql(
+        "SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos FROM notary.ledger "
+        "WHERE op = 'INSERT' AND 'pack-one' = ANY (row_image)) e").strip())
+    check(target["seq"] in Packs(DB).where, "db rewrite (packed): the entry rewritten is packed")
+    rewrite_history(target, "pack-one, rewritten")
+    check(verify_pairs(DB) == [], "db rewrite (packed): notary.verify() finds nothing after a consistent rewrite")
+    rc, doc, _ = nvj("--dbname", dburl())
+    check(rc == 0, "db rewrite (packed): notary-verify without a checkpoint finds nothing either")
+    rc, doc, err = nvj("--dbname", dburl(), "--checkpoint", cp1pf, "--public-key", pk)
+    sqlp = sorted(r[0] for r in findings_sql("SELECT problem FROM notary.verify_checkpoint('%s')" % cp1p))
+    check(rc == 1 and problems(doc) == ["history_rewritten"] == sqlp
+          and doc["findings"][0]["chain_id"] == target["chain_id"],
+          "db rewrite (packed): with the earlier checkpoint, notary-verify (database) reports history_rewritten "
+          "on chain %d, as verify_checkpoint() does: %s / %s" % (target["chain_id"], problems(doc), sqlp))
+    ex, _ = export_db(DB, "db_rewritten_packed.jsonl")
+    rc, doc, err = nvj("--export", ex, "--checkpoint", cp1pf, "--public-key", pk)
+    check(rc == 1 and problems(doc) == ["history_rewritten"],
+          "db rewrite (packed): ... and so does notary-verify on the export: %s" % problems(doc))
+
     # tail cut after a new checkpoint (cut in the session that lifts the guard)
     cp2 = psql("SELECT notary.checkpoint()").strip()
     cp2f = write("db_cp2.json", cp2)
     head = json.loads(cp2)["chains"][-1]
-    psql("ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only; "
-         "DELETE FROM notary.ledger WHERE chain_id = %d AND chain_pos >= %d"
-         % (head["chain_id"], head["position"] - 1))
+    psql(GUARDS_OFF + Packs(DB).cut_sql(head["chain_id"], head["position"] - 1), settings=SINGLE)
     check(verify_pairs(DB) == [], "db tail cut: notary.verify() alone cannot see it")
     rc, doc, err = nvj("--dbname", dburl(), "--checkpoint", cp2f, "--public-key", pk)
     sqlp = sorted(r[0] for r in findings_sql("SELECT problem FROM notary.verify_checkpoint('%s')" % cp2))
     check(rc == 1 and problems(doc) == ["entries_missing"] == sqlp,
           "db tail cut: notary-verify with the checkpoint reports entries_missing, as verify_checkpoint() does: %s / %s"
           % (problems(doc), sqlp))
-    psql("ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only")
+    psql(GUARDS_ON)
 
     # forged, foreign and wrongly keyed checkpoints (the ledger is still cut
     # short of cp2: a checkpoint that is compared reports entries_missing)
@@ -1121,10 +1512,40 @@ def test_database_checkpoints():
     bad_sig["signature"] = ("0" if bad_sig["signature"][0] != "0" else "1") + bad_sig["signature"][1:]
     both("bad_signature", bad_sig, pk, ["bad_signature"])
 
+    # a tail cut of packs: two transactions, then a checkpoint; the chain
+    # is cut from the first of their packs on (in a session that lifts the
+    # guards and whose own entries are single rows, cut with the rest)
+    psql("BEGIN; INSERT INTO s.t (id, u) VALUES (800, 'tail one'), (801, 'tail two'); "
+         "UPDATE s.t SET u = 'tail two!' WHERE id = 801; COMMIT")
+    psql("INSERT INTO s.t (id, u) VALUES (802, 'tail three')")
+    cp3 = psql("SELECT notary.checkpoint()").strip()
+    cp3f = write("db_cp3.json", cp3)
+    packs = Packs(DB)
+    key = [k for k, (_, _, es, body) in packs.packs.items() if "tail one".encode() in body][0]
+    heads = {c["chain_id"]: c["position"] for c in json.loads(cp3)["chains"]}
+    check(len(packs.packs[key][2]) >= 3 and any(k[0] == key[0] and last == heads[key[0]]
+                                               for k, (last, _, _, _) in packs.packs.items()),
+          "db tail cut (packed): the chain cut ends in a pack of the checkpoint")
+    psql(GUARDS_OFF + packs.cut_sql(key[0], key[1]), settings=SINGLE)
+    check(verify_pairs(DB) == [], "db tail cut (packed): notary.verify() alone cannot see it")
+    rc, doc, _ = nvj("--dbname", dburl())
+    check(rc == 0, "db tail cut (packed): nor notary-verify without the checkpoint")
+    rc, doc, err = nvj("--dbname", dburl(), "--checkpoint", cp3f, "--public-key", pk)
+    sqlp = sorted(r[0] for r in findings_sql("SELECT problem FROM notary.verify_checkpoint('%s')" % cp3))
+    check(rc == 1 and problems(doc) == ["entries_missing"] == sqlp,
+          "db tail cut (packed): notary-verify with the checkpoint reports entries_missing, as "
+          "verify_checkpoint() does: %s / %s" % (problems(doc), sqlp))
+    ex, _ = export_db(DB, "db_cut_packed.jsonl")
+    rc, doc, err = nvj("--export", ex, "--checkpoint", cp3f, "--public-key", pk)
+    check(rc == 1 and problems(doc) == ["entries_missing"],
+          "db tail cut (packed): ... and so does notary-verify on the export: %s" % problems(doc))
+    psql(GUARDS_ON)
+
 
 # --- redaction and restore, on a live cluster -----------------------------------
 
 REDACT_DB = "nv_redact_check"
+REDACT_DB_PACKED = "nv_redact_check_packed"
 SUBJECT_NIK = "3171234567890001"
 REDACT_WORKLOAD = r"""
 CREATE EXTENSION pg_notary;
@@ -1154,40 +1575,51 @@ def export_objs(db):
     return [json.loads(l) for l in psql("SELECT * FROM notary.export()", db=db).splitlines()]
 
 
-def forge_redaction_sql(db, seq, column, value_for_commitment=None):
+def forge_redaction_sql(db, seq, column, value_for_commitment=None, packs=None):
     """The UPDATE a superuser would write to erase one column of entry seq
     by hand, keeping a (position, commitment) record computed here from the
-    value and salt (docs/format.md), without a REDACT entry."""
+    value and salt (docs/format.md), without a REDACT entry; with packs
+    (Packs), of whichever table holds the entry."""
     objs = export_objs(db)
     e = [o for o in objs if o["type"] == "entry" and o["seq"] == seq][0]
     layout = [o for o in objs if o["type"] == "layout" and o["layout_id"] == e["layout_id"]][0]
     redact_entry(e, layout, [column], value_for_commitment)
+    if packs is not None:
+        return packs.edit_sql({seq: {"row_image": e["row_image"], "row_salts": e["row_salts"],
+                                     "redacted": e["redacted"]}})
 
     def literal(v):
         return "NULL" if v is None else "'%s'" % v.replace("'", "''")
-    return ("UPDATE notary.ledger SET row_image = ARRAY[%s]::text[], row_salts = %s, "
+    return ("UPDATE notary.ledger_entries SET row_image = ARRAY[%s]::text[], row_salts = %s, "
             "redacted = '\\x%s' WHERE seq = %d"
             % (", ".join(literal(v) for v in e["row_image"]),
                "'\\x%s'" % e["row_salts"] if e["row_salts"] is not None else "NULL",
                e["redacted"], seq))
 
 
-def test_database_redaction():
-    db = REDACT_DB
+def test_database_redaction(db=REDACT_DB, packed=False):
+    """Redaction on a live cluster, and tampering with what it leaves.  The
+    entries are single rows (notary.pack_entries off), or with packed,
+    packs (the default storage), which redaction rewrites and the cases
+    below edit byte by byte."""
+    label = "redaction db (packed)" if packed else "redaction db"
+    storage = "" if packed else SINGLE
     psql("DROP DATABASE IF EXISTS %s" % db, db="postgres")
     psql("CREATE DATABASE %s" % db, db="postgres")
-    psql(REDACT_WORKLOAD, db=db)
+    psql(REDACT_WORKLOAD, db=db, settings=storage)
     before = psql("SELECT * FROM notary.export()", db=db)
     check(all(v in before for v in ERASED + KEPT),
-          "redaction db: before the redactions, the export holds the values to be erased")
+          label + ": before the redactions, the export holds the values to be erased")
     cp0 = psql("SELECT notary.checkpoint()", db=db).strip()
     pk = json.loads(psql("SELECT row_to_json(k) FROM notary.public_key() k", db=db).strip())["public_key"]
-    n1 = int(psql("SELECT notary.redact('r.citizens', '{2}', '{name}', 'erasure request 2026/17')", db=db))
-    n2 = int(psql("SELECT notary.redact_subject('nik', '%s', 'erasure request 2026/18')" % SUBJECT_NIK, db=db))
+    n1 = int(psql("SELECT notary.redact('r.citizens', '{2}', '{name}', 'erasure request 2026/17')", db=db,
+                  settings=storage))
+    n2 = int(psql("SELECT notary.redact_subject('nik', '%s', 'erasure request 2026/18')" % SUBJECT_NIK, db=db,
+                  settings=storage))
     nred = int(psql("SELECT count(*) FROM notary.ledger WHERE op = 'REDACT'", db=db))
     nerased = int(psql("SELECT count(*) FROM notary.ledger WHERE redacted IS NOT NULL", db=db))
     check(n1 > 0 and n2 > 0 and nred == 3 and nerased > 5,
-          "redaction db: redact() erased %d and redact_subject() %d values; %d REDACT entries, %d entries redacted"
+          label + ": redact() erased %d and redact_subject() %d values; %d REDACT entries, %d entries redacted"
           % (n1, n2, nred, nerased))
     agree(db, "redacted")
     a, same = export_db(db, "redacted_export.jsonl")
@@ -1197,13 +1629,13 @@ def test_database_redaction():
         text_b = f.read()
     leaked = [v for v in ERASED if v in text_a or v in text_b]
     check(same and not leaked and all(v in text_a for v in KEPT),
-          "redaction db: no erased value is left in notary.export() or notary-verify's export (leaked: %s), "
+          label + ": no erased value is left in notary.export() or notary-verify's export (leaked: %s), "
           "the others are" % leaked)
 
     # a checkpoint taken before the redactions still holds after them
     sqlp = verify_checkpoint_sql(cp0, pk, db=db)
     rc, doc, err = nvj("--dbname", dburl(db), "--checkpoint", write("red_cp0.json", cp0), "--public-key", pk)
-    check(rc == 0 and sqlp == [], "redaction db: the checkpoint taken before the redactions verifies after them "
+    check(rc == 0 and sqlp == [], label + ": the checkpoint taken before the redactions verifies after them "
           "(notary-verify %s, verify_checkpoint() %s)" % (problems(doc), sqlp))
     # proofs of redacted entries, from the extension, checked offline
     psql("SELECT notary.checkpoint()", db=db)
@@ -1215,7 +1647,7 @@ def test_database_redaction():
                           "--public-key", pk)
         if rc != 0:
             bad.append((q, out.strip()[-200:]))
-    check(red_seqs and not bad, "redaction db: notary.proof() of every redacted entry verifies offline: %s" % bad)
+    check(red_seqs and not bad, label + ": notary.proof() of every redacted entry verifies offline: %s" % bad)
 
     # tampering, each on a copy of the redacted database
     objs = export_objs(db)
@@ -1229,32 +1661,58 @@ def test_database_redaction():
     max_redact = max((e for e in ents if e["op"] == "REDACT"), key=lambda e: e["seq"])
     pos = int(red["redacted"][:4], 16) + 1      # 1-based, for SQL
 
-    cases = [
-        ("forged_redaction", forge_redaction_sql(db, dewi, "born"),
-         [("forged_redaction", dewi)]),
-        ("forged_redaction_wrong_commitment", forge_redaction_sql(db, dewi, "born", "1979-09-11"),
-         [("altered_entry", dewi), ("forged_redaction", dewi)]),
-        ("redaction_commitment_changed",
-         "UPDATE notary.ledger SET redacted = set_byte(redacted, 9, get_byte(redacted, 9) # 1) WHERE seq = %d" % red_seq,
-         [("altered_entry", red_seq)]),
-        ("redaction_value_restored",
-         "UPDATE notary.ledger SET row_image[%d] = 'x' WHERE seq = %d" % (pos, red_seq),
-         [("malformed_entry", red_seq)]),
-        ("redaction_cut_short",
-         "UPDATE notary.ledger SET redacted = substring(redacted FROM 1 FOR 33) WHERE seq = %d" % red_seq,
-         [("malformed_entry", red_seq)]),
-        # a number beyond bigint in a REDACT entry (content changed, so
-        # altered_entry): the entries it names correctly still count
-        ("redact_entry_huge_seq",
-         "UPDATE notary.ledger SET detail = jsonb_set(detail, '{entries}', "
-         "(detail->'entries') || '1e30'::jsonb) WHERE seq = %d" % max_redact["seq"],
-         [("altered_entry", max_redact["seq"])]),
-        ("redact_entry_deleted",
-         "DELETE FROM notary.ledger WHERE seq = (SELECT max(seq) FROM notary.ledger WHERE op = 'REDACT')",
-         None),
-    ]
+    if packed:
+        pks = Packs(db)
+        check(all(q in pks.where for q in (dewi, red_seq, max_redact["seq"])),
+              label + ": the entries tampered with below are packed")
+        flipped = bytearray.fromhex(red["redacted"])
+        flipped[9] ^= 1
+        restored = list(red["row_image"])
+        restored[pos - 1] = "x"
+        huge = psql("SELECT jsonb_set(detail, '{entries}', (detail->'entries') || '1e30'::jsonb)::text "
+                    "FROM notary.ledger WHERE seq = %d" % max_redact["seq"], db=db).strip()
+        cases = [
+            ("forged_redaction", forge_redaction_sql(db, dewi, "born", packs=pks),
+             [("forged_redaction", dewi)]),
+            ("forged_redaction_wrong_commitment", forge_redaction_sql(db, dewi, "born", "1979-09-11", pks),
+             [("altered_entry", dewi), ("forged_redaction", dewi)]),
+            ("redaction_commitment_changed", pks.edit_sql({red_seq: {"redacted": flipped.hex()}}),
+             [("altered_entry", red_seq)]),
+            ("redaction_value_restored", pks.edit_sql({red_seq: {"row_image": restored}}),
+             [("malformed_entry", red_seq)]),
+            ("redaction_cut_short", pks.edit_sql({red_seq: {"redacted": red["redacted"][:66]}}),
+             [("malformed_entry", red_seq)]),
+            ("redact_entry_huge_seq", pks.edit_sql({max_redact["seq"]: {"detail": huge}}),
+             [("altered_entry", max_redact["seq"])]),
+            ("redact_entry_deleted", pks.drop_sql(max_redact["seq"]), None),
+        ]
+    else:
+        cases = [
+            ("forged_redaction", forge_redaction_sql(db, dewi, "born"),
+             [("forged_redaction", dewi)]),
+            ("forged_redaction_wrong_commitment", forge_redaction_sql(db, dewi, "born", "1979-09-11"),
+             [("altered_entry", dewi), ("forged_redaction", dewi)]),
+            ("redaction_commitment_changed",
+             "UPDATE notary.ledger_entries SET redacted = set_byte(redacted, 9, get_byte(redacted, 9) # 1) WHERE seq = %d" % red_seq,
+             [("altered_entry", red_seq)]),
+            ("redaction_value_restored",
+             "UPDATE notary.ledger_entries SET row_image[%d] = 'x' WHERE seq = %d" % (pos, red_seq),
+             [("malformed_entry", red_seq)]),
+            ("redaction_cut_short",
+             "UPDATE notary.ledger_entries SET redacted = substring(redacted FROM 1 FOR 33) WHERE seq = %d" % red_seq,
+             [("malformed_entry", red_seq)]),
+            # a number beyond bigint in a REDACT entry (content changed, so
+            # altered_entry): the entries it names correctly still count
+            ("redact_entry_huge_seq",
+             "UPDATE notary.ledger_entries SET detail = jsonb_set(detail, '{entries}', "
+             "(detail->'entries') || '1e30'::jsonb) WHERE seq = %d" % max_redact["seq"],
+             [("altered_entry", max_redact["seq"])]),
+            ("redact_entry_deleted",
+             "DELETE FROM notary.ledger_entries WHERE seq = (SELECT max(seq) FROM notary.ledger WHERE op = 'REDACT')",
+             None),
+        ]
     for name, sql, expect in cases:
-        copy_db = "nv_t_" + name
+        copy_db = "nv_t_" + name + ("_p" if packed else "")
         psql("DROP DATABASE IF EXISTS %s" % copy_db, db="postgres")
         psql("CREATE DATABASE %s TEMPLATE %s" % (copy_db, db), db="postgres")
         try:
@@ -1263,16 +1721,16 @@ def test_database_redaction():
                 try:
                     got = verify_pairs(copy_db)
                 except SystemExit as e:
-                    check(False, "redaction db: %s: notary.verify() failed instead of reporting %s: %s"
+                    check(False, label + ": %s: notary.verify() failed instead of reporting %s: %s"
                           % (name, sorted(expect), str(e).strip()[-200:]))
                     rc, doc, err = nvj("--dbname", dburl(copy_db))
-                    check(pairs(doc) == sorted(expect), "redaction db: %s: notary-verify reports %s (got %s)"
+                    check(pairs(doc) == sorted(expect), label + ": %s: notary-verify reports %s (got %s)"
                           % (name, sorted(expect), pairs(doc)))
                     continue
 
-                check(got == sorted(expect), "redaction db: %s: notary.verify() = %s (got %s)"
+                check(got == sorted(expect), label + ": %s: notary.verify() = %s (got %s)"
                       % (name, sorted(expect), got))
-                agree(copy_db, name)
+                agree(copy_db, name + (" (packed)" if packed else ""))
             else:
                 # the newest REDACT entry gone: what it recorded is unrecorded
                 # (and a gap in its chain when the tampering session's own
@@ -1281,16 +1739,18 @@ def test_database_redaction():
                 got = verify_pairs(copy_db)
                 check(sorted(q for p, q in got if p == "forged_redaction") == named
                       and set(p for p, _ in got) <= {"forged_redaction", "missing_entry"},
-                      "redaction db: %s: notary.verify() reports forged_redaction at %s: %s" % (name, named, got))
-                agree(copy_db, name)
+                      label + ": %s: notary.verify() reports forged_redaction at %s: %s" % (name, named, got))
+                agree(copy_db, name + (" (packed)" if packed else ""))
         finally:
             psql("DROP DATABASE IF EXISTS %s" % copy_db, db="postgres")
 
 
-def test_restore():
+def test_restore(src=REDACT_DB, packed=False):
     """A restored copy (another database) checked against its source's
-    checkpoint: other_cluster, and compared all the same."""
-    src, dst = REDACT_DB, "nv_restored_check"
+    checkpoint: other_cluster, and compared all the same.  With packed, the
+    source's entries are packs (which pg_restore copies as they are)."""
+    dst = "nv_restored_check" + ("_packed" if packed else "")
+    label = "restore (packed)" if packed else "restore"
     cp = psql("SELECT notary.checkpoint()", db=src).strip()
     cpf = write("restore_cp.json", cp)
     pk = json.loads(psql("SELECT row_to_json(k) FROM notary.public_key() k", db=src).strip())["public_key"]
@@ -1300,28 +1760,34 @@ def test_restore():
     psql("CREATE DATABASE %s" % dst, db="postgres")
     r = subprocess.run(["pg_restore", "--exit-on-error", "-d", dst, dump], capture_output=True, text=True,
                        env=dict(os.environ, PGOPTIONS="-c notary.restore_mode=on"))
-    check(r.returncode == 0, "restore: pg_restore with notary.restore_mode on: %s" % r.stderr.strip()[:200])
-    agree(dst, "restored", [])
+    check(r.returncode == 0, label + ": pg_restore with notary.restore_mode on: %s" % r.stderr.strip()[:200])
+    agree(dst, "restored" + (" (packed)" if packed else ""), [])
     sqlp = verify_checkpoint_sql(cp, pk, db=dst)
     rc, doc, err = nvj("--dbname", dburl(dst), "--checkpoint", cpf, "--public-key", pk)
     check(rc == 1 and problems(doc) == sqlp == ["other_cluster"],
-          "restore: the source's checkpoint against the restored database: other_cluster and nothing else, "
+          label + ": the source's checkpoint against the restored database: other_cluster and nothing else, "
           "from notary-verify and verify_checkpoint() (got %s / %s)" % (problems(doc), sqlp))
     ex, _ = export_db(dst, "restored.jsonl")
     rc, doc, err = nvj("--export", ex, "--checkpoint", cpf, "--public-key", pk)
-    check(rc == 0, "restore: ... and the restored database's export verifies against it "
+    check(rc == 0, label + ": ... and the restored database's export verifies against it "
           "(its newest stored checkpoint names the source): %s %s" % (problems(doc), err.strip()))
     # compared, not just named: a restored copy missing the newest entries
     head = json.loads(cp)["chains"][-1]
-    psql("ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only; "
-         "DELETE FROM notary.ledger WHERE chain_id = %d AND chain_pos = %d"
-         % (head["chain_id"], head["position"]), db=dst)
+    if packed:
+        pks = Packs(dst)
+        seq = int(psql("SELECT seq FROM notary.ledger WHERE chain_id = %d AND chain_pos = %d"
+                       % (head["chain_id"], head["position"]), db=dst))
+        check(seq in pks.where, label + ": the newest entry is packed")
+        psql(GUARDS_OFF + pks.drop_sql(seq), db=dst)
+    else:
+        psql(GUARDS_OFF + "DELETE FROM notary.ledger_entries WHERE chain_id = %d AND chain_pos = %d"
+             % (head["chain_id"], head["position"]), db=dst)
     sqlp = verify_checkpoint_sql(cp, pk, db=dst)
     ledger = [p for p, _ in verify_pairs(dst)]   # the REDACT entry cut is unrecorded, ...
     rc, doc, err = nvj("--dbname", dburl(dst), "--checkpoint", cpf, "--public-key", pk)
     check(rc == 1 and sqlp == ["entries_missing", "other_cluster"]
           and problems(doc) == sorted(sqlp + ledger),
-          "restore: a restored copy cut short: entries_missing and other_cluster, from notary-verify "
+          label + ": a restored copy cut short: entries_missing and other_cluster, from notary-verify "
           "(with what verify() finds) and verify_checkpoint() (got %s / %s + %s)" % (problems(doc), sqlp, ledger))
     psql("DROP DATABASE IF EXISTS %s" % dst, db="postgres")
 
@@ -1391,11 +1857,14 @@ def main():
             test_database()
             test_database_checkpoints()
             test_database_redaction()
+            test_database_redaction(REDACT_DB_PACKED, packed=True)
             test_restore()
+            test_restore(REDACT_DB_PACKED, packed=True)
             test_progress()
             test_null_layout_name()
             test_null_layout_name_redacted()
             psql("DROP DATABASE IF EXISTS %s" % REDACT_DB, db="postgres")
+            psql("DROP DATABASE IF EXISTS %s" % REDACT_DB_PACKED, db="postgres")
             psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
         except Hung as e:
             # the backend may spin without checking for interrupts: leave the

@@ -4,8 +4,13 @@
 Recomputes, with Python's own BLAKE2b (hashlib) and nothing of the
 extension's C code, (1) the test vectors printed in docs/format.md and
 (2) every layout digest, image digest, row digest and entry hash of a real
-ledger written by the extension under odd session settings.  If the C code,
-the document and this script disagree about a single byte, this fails.
+ledger written by the extension under odd session settings, and (3) decodes
+every row of notary.ledger_packs with the byte layout of docs/format.md
+("Storage: single entries and packs") and compares each decoded entry, field
+by field, with the row notary.ledger shows for it; a second, structural
+reader (pack_spans, also used to rewrite history in tests/format/
+rewrite_history.py) must find the same entries.  If the C code, the
+document and this script disagree about a single byte, this fails.
 
 Runs as the postgres OS user against the cluster in PGHOST/PGPORT; makes
 and drops its own database.  Needs only python3 and psql.
@@ -165,6 +170,167 @@ def entry_hash(prev, e, img_digest):
     return h.digest()
 
 
+# --- packs (docs/format.md, "Storage: single entries and packs (0.3)") -------
+
+PACK_OPS = [None, "INSERT", "UPDATE", "DELETE", "TRUNCATE", "SNAPSHOT", "BASELINE", "DDL",
+            "ENABLE", "DISABLE", "CLASSIFY", "REDACT", "PUBLISH", "UNPUBLISH", "EXPORT"]
+PG_EPOCH_US = 946684800 * 1000000   # 2000-01-01 00:00:00 UTC in microseconds since 1970
+F_TABLE, F_IMAGE, F_SALTS, F_OLD, F_DETAIL, F_REDACTED, F_APP, F_ADDR = (
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80)
+
+
+class PackError(Exception):
+    pass
+
+
+class PackReader:
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+
+    def take(self, n, what):
+        if self.pos + n > len(self.data):
+            raise PackError("%s: needs %d bytes at offset %d, the pack has %d"
+                            % (what, n, self.pos, len(self.data)))
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def u8(self, what):
+        return self.take(1, what)[0]
+
+    def varint(self, what):
+        """LEB128: 7 bits a byte, least significant group first."""
+        start, v, shift = self.pos, 0, 0
+        while True:
+            b = self.u8(what)
+            v |= (b & 0x7f) << shift
+            shift += 7
+            if not b & 0x80:
+                return v
+            if shift >= 70:
+                raise PackError("%s: varint at offset %d longer than 10 bytes" % (what, start))
+
+    def zigzag(self, what):
+        z = self.varint(what)
+        return (z >> 1) ^ -(z & 1)
+
+    def text(self, what):
+        n = self.varint(what + " length")
+        try:
+            return self.take(n, what).decode("utf-8")
+        except UnicodeDecodeError as ex:
+            raise PackError("%s at offset %d is not UTF-8: %s" % (what, self.pos - n, ex))
+
+
+def decode_pack(data, stats):
+    """Return (prev_hash, [entry, ...]) decoded from a ledger_packs.entries
+    value; the entries carry the fields notary.ledger shows (less chain_id,
+    chain_pos, xid, which the pack row gives).  Counts in stats what the
+    encoding used, so that the workload can be shown to cover it."""
+    r = PackReader(data)
+    version = r.u8("version")
+    if version != 1:
+        raise PackError("version byte is %d, docs/format.md says 1" % version)
+    prev_hash = r.take(32, "prev_hash")
+    entries = []
+    before = None                   # the entry before, in this pack
+    last = {}                       # the last value of each name field in this pack
+    while r.pos < len(data):
+        k = len(entries)
+        what = "entry %d " % k
+        start = r.pos
+        flags = r.u8(what + "flags")
+        e = {"offset": start, "flags": flags}
+        delta = r.varint(what + "seq")
+        e["seq"] = delta if before is None else before["seq"] + delta
+        code = r.u8(what + "op")
+        if code == 0:
+            e["op"] = r.text(what + "op text")
+            stats["op_text"] += 1
+        elif code < len(PACK_OPS):
+            e["op"] = PACK_OPS[code]
+        else:
+            raise PackError("%sop code %d at offset %d: docs/format.md defines 0..14"
+                            % (what, code, r.pos - 1))
+        t = r.zigzag(what + "logged_at")
+        e["logged_at_pg"] = t if before is None else before["logged_at_pg"] + t
+
+        def name(field):
+            # 0: the value this field last had in this pack (docs/format.md:
+            # for application_name and client_addr, entries without the
+            # field in between do not count)
+            n = r.varint(what + field)
+            if n > 0:
+                v = r.take(n - 1, what + field).decode("utf-8")
+                if k > 0:
+                    stats["names_changed_mid_pack" if v != last.get(field)
+                          else "names_repeated_explicitly"] += 1
+                last[field] = v
+                return v
+            if last.get(field) is None:
+                raise PackError("%s%s at offset %d is 0 (the same as before), but no earlier "
+                                "entry of the pack has a %s" % (what, field, r.pos - 1, field))
+            stats["names_same_as_before"] += 1
+            if before.get(field) is None:
+                stats["names_same_across_a_null"] += 1
+            return last[field]
+
+        e["session_user_name"] = name("session_user_name")
+        e["current_user_name"] = name("current_user_name")
+        e["application_name"] = name("application_name") if flags & F_APP else None
+        e["client_addr"] = name("client_addr") if flags & F_ADDR else None
+        e["table_id"] = r.zigzag(what + "table_id") if flags & F_TABLE else None
+        e["layout_id"] = e["row_image"] = None
+        if flags & F_IMAGE:
+            e["layout_id"] = r.zigzag(what + "layout_id")
+            n = r.varint(what + "image length")
+            values = []
+            for i in range(n):
+                m = r.varint(what + "value %d" % i)
+                if m == 0:
+                    values.append(None)
+                    stats["null_values"] += 1
+                else:
+                    values.append(r.take(m - 1, what + "value %d" % i).decode("utf-8"))
+            e["row_image"] = values
+        e["row_salts"] = r.take(r.varint(what + "row_salts length"), what + "row_salts") \
+            if flags & F_SALTS else None
+        e["old_digest"] = r.take(32, what + "old_digest") if flags & F_OLD else None
+        e["detail"] = r.text(what + "detail") if flags & F_DETAIL else None
+        e["redacted"] = r.take(r.varint(what + "redacted length"), what + "redacted") \
+            if flags & F_REDACTED else None
+        e["entry_hash"] = r.take(32, what + "entry_hash")
+        e["prev_hash"] = prev_hash if before is None else before["entry_hash"]
+        entries.append(e)
+        before = e
+    return prev_hash, entries
+
+
+def compare_pack_entry(where, d, v):
+    """Compare decoded pack entry d with v, the notary.ledger row (from JSON)."""
+    def hx(b):
+        return None if b is None else b.hex()
+    mine = {
+        "seq": d["seq"], "op": d["op"], "xid": d["xid"],
+        "logged_at_us": d["logged_at_pg"] + PG_EPOCH_US,
+        "session_user_name": d["session_user_name"],
+        "current_user_name": d["current_user_name"],
+        "application_name": d["application_name"], "client_addr": d["client_addr"],
+        "table_id": d["table_id"], "layout_id": d["layout_id"], "row_image": d["row_image"],
+        "row_salts": hx(d["row_salts"]), "old_digest": hx(d["old_digest"]),
+        "detail": d["detail"], "redacted": hx(d["redacted"]),
+        "entry_hash": hx(d["entry_hash"]), "prev_hash": hx(d["prev_hash"]),
+    }
+    bad = 0
+    for field, value in mine.items():
+        if value != v[field]:
+            bad += 1
+            fail("%s (flags 0x%02x, at byte %d): %s decoded from the pack is %r, "
+                 "notary.ledger shows %r" % (where, d["flags"], d["offset"], field, value, v[field]))
+    return bad
+
+
 # --- (1) the document's test vectors ----------------------------------------
 
 def check_doc_vectors():
@@ -203,9 +369,13 @@ def check_doc_vectors():
 
 # --- (2) a real ledger ------------------------------------------------------
 
-def psql(sql, db=DB, settings=""):
+def psql(sql, db=DB, settings="", script=False):
+    """Run sql with psql -c (one query string: one transaction), or with
+    script=True as a script read from stdin (statement by statement)."""
     env = dict(os.environ, PGDATABASE=db, PGOPTIONS=settings)
-    r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
+    args = ["-f", "-"] if script else ["-c", sql]
+    r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"] + args,
+                       input=sql if script else None,
                        env=env, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit("psql failed: %s\n%s" % (sql[:200], r.stderr))
@@ -237,13 +407,137 @@ SELECT notary.disable('s');
 """
 
 
+# Run after WORKLOAD, in a session of its own: one transaction whose entries
+# are packed (docs/format.md, "Storage"), several to a pack, with names that
+# repeat (stored as "the same as before") and that change mid-pack without a
+# utility statement in between (set_config() of application_name and role in
+# a SELECT, a SECURITY DEFINER function, session_authorization), NULLs in row
+# images, a personal column with salts, an entry made in a subtransaction
+# while the pack is open (stored as a single entry), and enough rows to fill
+# several packs.  WORKLOAD itself gives packs with event entries (detail),
+# entries without a table, and the packed entries a redaction rewrote.
+WORKLOAD_PACKS = r"""
+CREATE ROLE notary_fmt_clerk;
+GRANT USAGE ON SCHEMA s TO notary_fmt_clerk;
+GRANT ALL ON s.t, s.nopk TO notary_fmt_clerk;
+CREATE FUNCTION s.as_clerk(i int) RETURNS void SECURITY DEFINER LANGUAGE sql
+  AS $$ INSERT INTO s.nopk VALUES ('by definer', i) $$;
+ALTER FUNCTION s.as_clerk(int) OWNER TO notary_fmt_clerk;
+CREATE FUNCTION s.in_subtransaction(i int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  BEGIN INSERT INTO s.nopk VALUES ('in a subtransaction', i);
+  EXCEPTION WHEN division_by_zero THEN NULL; END;
+END $$;
+SELECT notary.enable('s');
+BEGIN;
+INSERT INTO s.t (id, n, u) VALUES (10, NULL, 'siti'), (11, 3, NULL);
+SELECT set_config('application_name', 'kasir', true);
+UPDATE s.t SET n = 7 WHERE id = 10;
+SELECT set_config('application_name', '', true);
+INSERT INTO s.nopk VALUES (NULL, 1);
+SELECT set_config('role', 'notary_fmt_clerk', true);
+INSERT INTO s.nopk VALUES ('clerk', 2);
+UPDATE s.nopk SET y = 3 WHERE x = 'clerk';
+SELECT set_config('role', 'none', true);
+UPDATE s.t SET u = 'budi' WHERE id = 11;
+SELECT set_config('application_name', 'kasir', true);
+SELECT s.as_clerk(4);
+SELECT s.in_subtransaction(5);
+INSERT INTO s.nopk SELECT repeat('long row ', 8) || g, g FROM generate_series(1, 40) g;
+SELECT set_config('session_authorization', 'notary_fmt_clerk', true);
+DELETE FROM s.nopk WHERE y = 3;
+COMMIT;
+"""
+
+
+def check_packs(entries):
+    """Decode every row of notary.ledger_packs and compare each entry with
+    the row notary.ledger shows for its (chain_id, chain_pos)."""
+    view = {(e["chain_id"], e["chain_pos"]): e for e in entries}
+    singles = set()
+    for line in psql("SELECT chain_id, chain_pos FROM notary.ledger_entries").splitlines():
+        c, p = line.split("|")
+        singles.add((int(c), int(p)))
+    stats = dict.fromkeys(["op_text", "names_same_as_before", "names_same_across_a_null",
+                           "names_changed_mid_pack", "names_repeated_explicitly",
+                           "null_values"], 0)
+    covered = {}
+    packs = decoded = multi = 0
+    seen = dict.fromkeys(["with table", "without table", "row image", "row_salts",
+                          "old_digest", "detail", "redacted"], 0)
+    for line in psql("SELECT chain_id, first_pos, last_pos, xid::text, encode(entries, 'hex') "
+                     "FROM notary.ledger_packs ORDER BY chain_id, first_pos").splitlines():
+        chain, first, last, xid, hexdata = line.split("|")
+        chain, first, last = int(chain), int(first), int(last)
+        where = "pack (chain %d, first_pos %d)" % (chain, first)
+        packs += 1
+        try:
+            _, pack = decode_pack(bytes.fromhex(hexdata), stats)
+        except PackError as ex:
+            fail("%s does not decode as docs/format.md says: %s" % (where, ex))
+            continue
+        if last != first + len(pack) - 1:
+            fail("%s: last_pos is %d, but it holds %d entries (first_pos + n - 1 = %d)"
+                 % (where, last, len(pack), first + len(pack) - 1))
+        if len(pack) > 1:
+            multi += 1
+        for k, d in enumerate(pack):
+            key = (chain, first + k)
+            at = "%s entry %d (chain_pos %d)" % (where, k, first + k)
+            d["xid"] = xid
+            if key in covered:
+                fail("%s: chain_pos %d is also in %s" % (at, first + k, covered[key]))
+            if key in singles:
+                fail("%s: chain_pos %d is also in notary.ledger_entries" % (at, first + k))
+            covered[key] = where
+            if key not in view:
+                fail("%s: notary.ledger has no row at chain %d, position %d" % (at, chain, first + k))
+                continue
+            compare_pack_entry(at, d, view[key])
+            decoded += 1
+            seen["with table" if d["table_id"] is not None else "without table"] += 1
+            for field, label in [("row_image", "row image"), ("row_salts", "row_salts"),
+                                 ("old_digest", "old_digest"), ("detail", "detail"),
+                                 ("redacted", "redacted")]:
+                if d[field] is not None:
+                    seen[label] += 1
+    missing = set(view) - set(covered) - singles
+    if missing:
+        fail("notary.ledger shows %d entries that are neither in a pack nor in "
+             "notary.ledger_entries: %s" % (len(missing), sorted(missing)[:5]))
+    # the workload must exercise every part of the encoding, or this proves little
+    for what, n in [("packs", packs), ("packed entries", decoded),
+                    ("packs of several entries", multi),
+                    ("names stored as 'the same as before'", stats["names_same_as_before"]),
+                    ("names changed mid-pack", stats["names_changed_mid_pack"]),
+                    ("names stored as 'the same' across an entry without the field",
+                     stats["names_same_across_a_null"]),
+                    ("NULL values in packed row images", stats["null_values"]),
+                    ("single entries (notary.ledger_entries)", len(singles))] + \
+            [("packed entries with " + k, v) for k, v in seen.items()]:
+        if n == 0:
+            fail("the workload gave no %s: the pack check would pass vacuously" % what)
+    print("ok: decoded %d packs (%d of several entries) holding %d entries, each compared "
+          "field by field with notary.ledger; %d single entries besides"
+          % (packs, multi, decoded, len(singles)))
+    print("    packed: %s; names: %d 'same as before' (%d of them across an entry without "
+          "the field), %d changed mid-pack, %d repeated explicitly; %d NULL values; "
+          "%d ops as text"
+          % (", ".join("%d %s" % (v, k) for k, v in seen.items()),
+             stats["names_same_as_before"], stats["names_same_across_a_null"],
+             stats["names_changed_mid_pack"],
+             stats["names_repeated_explicitly"], stats["null_values"], stats["op_text"]))
+
+
 def check_ledger():
     psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
+    psql("DROP ROLE IF EXISTS notary_fmt_clerk", db="postgres")
     psql("CREATE DATABASE %s" % DB, db="postgres")
     try:
         odd = ("-c TimeZone=Asia/Jakarta -c DateStyle=SQL,DMY -c extra_float_digits=0 "
                "-c bytea_output=escape -c IntervalStyle=sql_standard")
         psql(WORKLOAD, settings=odd)
+        psql(WORKLOAD_PACKS, settings=odd, script=True)
         layouts = {}
         for line in psql("SELECT row_to_json(l) FROM (SELECT layout_id, table_id, "
                          "encode(layout_digest, 'hex') AS digest, schema_name, table_name, "
@@ -309,13 +603,216 @@ def check_ledger():
         redact_seq = min(e["seq"] for e in entries if e["op"] == "REDACT")
         if any("kancil" in json.dumps(e) for e in entries if e["seq"] < redact_seq):
             fail("a redacted value is still in an entry written before the redaction")
+        npacked = check_pack_spans(DB, entries)
+        if npacked == 0:
+            fail("the workload wrote no pack")
         findings = psql("SELECT count(*) FROM notary.verify()").strip()
         if findings != "0":
             fail("notary.verify() reports %s findings on the untouched ledger" % findings)
-        print("ok: recomputed %d entries and %d layouts independently" % (len(entries), len(layouts)))
+        if not entries or not layouts:
+            fail("the ledger holds %d entries and %d layouts" % (len(entries), len(layouts)))
+        print("ok: recomputed %d entries and %d layouts independently; %d entries parsed from packs"
+              % (len(entries), len(layouts), npacked))
+        check_packs(entries)
     finally:
         if not os.environ.get("KEEP"):
             psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
+            psql("DROP ROLE IF EXISTS notary_fmt_clerk", db="postgres")
+
+
+# --- (3) packed storage (src/pack.c): where each entry's bytes are ---------
+# A pack (a row of notary.ledger_packs) stores consecutive entries of one
+# chain; its bytes are specified in the header comment of src/pack.c.  This
+# parser reads only the structure (lengths and flags), which is what an
+# independent reader, or someone editing the bytes in place, needs.
+
+PACK_F_TABLE, PACK_F_IMAGE, PACK_F_SALTS, PACK_F_OLD = 0x01, 0x02, 0x04, 0x08
+PACK_F_DETAIL, PACK_F_REDACTED, PACK_F_APP, PACK_F_CLIENT = 0x10, 0x20, 0x40, 0x80
+
+
+def get_varint(b, i):
+    v = shift = 0
+    while True:
+        if i >= len(b) or shift > 63:
+            raise ValueError("varint runs past the end at %d" % i)
+        c = b[i]
+        i += 1
+        v |= (c & 0x7f) << shift
+        if not c & 0x80:
+            return v, i
+        shift += 7
+
+
+def put_varint(v):
+    out = bytearray()
+    while True:
+        c = v & 0x7f
+        v >>= 7
+        out.append(c | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def pack_spans(body):
+    """The entries of a pack body, in order: for each a dict with seq, start,
+    end (after its 32-byte entry_hash), the offset of its flags byte, values
+    (offset and length of each image value's varint and bytes; None without
+    an image) and redacted (offset and length of that field, or the offset
+    where it would go, length 0).  Raises ValueError if the body does not
+    parse.  The prev_hash of the first entry is body[1:33]."""
+    if len(body) < 33 or body[0] != 1:
+        raise ValueError("not a version 1 pack")
+    i, seq, out = 33, None, []
+
+    def skip(i, n):
+        if i + n > len(body):
+            raise ValueError("field runs past the end at %d" % i)
+        return i + n
+
+    def skip_bytes(i):
+        n, i = get_varint(body, i)
+        return skip(i, n)
+
+    def skip_name(i):
+        n, i = get_varint(body, i)
+        return skip(i, n - 1) if n else i
+
+    while i < len(body):
+        e = {"start": i, "flags_at": i, "values": None}
+        flags = body[i]
+        i += 1
+        d, i = get_varint(body, i)
+        seq = d if seq is None else seq + d
+        e["seq"] = seq
+        if body[skip(i, 1) - 1] == 0:
+            i = skip_bytes(i + 1)
+        else:
+            i += 1
+        _, i = get_varint(body, i)                 # logged_at
+        i = skip_name(skip_name(i))                # session_user, current_user
+        if flags & PACK_F_APP:
+            i = skip_name(i)
+        if flags & PACK_F_CLIENT:
+            i = skip_name(i)
+        if flags & PACK_F_TABLE:
+            _, i = get_varint(body, i)
+        if flags & PACK_F_IMAGE:
+            _, i = get_varint(body, i)             # layout_id
+            n, i = get_varint(body, i)
+            e["values"] = []
+            for _ in range(n):
+                at = i
+                v, i = get_varint(body, i)
+                if v:
+                    i = skip(i, v - 1)
+                e["values"].append((at, i - at))
+            if flags & PACK_F_SALTS:
+                i = skip_bytes(i)
+        if flags & PACK_F_OLD:
+            i = skip(i, 32)
+        if flags & PACK_F_DETAIL:
+            i = skip_bytes(i)
+        at = i
+        if flags & PACK_F_REDACTED:
+            i = skip_bytes(i)
+        e["redacted"] = (at, i - at)
+        i = skip(i, 32)
+        e["end"] = i
+        out.append(e)
+    return out
+
+
+def check_pack_spans(db, view_entries):
+    """Every pack parses with pack_spans(), independently of the C decoder,
+    and holds exactly the entries the view shows at its positions: their
+    seq, the first one's prev_hash and every entry_hash."""
+    by_pos = {(e["chain_id"], e["chain_pos"]): e for e in view_entries}
+    n = 0
+    for line in psql("SELECT row_to_json(p) FROM (SELECT chain_id, first_pos, last_pos, "
+                     "encode(entries, 'hex') AS body FROM notary.ledger_packs) p", db=db).splitlines():
+        p = json.loads(line)
+        body = bytes.fromhex(p["body"])
+        where = "pack (%s, %s)" % (p["chain_id"], p["first_pos"])
+        try:
+            spans = pack_spans(body)
+        except ValueError as err:
+            fail("%s does not parse: %s" % (where, err))
+            continue
+        if len(spans) != p["last_pos"] - p["first_pos"] + 1:
+            fail("%s: %d entries for positions %s..%s" % (where, len(spans), p["first_pos"], p["last_pos"]))
+            continue
+        first = by_pos.get((p["chain_id"], p["first_pos"]))
+        if first is None or body[1:33].hex() != first["prev_hash"]:
+            fail("%s: its prev_hash is not the view's" % where)
+        for k, sp in enumerate(spans):
+            e = by_pos.get((p["chain_id"], p["first_pos"] + k))
+            if e is None or e["seq"] != sp["seq"] or body[sp["end"] - 32:sp["end"]].hex() != e["entry_hash"]:
+                fail("%s: entry %d is not the view's" % (where, k))
+            n += 1
+    return n
+
+
+def rehash_chain(db, chain_id, from_pos):
+    """A consistent rewrite: recompute prev_hash and entry_hash of every entry
+    of a chain from position from_pos on, from what the entries hold now.
+    Returns the SQL that stores them where the entries live (UPDATE of
+    notary.ledger_entries for single entries; the 32 hash bytes of each
+    entry, and a pack's leading prev_hash, replaced in place in
+    notary.ledger_packs) and the number of entries rehashed.  The caller
+    runs it with the guards of both tables switched off."""
+    layouts = {}
+    for line in psql("SELECT row_to_json(l) FROM notary.layouts l", db=db).splitlines():
+        l = json.loads(line)
+        personal = [p - 1 for p in l["personal_columns"]]
+        d = layout_digest(l["table_id"], l["schema_name"], l["table_name"],
+                          l["column_names"], l["column_types"],
+                          [k - 1 for k in l["key_columns"]], personal)
+        layouts[l["layout_id"]] = (d, personal)
+    entries = [json.loads(r) for r in psql(
+        "SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos, "
+        "encode(prev_hash, 'hex') AS prev_hash, op, xid::text AS xid, "
+        "(extract(epoch FROM logged_at) * 1000000)::bigint AS logged_at_us, "
+        "session_user_name, current_user_name, application_name, client_addr, "
+        "table_id, layout_id, row_image, encode(row_salts, 'hex') AS row_salts, "
+        "encode(old_digest, 'hex') AS old_digest, detail::text AS detail, "
+        "encode(redacted, 'hex') AS redacted "
+        "FROM notary.ledger WHERE chain_id = %d AND chain_pos >= %d ORDER BY chain_pos) e"
+        % (chain_id, from_pos), db=db).splitlines()]
+    if not entries:
+        return [], 0
+    new = {}                               # chain_pos -> (prev, hash)
+    prev = bytes.fromhex(entries[0]["prev_hash"])   # the untouched entry before
+    for e in entries:
+        img = None
+        if e["layout_id"] is not None:
+            ld, personal = layouts[e["layout_id"]]
+            img = image_digest(ld, e["row_image"], personal,
+                               bytes.fromhex(e["row_salts"]) if e["row_salts"] else b"",
+                               bytes.fromhex(e["redacted"]) if e["redacted"] else b"")
+        h = entry_hash(prev, e, img)
+        new[e["chain_pos"]] = (prev, h)
+        prev = h
+    sql = []
+    for pos in psql("SELECT chain_pos FROM notary.ledger_entries WHERE chain_id = %d AND chain_pos >= %d"
+                    % (chain_id, from_pos), db=db).split():
+        p, h = new[int(pos)]
+        sql.append("UPDATE notary.ledger_entries SET prev_hash = '\\x%s', entry_hash = '\\x%s' "
+                   "WHERE chain_id = %d AND chain_pos = %s;" % (p.hex(), h.hex(), chain_id, pos))
+    for line in psql("SELECT row_to_json(p) FROM (SELECT first_pos, encode(entries, 'hex') AS body "
+                     "FROM notary.ledger_packs WHERE chain_id = %d AND last_pos >= %d) p"
+                     % (chain_id, from_pos), db=db).splitlines():
+        p = json.loads(line)
+        body = bytearray.fromhex(p["body"])
+        for k, sp in enumerate(pack_spans(bytes(body))):
+            pos = p["first_pos"] + k
+            if pos < from_pos:
+                continue
+            if k == 0:
+                body[1:33] = new[pos][0]
+            body[sp["end"] - 32:sp["end"]] = new[pos][1]
+        sql.append("UPDATE notary.ledger_packs SET entries = '\\x%s' "
+                   "WHERE chain_id = %d AND first_pos = %d;" % (body.hex(), chain_id, p["first_pos"]))
+    return sql, len(entries)
 
 
 def self_test():
@@ -328,6 +825,42 @@ def self_test():
     e["op"] = "UPDATE"
     if entry_hash(bytes(32), e, None) == a:
         fail("self-test: changing op did not change the entry hash")
+    # a pack written by hand from docs/format.md, "Encoding of entries"
+    def varint(v):
+        out = bytearray()
+        while True:
+            out.append((v & 0x7f) | (0x80 if v >> 7 else 0))
+            v >>= 7
+            if not v:
+                return bytes(out)
+    def zz(v):
+        return varint((v << 1) ^ (v >> 63) if v < 0 else v << 1)
+    def nm(t):
+        return varint(len(t.encode()) + 1) + t.encode()
+    pack = (b"\x01" + b"\xaa" * 32
+            + bytes([F_APP | F_TABLE | F_IMAGE | F_SALTS]) + varint(1001) + b"\x01"
+            + zz(1000000) + nm("alice") + nm("app") + nm("e-procurement") + zz(7)
+            + zz(3) + varint(2) + varint(0) + varint(3) + b"42" + varint(16) + bytes(16)
+            + b"\x11" * 32
+            + bytes([F_DETAIL]) + varint(300) + b"\x00" + varint(4) + b"NOTE" + zz(-5)
+            + varint(0) + nm("bob") + varint(2) + b"{}" + b"\x22" * 32
+            + bytes([F_APP]) + varint(1) + b"\x0e" + zz(0) + varint(0) + varint(0)
+            + varint(0) + b"\x33" * 32)
+    stats = {k: 0 for k in ["op_text", "names_same_as_before", "names_same_across_a_null",
+                            "names_changed_mid_pack", "names_repeated_explicitly",
+                            "null_values"]}
+    prev, es = decode_pack(pack, stats)
+    got = [(x["seq"], x["op"], x["logged_at_pg"], x["session_user_name"], x["current_user_name"],
+            x["application_name"], x["table_id"], x["layout_id"], x["row_image"], x["row_salts"],
+            x["detail"], x["prev_hash"], x["entry_hash"]) for x in es]
+    want = [(1001, "INSERT", 1000000, "alice", "app", "e-procurement", 7, 3, [None, "42"],
+             bytes(16), None, b"\xaa" * 32, b"\x11" * 32),
+            (1301, "NOTE", 999995, "alice", "bob", None, None, None, None, None, "{}",
+             b"\x11" * 32, b"\x22" * 32),
+            (1302, "EXPORT", 999995, "alice", "bob", "e-procurement", None, None, None, None,
+             None, b"\x22" * 32, b"\x33" * 32)]
+    if got != want:
+        fail("self-test: the hand-made pack decodes as %r, not %r" % (got, want))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """A superuser rewrites history consistently; only a checkpoint sees it.
 
-The attack the checkpoint issue exists for: with the guard switched off, a
-superuser marks up a contract value in an old ledger entry and recomputes
-every later hash of its chain (this script does it with its own
-implementation of docs/format.md, from check_format.py).  Then:
+The attack the checkpoint issue exists for: with the guards switched off, a
+superuser marks up a contract value in an old ledger entry (in place, in the
+bytes of its pack in notary.ledger_packs) and recomputes every later hash of
+its chain (this script does it with its own implementation of
+docs/format.md and of the pack layout, from check_format.py).  Then:
   - notary.verify() finds nothing: the ledger is consistent again;
   - notary.verify_checkpoint() with a checkpoint taken before the rewrite
     reports history_rewritten;
@@ -62,42 +63,28 @@ INSERT INTO procurement.contracts VALUES (3, 'PT Karya Abadi', 42000000);
         target = json.loads(psql(
             "SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos FROM notary.ledger "
             "WHERE op = 'INSERT' AND row_image[1] = '1') e").strip())
-        psql("ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only")
-        psql("UPDATE notary.ledger SET row_image[3] = '950000000.00' WHERE seq = %d" % target["seq"])
-        layouts = {}
-        for line in psql("SELECT row_to_json(l) FROM notary.layouts l").splitlines():
-            l = json.loads(line)
-            d = f.layout_digest(l["table_id"], l["schema_name"], l["table_name"],
-                                l["column_names"], l["column_types"],
-                                [k - 1 for k in l["key_columns"]],
-                                [p - 1 for p in l["personal_columns"]])
-            layouts[l["layout_id"]] = (d, [p - 1 for p in l["personal_columns"]])
-        rows = psql(
-            "SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos, "
-            "encode(prev_hash, 'hex') AS prev_hash, op, xid::text AS xid, "
-            "(extract(epoch FROM logged_at) * 1000000)::bigint AS logged_at_us, "
-            "session_user_name, current_user_name, application_name, client_addr, table_id, "
-            "layout_id, row_image, encode(row_salts, 'hex') AS row_salts, "
-            "encode(old_digest, 'hex') AS old_digest, detail::text AS detail "
-            "FROM notary.ledger WHERE chain_id = %d AND chain_pos >= %d ORDER BY chain_pos) e"
-            % (target["chain_id"], target["chain_pos"])).splitlines()
-        prev = None
-        for line in rows:
-            e = json.loads(line)
-            p = bytes.fromhex(e["prev_hash"]) if prev is None else prev
-            img = None
-            if e["layout_id"] is not None:
-                ld, personal = layouts[e["layout_id"]]
-                img = f.image_digest(ld, e["row_image"], personal,
-                                     bytes.fromhex(e["row_salts"]) if e["row_salts"] else b"")
-            h = f.entry_hash(p, e, img)
-            psql("UPDATE notary.ledger SET prev_hash = '\\x%s', entry_hash = '\\x%s' WHERE seq = %d"
-                 % (p.hex(), h.hex(), e["seq"]))
-            prev = h
-        psql("ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only")
+        expect(psql("SELECT count(*) FROM notary.ledger_packs WHERE chain_id = %d AND %d BETWEEN first_pos AND last_pos"
+                    % (target["chain_id"], target["chain_pos"])).strip() == "1",
+               "precondition: the entry to mark up is packed")
+        psql("ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only; "
+             "ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only")
+        # the same number of digits: the pack still decodes
+        psql("UPDATE notary.ledger_packs "
+             "SET entries = overlay(entries PLACING convert_to('950000000.00', 'UTF8') "
+             "FROM position(convert_to('150000000.00', 'UTF8') IN entries) FOR 12) "
+             "WHERE chain_id = %d AND %d BETWEEN first_pos AND last_pos"
+             % (target["chain_id"], target["chain_pos"]))
+        expect(psql("SELECT row_image[3] FROM notary.ledger WHERE seq = %d" % target["seq"]).strip()
+               == "950000000.00", "precondition: the view shows the marked-up value")
+        expect([r[0] for r in findings("SELECT seq FROM notary.verify()")] == [str(target["seq"])],
+               "before the rehash, verify() reports the edited entry")
+        updates, n = f.rehash_chain(DB, target["chain_id"], target["chain_pos"])
+        psql("BEGIN;\n" + "\n".join(updates) + "\nCOMMIT;")
+        psql("ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only; "
+             "ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only")
 
         expect(findings("SELECT problem FROM notary.verify()") == [],
-               "verify() cannot see a consistent rewrite (rehashed %d entries)" % len(rows))
+               "verify() cannot see a consistent rewrite (rehashed %d entries)" % n)
         got = findings("SELECT problem, chain_id, position FROM notary.verify_checkpoint('%s')" % cp)
         expect(any(r[0] == "history_rewritten" and int(r[1]) == target["chain_id"] for r in got),
                "verify_checkpoint() with the earlier checkpoint reports history_rewritten on chain %d: %s"
@@ -105,18 +92,28 @@ INSERT INTO procurement.contracts VALUES (3, 'PT Karya Abadi', 42000000);
 
         # --- tail cut off after a new checkpoint
         cp2 = psql("SELECT notary.checkpoint()").strip()
-        # (the ALTER TABLE that switches the guard off is itself recorded in
-        # the ledger, in this backend's chain: cut the tail after it, in the
-        # same session, and write nothing more before checking)
+        # (the ALTER TABLEs that switch the guards off are themselves recorded
+        # in the ledger, in this backend's chain: written as single entries
+        # (notary.pack_entries = off), they are stored at once, so the same
+        # statement cuts them off with the tail; write nothing more before
+        # checking)
         head = json.loads(cp2)["chains"][-1]
-        psql("ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only; "
-             "DELETE FROM notary.ledger WHERE chain_id = %d AND chain_pos >= %d"
-             % (head["chain_id"], head["position"]))
+        expect(psql("SELECT count(*) FROM notary.ledger_packs WHERE chain_id = %d "
+                    "AND first_pos < %d AND last_pos >= %d"
+                    % (head["chain_id"], head["position"], head["position"])).strip() == "0",
+               "precondition: no pack holds both the head and an entry before it")
+        psql("SET notary.pack_entries = off; "
+             "ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only; "
+             "ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only; "
+             "DELETE FROM notary.ledger_packs WHERE chain_id = %d AND first_pos >= %d; "
+             "DELETE FROM notary.ledger_entries WHERE chain_id = %d AND chain_pos >= %d"
+             % (head["chain_id"], head["position"], head["chain_id"], head["position"]))
         got = findings("SELECT problem FROM notary.verify_checkpoint('%s')" % cp2)
         expect(["entries_missing"] in got, "a tail cut off after a checkpoint is reported: %s" % got)
         expect(findings("SELECT problem FROM notary.verify() WHERE problem <> 'checkpoint_chain'") == [],
                "verify() alone cannot see a cut-off tail")
-        psql("ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only")
+        psql("ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only; "
+             "ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only")
 
         # --- forged and foreign checkpoints
         forged = json.loads(cp2)

@@ -8,6 +8,12 @@
 # alice (owns app.owned, no other privilege) and auditor (notary_auditor).
 # autovacuum is off so that consecutive connections get the same backend id
 # and therefore write to the same chain; the forgery test below relies on it.
+#
+# Storage (0.3): notary.ledger is a view over notary.ledger_entries (one
+# entry per row) and notary.ledger_packs (the entries of one transaction
+# packed into one row).  Capture packs by default; the tampering with single
+# entries below is done on entries written with notary.pack_entries = off,
+# and section (e) tampers with the packed bytes themselves.
 
 use strict;
 use warnings;
@@ -319,53 +325,104 @@ is(sql("SELECT count(*) FROM pg_extension WHERE extname = 'pg_notary'"), '1',
 
 # --- nobody edits the ledger directly -------------------------------------
 
-for my $tbl (qw(ledger layouts))
+# Entries written with notary.pack_entries = off are single rows, as in 0.2
+# (the tampering below uses them; the guards of notary.ledger_entries need
+# rows to fire on).
+sql("SET notary.pack_entries = off;
+     INSERT INTO app.t_copy VALUES (12, 'single 12'); INSERT INTO app.t_copy VALUES (13, 'single 13');
+     INSERT INTO app.t_copy VALUES (14, 'single 14');");
+is( sql("SELECT count(*) FROM notary.ledger_entries e JOIN notary.tables t USING (table_id)
+          WHERE t.table_name = 't_copy' AND e.row_image[1] IN ('12', '13', '14')"),
+	'3', 'notary.pack_entries = off: each entry is a single row of notary.ledger_entries');
+ok(sql("SELECT count(*) FROM notary.ledger_packs") > 0, 'by default capture writes packs');
+# Only a superuser may store entries as single rows: once pg_notary is
+# loaded in her session (by a write of her table), alice cannot set it, and
+# a value set before is not taken.
+refused("INSERT INTO app.owned VALUES (5, 'by alice'); SET notary.pack_entries = off", '42501',
+	'only a superuser may set notary.pack_entries', 'alice');
+sql("SET notary.pack_entries = off; INSERT INTO app.owned VALUES (6, 'by alice')", 'alice');
+is( sql("SELECT count(*) FROM notary.ledger_entries e JOIN notary.tables t USING (table_id)
+          WHERE t.table_name = 'owned' AND e.row_image[1] = '6'") . '/'
+	  . sql("SELECT count(*) FROM notary.entries WHERE table_name = 'owned' AND row_data->>'id' = '6'"),
+	'0/1', "alice's notary.pack_entries = off, set before pg_notary was loaded, is not taken");
+
+# notary.ledger is a view: UPDATE and DELETE through it are refused by its
+# INSTEAD OF trigger, TRUNCATE by PostgreSQL itself.  The tables that store
+# the entries refuse all three.
+my %a_column = (ledger => 'table_id', ledger_entries => 'table_id', ledger_packs => 'chain_id', layouts => 'table_id');
+for my $tbl (qw(ledger ledger_entries ledger_packs layouts))
 {
-	refused("UPDATE notary.$tbl SET table_id = table_id", 'NT001',
+	my $col = $a_column{$tbl};
+	refused("UPDATE notary.$tbl SET $col = $col", 'NT001',
 		"superuser: UPDATE notary.$tbl is refused (NT001)");
 	refused("DELETE FROM notary.$tbl", 'NT001',
 		"superuser: DELETE FROM notary.$tbl is refused (NT001)");
-	refused("TRUNCATE notary.$tbl", 'NT001', "superuser: TRUNCATE notary.$tbl is refused (NT001)");
+	if ($tbl eq 'ledger')
+	{
+		refused("TRUNCATE notary.$tbl", '42809', "superuser: TRUNCATE notary.$tbl is refused (42809, a view)");
+	}
+	else
+	{
+		refused("TRUNCATE notary.$tbl", 'NT001', "superuser: TRUNCATE notary.$tbl is refused (NT001)");
+	}
 	refused("SET session_replication_role = replica; DELETE FROM notary.$tbl", 'NT001',
 		"superuser under replica role: DELETE FROM notary.$tbl is refused (NT001)");
+	refused("SET session_replication_role = replica; UPDATE notary.$tbl SET $col = $col", 'NT001',
+		"superuser under replica role: UPDATE notary.$tbl is refused (NT001)");
 }
 for my $user (qw(alice auditor))
 {
 	for my $q ('UPDATE notary.ledger SET op = op', 'DELETE FROM notary.ledger',
-		'TRUNCATE notary.ledger', 'INSERT INTO notary.ledger SELECT * FROM notary.ledger LIMIT 1')
+		'INSERT INTO notary.ledger SELECT * FROM notary.ledger LIMIT 1',
+		'UPDATE notary.ledger_entries SET op = op', 'DELETE FROM notary.ledger_entries',
+		'TRUNCATE notary.ledger_entries',
+		'INSERT INTO notary.ledger_entries SELECT * FROM notary.ledger_entries LIMIT 1',
+		'UPDATE notary.ledger_packs SET entries = entries', 'DELETE FROM notary.ledger_packs',
+		'TRUNCATE notary.ledger_packs',
+		'INSERT INTO notary.ledger_packs SELECT * FROM notary.ledger_packs LIMIT 1')
 	{
 		refused($q, '42501', "$user: $q is refused (42501)", $user);
 	}
+	# alice has no USAGE on schema notary; the auditor has, and learns that
+	# a view cannot be truncated
+	my $state = $user eq 'alice' ? '42501' : '42809';
+	refused('TRUNCATE notary.ledger', $state, "$user: TRUNCATE notary.ledger is refused ($state)", $user);
 }
 is(sql("SELECT count(*) FROM notary.verify()", 'auditor'), '0', 'the auditor role can run verify()');
 is(verify(), '', 'ledger intact before tampering');
 
 # --- a superuser who turns the guard off: detection ------------------------
 
-sql("ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only");
+refused('ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only', '42809',
+	'the guard of the view notary.ledger cannot be turned off (42809)');
+sql("ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only");
 sql("ALTER TABLE notary.layouts DISABLE TRIGGER layouts_append_only");
 is( sql("SELECT detail->>'object' FROM notary.ledger WHERE op = 'DDL' ORDER BY seq DESC LIMIT 1"),
 	'notary.layouts', 'turning the guard off is itself recorded');
 is( sql("SELECT detail->>'object' FROM notary.ledger WHERE op = 'DDL' ORDER BY seq DESC LIMIT 1 OFFSET 1"),
-	'notary.ledger', '... for both tables');
+	'notary.ledger_entries', '... for both tables');
 
-# (a) content edited, hash left alone: altered_entry at exactly that seq.
+# (a) content edited, hash left alone: altered_entry at exactly that seq
+# (a single entry, written with notary.pack_entries = off above).
 {
-	my $victim = sql("SELECT min(e.seq) FROM notary.entries e WHERE e.table_name = 't_copy' AND e.op = 'INSERT'");
-	sql("CREATE TABLE public.saved AS SELECT * FROM notary.ledger WHERE seq = $victim");
-	sql("UPDATE notary.ledger SET row_image[2] = 'forged' WHERE seq = $victim");
+	my $victim = sql("SELECT min(e.seq) FROM notary.entries e WHERE e.table_name = 't_copy' AND e.op = 'INSERT'
+	                     AND e.seq IN (SELECT seq FROM notary.ledger_entries)");
+	sql("CREATE TABLE public.saved AS SELECT * FROM notary.ledger_entries WHERE seq = $victim");
+	sql("UPDATE notary.ledger_entries SET row_image[2] = 'forged' WHERE seq = $victim");
+	is(sql("SELECT row_image[2] FROM notary.ledger WHERE seq = $victim"), 'forged',
+		'precondition: the view shows the edited image');
 	is(verify(), "$victim|altered_entry", 'edited row image: altered_entry at exactly that seq');
 
-	sql("UPDATE notary.ledger l SET row_image = s.row_image FROM public.saved s WHERE l.seq = s.seq");
+	sql("UPDATE notary.ledger_entries l SET row_image = s.row_image FROM public.saved s WHERE l.seq = s.seq");
 	is(verify(), '', 'the original image restored: intact again');
 
-	sql("UPDATE notary.ledger SET session_user_name = 'someone_else' WHERE seq = $victim");
+	sql("UPDATE notary.ledger_entries SET session_user_name = 'someone_else' WHERE seq = $victim");
 	is(verify(), "$victim|altered_entry", 'edited metadata (who): altered_entry');
-	sql("UPDATE notary.ledger l SET session_user_name = s.session_user_name FROM public.saved s WHERE l.seq = s.seq");
+	sql("UPDATE notary.ledger_entries l SET session_user_name = s.session_user_name FROM public.saved s WHERE l.seq = s.seq");
 
-	sql("UPDATE notary.ledger SET logged_at = logged_at - interval '1 day' WHERE seq = $victim");
+	sql("UPDATE notary.ledger_entries SET logged_at = logged_at - interval '1 day' WHERE seq = $victim");
 	is(verify(), "$victim|altered_entry", 'edited metadata (when): altered_entry');
-	sql("UPDATE notary.ledger l SET logged_at = s.logged_at FROM public.saved s WHERE l.seq = s.seq");
+	sql("UPDATE notary.ledger_entries l SET logged_at = s.logged_at FROM public.saved s WHERE l.seq = s.seq");
 
 	sql("UPDATE notary.layouts SET column_names[2] = 'w' WHERE table_name = 't_copy'");
 	like(verify_full(), qr/^\|\|\|altered_layout\|.*t_copy/m, 'edited layout: altered_layout');
@@ -377,18 +434,18 @@ is( sql("SELECT detail->>'object' FROM notary.ledger WHERE op = 'DDL' ORDER BY s
 # (b) an entry deleted from the middle of a chain: missing_entry naming it.
 {
 	my $row = sql(
-		"SELECT seq || ' ' || chain_id || ' ' || chain_pos FROM notary.ledger l
+		"SELECT seq || ' ' || chain_id || ' ' || chain_pos FROM notary.ledger_entries l
 		  WHERE chain_pos > 1 AND EXISTS (SELECT 1 FROM notary.ledger n WHERE n.chain_id = l.chain_id AND n.chain_pos = l.chain_pos + 1)
-		  ORDER BY seq LIMIT 1 OFFSET 5");
+		  ORDER BY seq LIMIT 1 OFFSET 1");
 	my ($seq, $chain, $pos) = split / /, $row;
 	my $next_seq = sql("SELECT seq FROM notary.ledger WHERE chain_id = $chain AND chain_pos = $pos + 1");
-	sql("CREATE TABLE public.saved AS SELECT * FROM notary.ledger WHERE seq = $seq;
-	     DELETE FROM notary.ledger WHERE seq = $seq;");
+	sql("CREATE TABLE public.saved AS SELECT * FROM notary.ledger_entries WHERE seq = $seq;
+	     DELETE FROM notary.ledger_entries WHERE seq = $seq;");
 	my $v = verify_full();
 	is(nlines($v), 1, 'deleted entry: exactly one finding') or diag($v);
 	like($v, qr/^$next_seq\|$chain\|@{[$pos + 1]}\|missing_entry\|.*\bposition $pos of chain $chain\b/,
 		'deleted entry: missing_entry at the next entry, naming the missing position');
-	sql("INSERT INTO notary.ledger SELECT * FROM public.saved; DROP TABLE public.saved;");
+	sql("INSERT INTO notary.ledger_entries SELECT * FROM public.saved; DROP TABLE public.saved;");
 	is(verify(), '', 'the entry put back: intact again');
 }
 
@@ -399,8 +456,10 @@ is( sql("SELECT detail->>'object' FROM notary.ledger WHERE op = 'DDL' ORDER BY s
 	       session_user_name, current_user_name, application_name, client_addr, table_id, layout_id,
 	       row_image, row_salts, old_digest, detail
 	     FROM notary.ledger WHERE chain_pos = 1 ORDER BY seq LIMIT 1");
+	is(sql("SELECT count(*) FROM notary.ledger_entries WHERE chain_id = 999"), '1',
+		'an INSERT into the view notary.ledger stores a single entry');
 	like(verify_full(), qr/^\d+\|999\|1\|altered_entry\|/m, 'an entry replayed onto another chain: altered_entry');
-	sql("DELETE FROM notary.ledger WHERE chain_id = 999");
+	sql("DELETE FROM notary.ledger_entries WHERE chain_id = 999");
 	is(verify(), '', 'intact again');
 }
 
@@ -409,13 +468,15 @@ is( sql("SELECT detail->>'object' FROM notary.ledger WHERE op = 'DDL' ORDER BY s
 # checkpoint taken before and held outside the database can, and so can
 # verify_table() for rows whose entries went.
 {
-	sql("INSERT INTO app.t_tail VALUES (9, 'row 9'); INSERT INTO app.t_tail VALUES (11, 'row 11');");
+	sql("SET notary.pack_entries = off; INSERT INTO app.t_tail VALUES (9, 'row 9'); INSERT INTO app.t_tail VALUES (11, 'row 11');");
 	my $held = sql("SELECT notary.checkpoint()");    # the auditor keeps this
 	is(verify_checkpoint($held), '', 'a fresh checkpoint verifies');
 	my ($chain, $pos) = split / /, sql(
 		"SELECT chain_id || ' ' || chain_pos FROM notary.entries WHERE table_name = 't_tail' AND row_data->>'id' = '9'");
 	my $tail_end = sql("SELECT max(chain_pos) FROM notary.ledger WHERE chain_id = $chain");
-	sql("DELETE FROM notary.ledger WHERE chain_id = $chain AND chain_pos >= $pos");
+	sql("DELETE FROM notary.ledger_entries WHERE chain_id = $chain AND chain_pos >= $pos");
+	is(sql("SELECT count(*) FROM notary.ledger WHERE chain_id = $chain AND chain_pos >= $pos"), '0',
+		'precondition: the chain\'s tail is gone');
 	is(verify(), '', 'verify() alone does not see the newest entries of a chain deleted (documented limit)');
 	like(verify_checkpoint($held), qr/^entries_missing\|$chain\|\d+\|/m,
 		'the held checkpoint reports entries_missing for the truncated chain');
@@ -424,7 +485,7 @@ is( sql("SELECT detail->>'object' FROM notary.ledger WHERE op = 'DDL' ORDER BY s
 	like($vt, finding_re('row_not_in_ledger', 11), 'verify_table: so is row 11');
 
 	# The chain continues from the shortened head; writing as many entries as
-	# were deleted rewrites the chain's history consistently.
+	# were deleted rewrites the chain's history consistently (in packs now).
 	sql("INSERT INTO app.t_tail VALUES (100, 'rewrite')");
 	is( sql("SELECT chain_id || ' ' || chain_pos FROM notary.ledger ORDER BY seq DESC LIMIT 1"),
 		"$chain $pos", 'the next writer of that chain continues from the shortened head');
@@ -465,29 +526,109 @@ is( sql("SELECT detail->>'object' FROM notary.ledger WHERE op = 'DDL' ORDER BY s
 # self-consistent entry at P, and puts the old entries after P back.  The
 # rewritten entry verifies on its own; the link of the entry after it breaks.
 {
-	sql("INSERT INTO app.t_forge VALUES (21, 'honest 21'); INSERT INTO app.t_forge VALUES (22, 'honest 22');
+	sql("SET notary.pack_entries = off;
+	     INSERT INTO app.t_forge VALUES (21, 'honest 21'); INSERT INTO app.t_forge VALUES (22, 'honest 22');
 	     INSERT INTO app.t_forge VALUES (23, 'honest 23');");
 	my $row = sql("SELECT seq || ' ' || chain_id || ' ' || chain_pos FROM notary.entries
 	                WHERE table_name = 't_forge' AND row_data->>'id' = '22'");
 	my ($seq, $chain, $pos) = split / /, $row;
 	my $next_seq = sql("SELECT seq FROM notary.ledger WHERE chain_id = $chain AND chain_pos = $pos + 1");
-	sql("CREATE TABLE public.saved AS SELECT * FROM notary.ledger WHERE chain_id = $chain AND chain_pos > $pos;
-	     DELETE FROM notary.ledger WHERE chain_id = $chain AND chain_pos >= $pos;");
+	is(sql("SELECT count(*) FROM notary.ledger_packs WHERE chain_id = $chain AND last_pos >= $pos"), '0',
+		'precondition: the entries from that position on are single rows');
+	sql("CREATE TABLE public.saved AS SELECT * FROM notary.ledger_entries WHERE chain_id = $chain AND chain_pos > $pos;
+	     DELETE FROM notary.ledger_entries WHERE chain_id = $chain AND chain_pos >= $pos;");
 	sql("INSERT INTO app.t_forge VALUES (99, 'forged 22')");
 	is( sql("SELECT chain_id || ' ' || chain_pos FROM notary.ledger ORDER BY seq DESC LIMIT 1"),
 		"$chain $pos", 'precondition: the forged entry took the place of the old one');
-	sql("INSERT INTO notary.ledger SELECT * FROM public.saved; DROP TABLE public.saved;");
+	sql("INSERT INTO notary.ledger_entries SELECT * FROM public.saved; DROP TABLE public.saved;");
 	my $v = verify_full();
 	is(nlines($v), 1, 'rewritten entry and hash: exactly one finding') or diag($v);
 	like($v, qr/^$next_seq\|$chain\|@{[$pos + 1]}\|broken_link\|.*position $pos\b/,
 		'rewritten entry and hash: broken_link at the next entry');
+	# the old entries after the forged one removed again: the forged entry
+	# (a pack) is the chain's head, and the chain verifies (for (e))
+	sql("DELETE FROM notary.ledger_entries WHERE chain_id = $chain AND chain_pos > $pos");
+	is(verify(), '', 'the old tail removed again: verify() finds nothing');
 }
 
-sql("ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only");
+# (e) packed entries: the guard of notary.ledger_packs off, an attacker edits
+# the stored bytes (an in-place replacement of a value, the same length, so
+# that the pack still decodes), damages a pack, or deletes a whole one.
+sql("ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only");
+is( sql("SELECT detail->>'object' FROM notary.ledger WHERE op = 'DDL' ORDER BY seq DESC LIMIT 1"),
+	'notary.ledger_packs', 'turning the guard of the packs off is recorded');
+{
+	# three transactions of one chain: a pack of two entries, then two packs
+	# of one
+	sql("INSERT INTO app.t_forge VALUES (30, 'packed 30'), (31, 'packed 31')");
+	sql("INSERT INTO app.t_forge VALUES (32, 'packed 32')");
+	sql("INSERT INTO app.t_forge VALUES (33, 'packed 33')");
+	my $entry = sub {
+		return split / /, sql("SELECT seq || ' ' || chain_id || ' ' || chain_pos FROM notary.entries
+		                        WHERE table_name = 't_forge' AND row_data->>'id' = '$_[0]'");
+	};
+	my ($s30, $chain, $p30) = $entry->(30);
+	my ($s31, undef, $pos31) = $entry->(31);
+	my ($s32, undef, $p32) = $entry->(32);
+	my ($s33, undef, $p33) = $entry->(33);
+	my $pack_of = sub { "chain_id = $chain AND $_[0] BETWEEN first_pos AND last_pos" };
+	is( sql("SELECT string_agg((last_pos - first_pos + 1)::text, ',' ORDER BY first_pos) FROM notary.ledger_packs
+	          WHERE chain_id = $chain AND last_pos >= $p30"),
+		'2,1,1', 'precondition: the entries are packed, 2 + 1 + 1');
+	is(sql("SELECT count(*) FROM notary.ledger_entries WHERE seq >= $s30"), '0',
+		'precondition: none of them is a single entry');
+	sql("CREATE TABLE public.saved AS SELECT * FROM notary.ledger_packs WHERE chain_id = $chain AND last_pos >= $p30");
+
+	# a value replaced in place: the view shows it, verify() finds it
+	sql("UPDATE notary.ledger_packs
+	        SET entries = overlay(entries PLACING convert_to('forged 31', 'UTF8')
+	                      FROM position(convert_to('packed 31', 'UTF8') IN entries) FOR 9)
+	      WHERE @{[ $pack_of->($pos31) ]}");
+	is(sql("SELECT row_image[2] FROM notary.ledger WHERE seq = $s31"), 'forged 31',
+		'precondition: the view shows the value edited in the pack');
+	is(verify(), "$s31|altered_entry", 'packed value edited: altered_entry at exactly that seq');
+	like(verify_table('app.t_forge'), finding_re('row_differs', 31), 'verify_table(): row_differs for the edited row');
+	sql("UPDATE notary.ledger_packs p SET entries = s.entries FROM public.saved s
+	      WHERE p.chain_id = s.chain_id AND p.first_pos = s.first_pos");
+	is(verify(), '', 'the pack restored: intact again');
+
+	# the stored hash of the pack's last entry edited (the pack's last byte)
+	sql("UPDATE notary.ledger_packs SET entries = overlay(entries PLACING '\\x00'::bytea FROM length(entries) FOR 1)
+	      WHERE @{[ $pack_of->($pos31) ]}");
+	like(verify(), qr/^$s31\|altered_entry$/m, 'packed entry hash edited: altered_entry');
+	sql("UPDATE notary.ledger_packs p SET entries = s.entries FROM public.saved s
+	      WHERE p.chain_id = s.chain_id AND p.first_pos = s.first_pos");
+
+	# a pack cut short: it no longer decodes
+	sql("UPDATE notary.ledger_packs SET entries = substring(entries FROM 1 FOR length(entries) - 40)
+	      WHERE @{[ $pack_of->($pos31) ]}");
+	like(verify_full(), qr/^\d*\|$chain\|\d+\|malformed_entry\|/m, 'a damaged pack: malformed_entry for its chain');
+	sql("UPDATE notary.ledger_packs p SET entries = s.entries FROM public.saved s
+	      WHERE p.chain_id = s.chain_id AND p.first_pos = s.first_pos");
+	is(verify(), '', 'intact again');
+
+	# a whole pack deleted from the middle of the chain
+	sql("DELETE FROM notary.ledger_packs WHERE @{[ $pack_of->($p32) ]}");
+	my $v = verify_full();
+	is(nlines($v), 1, 'deleted pack: exactly one finding') or diag($v);
+	like($v, qr/^$s33\|$chain\|$p33\|missing_entry\|.*\bposition $p32 of chain $chain\b/,
+		'deleted pack: missing_entry at the next entry, naming the missing position');
+	sql("INSERT INTO notary.ledger_packs SELECT * FROM public.saved s
+	      WHERE NOT EXISTS (SELECT 1 FROM notary.ledger_packs p WHERE p.chain_id = s.chain_id AND p.first_pos = s.first_pos);
+	     DROP TABLE public.saved;");
+	is(verify(), '', 'the pack put back: intact again');
+}
+
+sql("ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only");
+sql("ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only");
 sql("ALTER TABLE notary.layouts ENABLE ALWAYS TRIGGER layouts_append_only");
-is( sql("SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'notary.ledger'::regclass AND tgname = 'ledger_append_only'"),
-	'A', 'guard back on');
+is( sql("SELECT string_agg(tgrelid::regclass || '.' || tgname || '=' || tgenabled::text, ',' ORDER BY 1)
+           FROM pg_trigger WHERE tgrelid IN ('notary.ledger_entries'::regclass, 'notary.ledger_packs'::regclass)
+            AND tgname IN ('ledger_append_only', 'ledger_packs_append_only')"),
+	'notary.ledger_entries.ledger_append_only=A,notary.ledger_packs.ledger_packs_append_only=A', 'guards back on');
 refused('DELETE FROM notary.ledger', 'NT001', 'and refusing again');
+refused('DELETE FROM notary.ledger_entries', 'NT001', '... for single entries');
+refused('DELETE FROM notary.ledger_packs', 'NT001', '... and for packs');
 
 $node->stop;
 done_testing();

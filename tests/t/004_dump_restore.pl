@@ -3,8 +3,11 @@
 # plain SQL with psql, parallel pg_restore -j 2, and pg_restore --schema-only
 # followed by --data-only), as a superuser, into new databases:
 #   - every ledger entry, layout, table and schema registration comes back
-#     byte for byte (pg_extension_config_dump), and so do the sequences
-#     (a new entry's seq is above every restored one);
+#     byte for byte (pg_extension_config_dump), the packs of
+#     notary.ledger_packs and the single entries of notary.ledger_entries
+#     too (the source holds both: one session writes with
+#     notary.pack_entries = off), and so do the sequences (a new entry's
+#     seq is above every restored one);
 #   - verify() and verify_table() find nothing in the restored database;
 #   - capture, enrolment of new tables and the guards work there;
 #   - whatever the restore itself writes to the ledger is DDL on the
@@ -58,10 +61,12 @@ TRUNCATE app.log;
 INSERT INTO app.log VALUES ('after truncate');
 });
 
-# Two sessions open at once write to two different chains.
+# Two sessions open at once write to two different chains, one of them
+# single entries.
 {
 	my $a = $node->background_psql('src');
 	my $b = $node->background_psql('src');
+	$a->query_safe("SET notary.pack_entries = off");
 	$a->query_safe("INSERT INTO app.later VALUES (10, 'session a')");
 	$b->query_safe("INSERT INTO app.later VALUES (20, 'session b')");
 	$a->query_safe("UPDATE app.later SET v = 'a again' WHERE id = 10");
@@ -75,11 +80,21 @@ sql('src', "INSERT INTO app.later VALUES (30, 'after the checkpoint')");
 is(sql('src', 'SELECT count(*) FROM notary.verify()'), '0', 'source: verify() finds nothing');
 ok(sql('src', 'SELECT count(DISTINCT chain_id) FROM notary.ledger') >= 2,
 	'source: the ledger has several chains');
+ok(sql('src', 'SELECT count(*) FROM notary.ledger_entries') > 0 && sql('src', 'SELECT count(*) FROM notary.ledger_packs') > 0,
+	'source: the ledger holds single entries and packs');
+is(sql('src', q{SELECT string_agg(c::regclass::text, ',' ORDER BY c::regclass::text) FROM pg_extension, unnest(extconfig) c
+                 WHERE extname = 'pg_notary' AND c::regclass::text IN ('notary.ledger_entries', 'notary.ledger_packs')}),
+	'notary.ledger_entries,notary.ledger_packs', 'source: pg_dump is told to dump the single entries and the packs');
+# The packs of the source, by (chain_id, first_pos): a restore adds packs
+# of its own (DDL), which the fingerprint leaves out.
+my $src_packs = sql('src', q{SELECT string_agg(format('(%s,%s)', chain_id, first_pos), ',') FROM notary.ledger_packs});
 
 # Fingerprints of everything pg_notary keeps, and of the application data.
 my %fp = (
 	ledger  => 'SELECT count(*) || \' \' || md5(string_agg(l::text, E\'\n\' ORDER BY seq)) FROM notary.ledger l WHERE seq <= %MAX%',
 	hashes  => 'SELECT md5(string_agg(encode(entry_hash, \'hex\'), \',\' ORDER BY chain_id, chain_pos)) FROM notary.ledger WHERE seq <= %MAX%',
+	entries => 'SELECT count(*) || \' \' || md5(string_agg(l::text, E\'\n\' ORDER BY seq)) FROM notary.ledger_entries l WHERE seq <= %MAX%',
+	packs   => 'SELECT count(*) || \' \' || md5(string_agg(p::text, E\'\n\' ORDER BY chain_id, first_pos)) FROM notary.ledger_packs p WHERE (chain_id, first_pos) IN (%PACKS%)',
 	layouts => 'SELECT count(*) || \' \' || md5(string_agg(y::text, E\'\n\' ORDER BY layout_id)) FROM notary.layouts y',
 	tables  => 'SELECT md5(string_agg(t::text, E\'\n\' ORDER BY table_id)) FROM notary.tables t',
 	schemas => 'SELECT md5(string_agg(s::text, E\'\n\' ORDER BY schema_name)) FROM notary.schemas s',
@@ -90,6 +105,7 @@ my %src_fp;
 for my $k (keys %fp)
 {
 	(my $q = $fp{$k}) =~ s/%MAX%/$src_max/g;
+	$q =~ s/%PACKS%/$src_packs/g;
 	$src_fp{$k} = sql('src', $q);
 }
 my $src_ops = sql('src', 'SELECT string_agg(DISTINCT op, \',\') FROM notary.ledger');
@@ -103,6 +119,8 @@ $node->command_ok([ 'pg_dump', '-Fc', '-f', $dump_c, '-d', $node->connstr('src')
 	'pg_dump -Fc of the source database');
 $node->command_ok([ 'pg_dump', '-f', $dump_p, '-d', $node->connstr('src') ],
 	'pg_dump (plain) of the source database');
+like(slurp_file($dump_p), qr/^COPY notary\.ledger_packs \(/m, 'the plain dump holds the packs');
+like(slurp_file($dump_p), qr/^COPY notary\.ledger_entries \(/m, '... and the single entries');
 
 # The source keeps working after being dumped.
 sql('src', "INSERT INTO app.later VALUES (99, 'after dump')");
@@ -160,6 +178,8 @@ for my $db (qw(dst_c dst_p dst_j dst_s))
 	for my $k (sort keys %fp)
 	{
 		(my $q = $fp{$k}) =~ s/%MAX%/$src_max/g;
+		$q =~ s/%PACKS%/$src_packs/g;
+	$q =~ s/%PACKS%/$src_packs/g;
 		is(sql($db, $q), $src_fp{$k}, "$db: $k identical to the source");
 	}
 
@@ -218,6 +238,11 @@ for my $db (qw(dst_c dst_p dst_j dst_s))
 
 	my ($ret, $out, $err) = $node->psql($db, "\\set VERBOSITY verbose\nDELETE FROM notary.ledger");
 	like($err, qr/ERROR:  NT001:/, "$db: the ledger guard works");
+	for my $t (qw(ledger_entries ledger_packs))
+	{
+		($ret, $out, $err) = $node->psql($db, "\\set VERBOSITY verbose\nDELETE FROM notary.$t");
+		like($err, qr/ERROR:  NT001:/, "$db: the guard of notary.$t works");
+	}
 	($ret, $out, $err) = $node->psql($db, "\\set VERBOSITY verbose\nDROP EXTENSION pg_notary");
 	like($err, qr/ERROR:  NT003:/, "$db: DROP EXTENSION is refused");
 }

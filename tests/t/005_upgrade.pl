@@ -1,10 +1,12 @@
-# 005_upgrade.pl -- a ledger written by pg_notary 0.1 survives
-# ALTER EXTENSION pg_notary UPDATE: every entry and checkpoint still
-# verifies, capture goes on into the same chains, tampering with an old
-# entry is still found, and what the upgrade adds carries COMMENTs and
-# grants nothing to PUBLIC.  (CREATE EXTENSION itself runs the 0.1 script
-# and then this same upgrade chain, so every other test covers the fresh
-# install.)
+# 005_upgrade.pl -- a ledger written by pg_notary 0.1 and 0.2 survives
+# ALTER EXTENSION pg_notary UPDATE (0.1 -> 0.2 -> 0.3): every entry and
+# checkpoint still verifies, capture goes on into the same chains (in 0.3
+# as packs, in notary.ledger_packs, after the single entries 0.1 and 0.2
+# wrote, kept in notary.ledger_entries), old single entries and new packs
+# verify together, tampering with either is still found, and what the
+# upgrades add carries COMMENTs and grants nothing to PUBLIC.  (CREATE
+# EXTENSION itself runs the 0.1 script and then this same upgrade chain, so
+# every other test covers the fresh install.)
 
 use strict;
 use warnings;
@@ -41,47 +43,136 @@ like($cp, qr/"signature"/, 'a checkpoint signed under 0.1');
 my $entries_before = sql('old_ledger', 'SELECT count(*) FROM notary.ledger');
 cmp_ok($entries_before, '>', 400, "0.1 wrote $entries_before entries");
 
-# --- upgrade ---------------------------------------------------------------
-sql('old_ledger', 'ALTER EXTENSION pg_notary UPDATE');
+# --- upgrade to 0.2, and a ledger written by 0.2 ---------------------------
+sql('old_ledger', q{ALTER EXTENSION pg_notary UPDATE TO '0.2'});
 is(sql('old_ledger', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_notary'}),
-	'0.2', 'ALTER EXTENSION UPDATE reaches the default version');
-
+	'0.2', 'ALTER EXTENSION UPDATE TO 0.2');
 is(sql('old_ledger', 'SELECT count(*) FROM notary.ledger'),
-	$entries_before, 'the upgrade neither adds nor removes ledger entries');
+	$entries_before, 'the upgrade to 0.2 neither adds nor removes ledger entries');
 is(sql('old_ledger', q{SELECT problem || ': ' || detail FROM notary.verify()}),
-	'', 'verify() finds nothing in the upgraded ledger');
+	'', 'verify() finds nothing in the ledger upgraded to 0.2');
 is(sql('old_ledger',
 		q{SELECT problem FROM notary.verify_checkpoint('} . $cp . q{'::jsonb)}),
-	'', 'the checkpoint signed under 0.1 verifies after the upgrade');
+	'', 'the checkpoint signed under 0.1 verifies under 0.2');
+
+sql('old_ledger', q{
+	INSERT INTO app.contracts VALUES (500, 'written by 0.2', 5, '3201000000000500');
+	UPDATE app.contracts SET amount = amount * 2 WHERE id BETWEEN 10 AND 20;
+	DELETE FROM app.contracts WHERE id = 3;
+});
+my $cp2 = sql('old_ledger', 'SELECT notary.checkpoint()');
+like($cp2, qr/"signature"/, 'a checkpoint signed under 0.2');
+my $entries_02 = sql('old_ledger', 'SELECT count(*) FROM notary.ledger');
+cmp_ok($entries_02, '>=', $entries_before + 13, "0.2 wrote more entries ($entries_02 in all)");
+is(sql('old_ledger', q{SELECT problem || ': ' || detail FROM notary.verify()}),
+	'', 'verify() finds nothing in the ledger written by 0.1 and 0.2');
+
+# --- upgrade to 0.3 (the default): packed storage --------------------------
+is(sql('old_ledger', q{SELECT default_version FROM pg_available_extensions WHERE name = 'pg_notary'}),
+	'0.3', 'the default version is 0.3');
+sql('old_ledger', 'ALTER EXTENSION pg_notary UPDATE');
+is(sql('old_ledger', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_notary'}),
+	'0.3', 'ALTER EXTENSION UPDATE reaches the default version');
+is(sql('old_ledger', q{SELECT relkind FROM pg_class WHERE oid = 'notary.ledger'::regclass}),
+	'v', 'notary.ledger is a view now');
+is( sql('old_ledger', 'SELECT count(*) FROM notary.ledger_entries') . '/'
+	  . sql('old_ledger', 'SELECT count(*) FROM notary.ledger_packs'),
+	"$entries_02/0", 'the entries 0.1 and 0.2 wrote are the single entries, no pack yet');
+
+is(sql('old_ledger', 'SELECT count(*) FROM notary.ledger'),
+	$entries_02, 'the upgrade neither adds nor removes ledger entries');
+is(sql('old_ledger', q{SELECT problem || ': ' || detail FROM notary.verify()}),
+	'', 'verify() finds nothing in the upgraded ledger');
+for my $c ([ '0.1', $cp ], [ '0.2', $cp2 ])
+{
+	is(sql('old_ledger',
+			q{SELECT problem FROM notary.verify_checkpoint('} . $c->[1] . q{'::jsonb)}),
+		'', "the checkpoint signed under $c->[0] verifies after the upgrade");
+}
 is(sql('old_ledger', q{SELECT problem FROM notary.verify_table('app.contracts')}),
 	'', 'verify_table() agrees after the upgrade');
 
-# Capture goes on, and what it writes verifies with what 0.1 wrote.
+# Capture goes on, in packs, and what it writes verifies with what 0.1 and
+# 0.2 wrote.
 sql('old_ledger', q{
 	INSERT INTO app.contracts VALUES (1000, 'after upgrade', 1, '3201000000001000');
 	UPDATE app.contracts SET vendor = 'renamed' WHERE id = 1;
 	DELETE FROM app.contracts WHERE id = 2;
 });
+sql('old_ledger', q{
+	BEGIN;
+	INSERT INTO app.contracts VALUES (1001, 'one transaction', 1, '3201000000001001');
+	UPDATE app.contracts SET amount = 7 WHERE id = 1001;
+	COMMIT;
+});
 cmp_ok(sql('old_ledger', 'SELECT count(*) FROM notary.ledger'),
-	'>=', $entries_before + 3, 'changes after the upgrade are captured');
+	'>=', $entries_02 + 5, 'changes after the upgrade are captured');
+is(sql('old_ledger', 'SELECT count(*) FROM notary.ledger_entries'),
+	$entries_02, 'capture after the upgrade writes no single entry');
+cmp_ok(sql('old_ledger', 'SELECT count(*) FROM notary.ledger_packs'),
+	'>=', 4, 'capture after the upgrade writes packs (one per transaction)');
+is( sql('old_ledger', q{SELECT last_pos - first_pos + 1 FROM notary.ledger_packs p
+	                     WHERE EXISTS (SELECT 1 FROM notary.ledger l
+	                                    WHERE l.chain_id = p.chain_id AND l.chain_pos BETWEEN p.first_pos AND p.last_pos
+	                                      AND l.row_image[2] = 'one transaction')}),
+	'2', "a transaction's entries make one pack");
+ok( sql('old_ledger', q{SELECT count(*) FROM notary.ledger_packs p JOIN notary.ledger_entries e
+	                      ON e.chain_id = p.chain_id AND e.chain_pos = p.first_pos - 1}) > 0,
+	'a pack continues a chain of single entries written before the upgrade');
 is(sql('old_ledger', q{SELECT problem || ': ' || detail FROM notary.verify()}),
-	'', 'old and new entries verify together');
-is(sql('old_ledger',
-		q{SELECT problem FROM notary.verify_checkpoint('} . $cp . q{'::jsonb)}),
-	'', 'the old checkpoint is still consistent with the grown ledger');
+	'', 'old single entries and new packs verify together');
+for my $c ([ '0.1', $cp ], [ '0.2', $cp2 ])
+{
+	is(sql('old_ledger',
+			q{SELECT problem FROM notary.verify_checkpoint('} . $c->[1] . q{'::jsonb)}),
+		'', "the $c->[0] checkpoint is still consistent with the grown ledger");
+}
 is(sql('old_ledger', q{SELECT problem FROM notary.verify_table('app.contracts')}),
 	'', 'verify_table() agrees after new changes');
+my $cp3 = sql('old_ledger', 'SELECT notary.checkpoint()');
+is(sql('old_ledger',
+		q{SELECT problem FROM notary.verify_checkpoint('} . $cp3 . q{'::jsonb)}),
+	'', 'a checkpoint over single entries and packs verifies');
 
-# Tampering is still found after the upgrade (the verification is not
-# silently blind to pre-upgrade entries).
-sql('old_ledger', q{
-	ALTER TABLE notary.ledger DISABLE TRIGGER ledger_append_only;
-	UPDATE notary.ledger SET row_image[3] = '1.00'
-	 WHERE seq = (SELECT min(seq) FROM notary.ledger WHERE op = 'INSERT');
-	ALTER TABLE notary.ledger ENABLE ALWAYS TRIGGER ledger_append_only;
-});
-like(sql('old_ledger', 'SELECT string_agg(problem, \',\') FROM notary.verify()'),
-	qr/altered_entry/, 'an altered 0.1 entry is reported after the upgrade');
+# Tampering is still found after the upgrade, in an old single entry (the
+# verification is not silently blind to pre-upgrade entries) and in a pack.
+{
+	my $old = sql('old_ledger', q{SELECT min(seq) FROM notary.ledger_entries WHERE op = 'INSERT'});
+	sql('old_ledger', qq{
+		CREATE TABLE public.saved AS SELECT * FROM notary.ledger_entries WHERE seq = $old;
+		ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+		UPDATE notary.ledger_entries SET row_image[3] = '1.00' WHERE seq = $old;
+	});
+	is(sql('old_ledger', 'SELECT seq || \' \' || problem FROM notary.verify()'),
+		"$old altered_entry", 'an altered 0.1 entry is reported after the upgrade');
+	sql('old_ledger', qq{
+		UPDATE notary.ledger_entries l SET row_image = s.row_image FROM public.saved s WHERE l.seq = s.seq;
+		ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
+		DROP TABLE public.saved;
+	});
+	is(sql('old_ledger', 'SELECT count(*) FROM notary.verify()'), '0', 'the old entry restored: intact again');
+
+	my $new = sql('old_ledger', q{SELECT seq FROM notary.ledger WHERE op = 'INSERT' AND row_image[2] = 'after upgrade'});
+	sql('old_ledger', q{
+		CREATE TABLE public.saved AS SELECT * FROM notary.ledger_packs;
+		ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+		UPDATE notary.ledger_packs
+		   SET entries = overlay(entries PLACING convert_to('AFTER upgrade', 'UTF8')
+		                 FROM position(convert_to('after upgrade', 'UTF8') IN entries) FOR 13)
+		 WHERE position(convert_to('after upgrade', 'UTF8') IN entries) > 0;
+	});
+	is(sql('old_ledger', "SELECT row_image[2] FROM notary.ledger WHERE seq = $new"), 'AFTER upgrade',
+		'precondition: the value was replaced inside the pack');
+	is(sql('old_ledger', 'SELECT seq || \' \' || problem FROM notary.verify()'),
+		"$new altered_entry", 'an altered packed entry is reported');
+	sql('old_ledger', q{
+		UPDATE notary.ledger_packs p SET entries = s.entries FROM public.saved s
+		 WHERE p.chain_id = s.chain_id AND p.first_pos = s.first_pos;
+		ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+		DROP TABLE public.saved;
+	});
+	is(sql('old_ledger', 'SELECT count(*) FROM notary.verify()'), '0', 'the pack restored: intact again');
+}
 
 # --- what the upgrade created is documented and closed ---------------------
 # Every member of the extension carries a COMMENT (\df+ and \d+ are how a
@@ -91,8 +182,12 @@ my $members = q{
 	  FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
 	 WHERE d.refclassid = 'pg_extension'::regclass AND e.extname = 'pg_notary'
 	   AND d.deptype = 'e'};
-is(sql('old_ledger', "SELECT count(*) FROM ($members) m WHERE what = 'table notary.publications'"), '1',
-	'objects the upgrade creates become members of the extension');
+is( sql('old_ledger', "SELECT string_agg(what, ', ' ORDER BY what) FROM ($members) m
+	                      WHERE what IN ('table notary.publications', 'table notary.ledger_entries',
+	                                     'table notary.ledger_packs', 'view notary.ledger',
+	                                     'function notary.ledger_rows()')"),
+	'function notary.ledger_rows(), table notary.ledger_entries, table notary.ledger_packs, table notary.publications, view notary.ledger',
+	'objects the upgrades create become members of the extension');
 is(sql('old_ledger', qq{
 	SELECT string_agg(what, ', ' ORDER BY what) FROM ($members) m
 	 WHERE classid IN ('pg_proc'::regclass, 'pg_class'::regclass, 'pg_event_trigger'::regclass)
@@ -113,8 +208,17 @@ is(sql('old_ledger', qq!
 is(sql('old_ledger', q{
 	SELECT string_agg(tgrelid::regclass::text || ' ' || tgname, ', ' ORDER BY 1)
 	  FROM pg_trigger
-	 WHERE tgrelid IN ('notary.ledger'::regclass, 'notary.layouts'::regclass, 'notary.checkpoints'::regclass)
+	 WHERE tgrelid IN ('notary.ledger_entries'::regclass, 'notary.ledger_packs'::regclass,
+	                   'notary.layouts'::regclass, 'notary.checkpoints'::regclass)
 	   AND tgenabled <> 'A'}),
-	'', 'after the upgrade every guard trigger is still ENABLE ALWAYS');
+	'', 'after the upgrade every guard trigger of the tables is still ENABLE ALWAYS');
+is(sql('old_ledger', q{SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('notary.ledger_entries'::regclass, 'notary.ledger_packs'::regclass)}),
+	'4', 'ledger_entries and ledger_packs each have their two guards');
+# ... and so does the view's (its UPDATE and DELETE are refused with
+# NT001 under session_replication_role = replica too).
+is(sql('old_ledger', q{
+	SELECT string_agg(tgname || '=' || tgenabled::text, ', ') FROM pg_trigger
+	 WHERE tgrelid = 'notary.ledger'::regclass}),
+	'ledger_append_only=A', "the view's guard trigger is ENABLE ALWAYS");
 
 done_testing();

@@ -1,0 +1,76 @@
+/*-------------------------------------------------------------------------
+ *
+ * pack.h
+ *		Packed storage of ledger entries (pack.c): many entries of one
+ *		chain and one transaction in one row of notary.ledger_packs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NOTARY_PACK_H
+#define NOTARY_PACK_H
+
+#include "pg_notary.h"
+
+#include "lib/stringinfo.h"
+#include "utils/timestamp.h"
+
+#define PACK_FORMAT_VERSION 1
+
+/*
+ * A pack is stored once its body reaches PACK_TARGET_BYTES, and an entry
+ * that would take it past PACK_MAX_BYTES starts the next pack instead: the
+ * row then stays under TOAST_TUPLE_THRESHOLD (2032 bytes with its header
+ * and columns), so it is stored inline and PostgreSQL never tries to
+ * compress it (which cost more CPU than the rest of the write).  Only an
+ * entry bigger than that alone makes a bigger pack.
+ */
+#define PACK_TARGET_BYTES	1900
+#define PACK_MAX_BYTES		1960
+
+/* Columns of notary.ledger_packs */
+#define PACKS_NATTS			5
+#define PACKS_ATT_CHAIN_ID	1
+#define PACKS_ATT_FIRST_POS	2
+#define PACKS_ATT_LAST_POS	3
+#define PACKS_ATT_XID		4
+#define PACKS_ATT_ENTRIES	5
+
+/* One entry of a pack, decoded: everything notary.ledger shows of it. */
+typedef struct PackedEntry
+{
+	NotaryEntry e;				/* seq, chain, position, op, who, table, layout,
+								 * old digest, detail; image_digest unset */
+	TimestampTz logged_at;
+	uint8		prev_hash[NOTARY_HASH_LEN];
+	uint8		entry_hash[NOTARY_HASH_LEN];
+	NotaryImage img;			/* when e.has_image */
+	int			encoded_len;	/* bytes of the body it took */
+} PackedEntry;
+
+/* What the encoder remembers of the entry before (deltas, repeated names). */
+typedef struct PackCursor
+{
+	int			n;				/* entries so far */
+	int64		seq;
+	TimestampTz logged_at;
+	char	   *session_user_name;
+	char	   *current_user_name;
+	char	   *application_name;
+	char	   *client_addr;
+	MemoryContext mcxt;			/* where the remembered names live */
+} PackCursor;
+
+extern void pack_start(StringInfo body, PackCursor *cur, const uint8 *prev_hash,
+					   MemoryContext mcxt);
+extern void pack_add(StringInfo body, PackCursor *cur, const NotaryEntry *e,
+					 TimestampTz logged_at, const NotaryImage *img,
+					 const uint8 *entry_hash);
+extern int	pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
+						uint64 xid, PackedEntry **out, const char **why);
+extern bytea *pack_encode(const PackedEntry *entries, int n);
+extern void pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls,
+							  bool with_image);
+extern bool pack_entry_valid_text(const PackedEntry *pe);
+extern bool pack_last_hash(const char *body, int len, int64 *count, uint8 *hash);
+
+#endif							/* NOTARY_PACK_H */
