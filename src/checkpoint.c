@@ -16,7 +16,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_notary.h"
+#include "ledger_scan.h"
 
 #include <sodium.h>
 
@@ -75,7 +75,9 @@ checkpoint_limits(const NotaryCheckpoint *cp)
  * <= limit per chain when limits is given (chains not in it are skipped).
  * Fills heads, count, highest seq and the Merkle root of cp.  With
  * collect, keeps every entry hash (for proofs) and the index of
- * (find_chain, find_pos) in *found.  SPI connected, as owner.
+ * (find_chain, find_pos) in *found.  Reads the tables directly, in
+ * primary-key order (ledger_scan.c), not through the view, which would
+ * build every packed entry's row and sort them all.
  */
 void
 checkpoint_scan(NotaryCheckpoint *cp, HTAB *limits, bool collect,
@@ -83,7 +85,8 @@ checkpoint_scan(NotaryCheckpoint *cp, HTAB *limits, bool collect,
 				uint8 (**hashes)[NOTARY_HASH_LEN])
 {
 	MerkleBuilder mb;
-	Portal		portal;
+	LedgerScan *scan;
+	const LedgerItem *item;
 	int			maxchains = 16;
 	int64		maxhashes = collect ? 1024 : 0;
 
@@ -97,75 +100,78 @@ checkpoint_scan(NotaryCheckpoint *cp, HTAB *limits, bool collect,
 	if (collect)
 		*hashes = palloc(sizeof(**hashes) * maxhashes);
 
-	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT chain_id, chain_pos, entry_hash, seq FROM notary.ledger "
-									   "ORDER BY chain_id, chain_pos",
-									   0, NULL, NULL, NULL, true, 0);
-	for (;;)
+	scan = ledger_scan_begin(CurrentMemoryContext);
+	while ((item = ledger_scan_next(scan)) != NULL)
 	{
-		uint64		i;
+		int32		chain = item->chain;
+		int64		pos = item->pos;
+		int64		seq;
+		uint8		eh[NOTARY_HASH_LEN];
+		CheckpointHead *head;
 
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		for (i = 0; i < SPI_processed; i++)
+		if (limits != NULL)
 		{
-			HeapTuple	t = SPI_tuptable->vals[i];
-			TupleDesc	d = SPI_tuptable->tupdesc;
+			ChainLimit *lim = hash_search(limits, &chain, HASH_FIND, NULL);
+
+			if (lim == NULL || pos > lim->position)
+				continue;
+		}
+		if (item->why != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a pack of notary.ledger_packs cannot be read: chain %d from position " INT64_FORMAT,
+							chain, pos),
+					 errdetail("%s.", item->why),
+					 errhint("The ledger was damaged or tampered with; notary.verify() lists what it can still check.")));
+		/* a damaged hash leaves zeros: the root then differs */
+		memset(eh, 0, NOTARY_HASH_LEN);
+		if (item->pe != NULL)
+		{
+			seq = item->pe->e.seq;
+			memcpy(eh, item->pe->entry_hash, NOTARY_HASH_LEN);
+		}
+		else
+		{
 			bool		isnull;
-			int32		chain = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
-			int64		pos = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
-			Datum		hd = SPI_getbinval(t, d, 3, &isnull);
+			Datum		hd = heap_getattr(item->single, LEDGER_ATT_ENTRY_HASH, item->desc, &isnull);
 			bytea	   *h = isnull ? NULL : DatumGetByteaPP(hd);
-			int64		seq = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
-			uint8		eh[NOTARY_HASH_LEN];
-			CheckpointHead *head;
 
-			if (limits != NULL)
-			{
-				ChainLimit *lim = hash_search(limits, &chain, HASH_FIND, NULL);
-
-				if (lim == NULL || pos > lim->position)
-					continue;
-			}
-			/* a damaged hash leaves zeros: the root then differs */
-			memset(eh, 0, NOTARY_HASH_LEN);
+			seq = DatumGetInt64(heap_getattr(item->single, LEDGER_ATT_SEQ, item->desc, &isnull));
 			if (h != NULL && VARSIZE_ANY_EXHDR(h) == NOTARY_HASH_LEN)
 				memcpy(eh, VARDATA_ANY(h), NOTARY_HASH_LEN);
-
-			if (cp->nchains == 0 || cp->chains[cp->nchains - 1].chain_id != chain)
-			{
-				if (cp->nchains == maxchains)
-				{
-					maxchains *= 2;
-					cp->chains = repalloc(cp->chains, sizeof(CheckpointHead) * maxchains);
-				}
-				cp->chains[cp->nchains++].chain_id = chain;
-			}
-			head = &cp->chains[cp->nchains - 1];
-			head->position = pos;
-			memcpy(head->hash, eh, NOTARY_HASH_LEN);
-
-			if (found && chain == find_chain && pos == find_pos)
-				*found = cp->entries;
-			if (collect)
-			{
-				if (cp->entries == maxhashes)
-				{
-					maxhashes *= 2;
-					*hashes = repalloc_huge(*hashes, sizeof(**hashes) * maxhashes);
-				}
-				memcpy((*hashes)[cp->entries], eh, NOTARY_HASH_LEN);
-			}
-			merkle_add(&mb, eh);
-			cp->entries++;
-			if (seq > cp->ledger_seq)
-				cp->ledger_seq = seq;
 		}
-		SPI_freetuptable(SPI_tuptable);
+
+		if (cp->nchains == 0 || cp->chains[cp->nchains - 1].chain_id != chain)
+		{
+			if (cp->nchains == maxchains)
+			{
+				maxchains *= 2;
+				cp->chains = repalloc(cp->chains, sizeof(CheckpointHead) * maxchains);
+			}
+			cp->chains[cp->nchains++].chain_id = chain;
+		}
+		head = &cp->chains[cp->nchains - 1];
+		head->position = pos;
+		memcpy(head->hash, eh, NOTARY_HASH_LEN);
+
+		if (found && chain == find_chain && pos == find_pos)
+			*found = cp->entries;
+		if (collect)
+		{
+			if (cp->entries == maxhashes)
+			{
+				maxhashes *= 2;
+				*hashes = repalloc_huge(*hashes, sizeof(**hashes) * maxhashes);
+			}
+			memcpy((*hashes)[cp->entries], eh, NOTARY_HASH_LEN);
+		}
+		merkle_add(&mb, eh);
+		cp->entries++;
+		if (seq > cp->ledger_seq)
+			cp->ledger_seq = seq;
 		CHECK_FOR_INTERRUPTS();
 	}
-	SPI_cursor_close(portal);
+	ledger_scan_end(scan);
 	merkle_root(&mb, cp->entries_root);
 }
 

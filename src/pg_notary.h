@@ -13,6 +13,7 @@
  *	chain.c			per-backend chain heads, (sub)transaction rollback of heads
  *	ledger.c		appending one entry: sequence, who/when, hash, insert
  *	pack.c			the bytes of packed entries (notary.ledger_packs)
+ *	ledger_scan.c	every entry in chain order, from both storages, merged
  *	ledger_view.c	notary.ledger: single and packed entries as one table
  *	capture.c		row and TRUNCATE triggers, baselines of whole tables
  *	enroll.c		notary.enable() / notary.disable(), enrolling one table
@@ -79,6 +80,7 @@
  * notary.ledger, for the code that reads or writes its tuples directly.
  */
 #define LEDGER_NATTS			19
+#define LEDGER_ATT_SEQ			1
 #define LEDGER_ATT_CHAIN_ID		2
 #define LEDGER_ATT_CHAIN_POS	3
 #define LEDGER_ATT_ENTRY_HASH	5

@@ -29,7 +29,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pack.h"
+#include "ledger_scan.h"
 
 #include "access/genam.h"
 #include "access/table.h"
@@ -417,186 +417,6 @@ recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
 	return true;
 }
 
-/*
- * The entries in (chain_id, chain_pos) order, from three sources merged:
- * the single entries and the packs, each straight from its primary key
- * index under the query's snapshot (no executor, no tuple copies), and
- * the entries this backend has not inserted yet.  A pack that does not
- * decode comes out as one item with bad set, covering its positions.
- */
-typedef struct Source
-{
-	Relation	heap;
-	Relation	index;
-	SysScanDesc scan;
-	bool		packs;
-	bool		pending;
-	bool		done;
-	MemoryContext packcxt;		/* the decoded pack */
-	PackedEntry *es;
-	int			n;
-	int			i;
-	HeapTuple	single;			/* the current single entry */
-	/* the current item */
-	bool		has;
-	int32		chain;
-	int64		pos;
-	bool		bad;
-	const char *why;
-	int64		bad_last;
-} Source;
-
-static void
-source_open(Source *src, Oid relid, bool packs, MemoryContext mcxt)
-{
-	memset(src, 0, sizeof(*src));
-	src->heap = table_open(relid, AccessShareLock);
-	if (RelationGetDescr(src->heap)->natts != (packs ? PACKS_NATTS : LEDGER_NATTS))
-		elog(ERROR, "%s has %d columns, expected %d",
-			 RelationGetRelationName(src->heap), RelationGetDescr(src->heap)->natts,
-			 packs ? PACKS_NATTS : LEDGER_NATTS);
-	src->index = index_open(RelationGetPrimaryKeyIndex(src->heap), AccessShareLock);
-	src->scan = systable_beginscan_ordered(src->heap, src->index, GetActiveSnapshot(), 0, NULL);
-	src->packs = packs;
-	src->packcxt = AllocSetContextCreate(mcxt, "pg_notary verify pack",
-										 ALLOCSET_DEFAULT_SIZES);
-}
-
-static void
-source_close(Source *src)
-{
-	if (src->scan)
-	{
-		systable_endscan_ordered(src->scan);
-		index_close(src->index, AccessShareLock);
-		table_close(src->heap, AccessShareLock);
-	}
-}
-
-/* Decode a pack body into the source (in its pack context). */
-static void
-source_load_pack(Source *src, const char *body, int len, int32 chain,
-				 int64 first, int64 last, uint64 xid)
-{
-	MemoryContext old;
-
-	MemoryContextReset(src->packcxt);
-	old = MemoryContextSwitchTo(src->packcxt);
-	src->n = pack_decode(body, len, chain, first, xid, &src->es, &src->why);
-	MemoryContextSwitchTo(old);
-	src->i = 0;
-	src->chain = chain;
-	src->pos = first;
-	src->bad = src->n < 0;
-	src->bad_last = last;
-	src->has = true;
-}
-
-/* Move to the next item. */
-static void
-source_next(Source *src)
-{
-	src->has = false;
-	if (src->done)
-		return;
-	if ((src->packs || src->pending) && !src->bad && src->es != NULL && ++src->i < src->n)
-	{
-		src->chain = src->es[src->i].e.chain_id;
-		src->pos = src->es[src->i].e.chain_pos;
-		src->has = true;
-		return;
-	}
-	if (src->pending)
-	{
-		src->done = true;
-		return;
-	}
-	for (;;)
-	{
-		HeapTuple	tup = systable_getnext_ordered(src->scan, ForwardScanDirection);
-		TupleDesc	desc = RelationGetDescr(src->heap);
-		bool		isnull;
-
-		if (tup == NULL)
-		{
-			src->done = true;
-			return;
-		}
-		if (!src->packs)
-		{
-			src->single = tup;
-			src->chain = DatumGetInt32(heap_getattr(tup, LEDGER_ATT_CHAIN_ID, desc, &isnull));
-			src->pos = DatumGetInt64(heap_getattr(tup, LEDGER_ATT_CHAIN_POS, desc, &isnull));
-			src->has = true;
-			return;
-		}
-		else
-		{
-			Datum		v[PACKS_NATTS];
-			bool		n[PACKS_NATTS];
-
-			heap_deform_tuple(tup, desc, v, n);
-			if (n[PACKS_ATT_CHAIN_ID - 1] || n[PACKS_ATT_FIRST_POS - 1])
-				continue;		/* the primary key forbids it */
-			if (n[PACKS_ATT_ENTRIES - 1] || n[PACKS_ATT_XID - 1] || n[PACKS_ATT_LAST_POS - 1])
-			{
-				src->es = NULL;
-				src->chain = DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]);
-				src->pos = DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]);
-				src->bad = true;
-				src->why = "a column of the pack is null";
-				src->bad_last = n[PACKS_ATT_LAST_POS - 1] ? src->pos :
-					DatumGetInt64(v[PACKS_ATT_LAST_POS - 1]);
-				src->has = true;
-				return;
-			}
-			{
-				bytea	   *b = DatumGetByteaPP(v[PACKS_ATT_ENTRIES - 1]);
-
-				source_load_pack(src, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
-								 DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]),
-								 DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]),
-								 DatumGetInt64(v[PACKS_ATT_LAST_POS - 1]),
-								 U64FromFullTransactionId(DatumGetFullTransactionId(v[PACKS_ATT_XID - 1])));
-				if (!src->bad && src->bad_last != src->pos + src->n - 1)
-				{
-					src->bad = true;
-					src->why = psprintf("the pack says it ends at position " INT64_FORMAT ", its entries end at " INT64_FORMAT,
-										src->bad_last, src->pos + src->n - 1);
-				}
-				return;
-			}
-		}
-	}
-}
-
-/* Does a come before b in (chain, position) order? */
-static bool
-source_before(const Source *a, const Source *b)
-{
-	if (!b->has)
-		return true;
-	if (a->chain != b->chain)
-		return a->chain < b->chain;
-	return a->pos <= b->pos;
-}
-
-/* The current item as ledger columns (a good one). */
-static void
-source_row(Source *src, LedgerRow *row)
-{
-	if (!src->packs && !src->pending)
-	{
-		heap_deform_tuple(src->single, RelationGetDescr(src->heap), row->v, row->n);
-		row->pe = NULL;
-	}
-	else
-	{
-		/* the image is hashed from the decoded values, not via text[] */
-		pack_entry_values(&src->es[src->i], row->v, row->n, false);
-		row->pe = &src->es[src->i];
-	}
-}
 
 /*
  * A packed REDACT entry's detail as jsonb, or NULL if it is no valid JSON
@@ -673,7 +493,8 @@ notary_verify(PG_FUNCTION_ARGS)
 	HTAB	   *layouts;
 	HASH_SEQ_STATUS hs;
 	LayoutInfo *l;
-	Source		src[3];
+	LedgerScan *scan;
+	const LedgerItem *item;
 	bool		in_chain = false;
 	int32		cur_chain = 0;
 	int64		expected = 1;
@@ -723,70 +544,35 @@ notary_verify(PG_FUNCTION_ARGS)
 							l->layout_id, l->schema_name, l->table_name));
 	}
 
-	/* The entries in (chain_id, chain_pos) order: see Source above. */
-	source_open(&src[0], notary_catalog()->entries_oid, false, callcxt);
-	if (OidIsValid(notary_catalog()->packs_oid))
-		source_open(&src[1], notary_catalog()->packs_oid, true, callcxt);
-	else
-	{
-		memset(&src[1], 0, sizeof(Source));
-		src[1].done = true;		/* a ledger of version 0.2 or older */
-	}
-	memset(&src[2], 0, sizeof(Source));
-	src[2].pending = true;
-	src[2].packcxt = AllocSetContextCreate(callcxt, "pg_notary verify pending",
-										   ALLOCSET_SMALL_SIZES);
-	{
-		const char *body;
-		int			len;
-		int32		pchain;
-		int64		pfirst;
-		uint64		pxid;
-
-		if (ledger_pending(&body, &len, &pchain, &pfirst, &pxid))
-			source_load_pack(&src[2], body, len, pchain, pfirst, pfirst, pxid);
-		else
-			src[2].done = true;
-	}
-	source_next(&src[0]);
-	if (!src[1].done)
-		source_next(&src[1]);
-	for (;;)
+	/* The entries in (chain_id, chain_pos) order (ledger_scan.c). */
+	scan = ledger_scan_begin(callcxt);
+	while ((item = ledger_scan_next(scan)) != NULL)
 	{
 		LedgerRow	row;
 		LedgerRow  *t = &row;
-		Source	   *cur = NULL;
 
-		for (int k = 0; k < 3; k++)
-			if (src[k].has && (cur == NULL || source_before(&src[k], cur)))
-				cur = &src[k];
-		if (cur == NULL)
-			break;
-		if (cur->bad)
+		if (item->why != NULL)
 		{
 			/*
 			 * A pack that does not decode: its positions cannot be checked,
 			 * but what comes before it can (a new chain, a gap).
 			 */
-			if (!in_chain || cur->chain != cur_chain)
+			if (!in_chain || item->chain != cur_chain)
 			{
 				in_chain = true;
-				cur_chain = cur->chain;
-				expected = since_position(&since, cur->chain) + 1;
+				cur_chain = item->chain;
+				expected = since_position(&since, item->chain) + 1;
 			}
-			if (cur->pos > expected)
-				report_pack(&f, cur->chain, cur->pos, "missing_entry",
+			if (item->pos > expected)
+				report_pack(&f, item->chain, item->pos, "missing_entry",
 							psprintf("positions " INT64_FORMAT " to " INT64_FORMAT " of chain %d, before an unreadable pack, are missing: entries were deleted from the ledger",
-									 expected, cur->pos - 1, cur->chain));
-			report_pack(&f, cur->chain, cur->pos, "malformed_entry",
+									 expected, item->pos - 1, item->chain));
+			report_pack(&f, item->chain, item->pos, "malformed_entry",
 						psprintf("the pack of chain %d from position " INT64_FORMAT " cannot be read: %s",
-								 cur->chain, cur->pos, cur->why));
+								 item->chain, item->pos, item->why));
 			/* its own last_pos is all there is to go on; never go backwards */
-			expected = Max(Max(cur->bad_last, cur->pos) + 1, expected);
+			expected = Max(Max(item->last, item->pos) + 1, expected);
 			link_known = false;
-			cur->bad = false;
-			cur->es = NULL;
-			source_next(cur);
 			continue;
 		}
 		{
@@ -801,7 +587,9 @@ notary_verify(PG_FUNCTION_ARGS)
 			const char *why = NULL;
 			bool		shape_ok;
 
-			source_row(cur, &row);
+			/* a packed image is hashed from its decoded values, not via text[] */
+			ledger_item_values(item, row.v, row.n);
+			row.pe = item->pe;
 			seq = DatumGetInt64(row_get(t, 1, &isnull));
 			chain = DatumGetInt32(row_get(t, 2, &isnull));
 			pos = DatumGetInt64(row_get(t, 3, &isnull));
@@ -824,7 +612,6 @@ notary_verify(PG_FUNCTION_ARGS)
 			{
 				MemoryContextSwitchTo(old);
 				MemoryContextReset(scratch);
-				source_next(cur);
 				continue;		/* covered by the checkpoint verify() starts from */
 			}
 			if (pos != expected)
@@ -901,11 +688,9 @@ notary_verify(PG_FUNCTION_ARGS)
 			memcpy(last_hash, stored, NOTARY_HASH_LEN);
 			expected = pos + 1;
 		}
-		source_next(cur);
 		CHECK_FOR_INTERRUPTS();
 	}
-	source_close(&src[0]);
-	source_close(&src[1]);
+	ledger_scan_end(scan);
 	notary_spi_end(&sw);
 
 	{
