@@ -500,6 +500,20 @@ SELECT problem, seq IS NULL AS no_seq, chain_id = :ca AS chain_a, chain_pos = :q
   FROM notary.verify() ORDER BY problem;
 ROLLBACK;
 
+-- the first pack of chain B cut short: malformed at the chain's first
+-- position, no gap reported before it, the rest of the chain checked; a
+-- checkpoint refuses to certify the damaged ledger (XX001)
+SELECT min(first_pos) AS b_first FROM notary.ledger_packs WHERE chain_id = :cb \gset
+SELECT :b_first = (SELECT min(chain_pos) FROM notary.ledger WHERE chain_id = :cb) AS b_starts_packed;
+BEGIN;
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs SET entries = substr(entries, 1, length(entries) - 40)
+ WHERE chain_id = :cb AND first_pos = :b_first;
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT chain, chain_pos - :b_first AS pos_from_first, problem FROM pkt.findings();
+SELECT pkt.error($$SELECT notary.checkpoint()$$) AS checkpoint;
+ROLLBACK;
+
 -- a real pack copied to position 0, or to negative positions: out of
 -- order, not taken for entries a checkpoint covers (and skipped)
 BEGIN;
