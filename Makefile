@@ -54,6 +54,12 @@ endif
 EXTRA_CLEAN := results/ regression.diffs regression.out output_iso/ \
 	tmp_check/ tmp_check_iso/ log/
 
+# Rebuild an object when a header it includes changes (src/*.h are shared
+# by most files; a struct changed under a stale object crashed the server
+# once).  PGXS does this only for a PostgreSQL configured with
+# --enable-depend, which Debian's is not.
+override autodepend := yes
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
