@@ -188,6 +188,14 @@ typedef struct PackBuffer
 
 static PackBuffer pack = {NULL};
 
+/*
+ * Between pre-commit, where the pack is stored, and the end of the
+ * transaction: an entry made then (by another extension's pre-commit
+ * callback that runs after ours) could no longer be stored, so it is
+ * refused, which aborts the transaction, change and all.
+ */
+static bool ledger_in_commit = false;
+
 static void
 pack_discard(void)
 {
@@ -276,34 +284,30 @@ ledger_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
-		case XACT_EVENT_PRE_PREPARE:
 			if (pack.n > 0)
 				pack_flush();
 			ledger_close_xact();
+			ledger_in_commit = true;
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			/* chain.c refuses to prepare a transaction that wrote entries */
+			ledger_close_xact();
+			ledger_in_commit = true;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			/* the resource owner releases them, TopTransactionContext goes */
-			openrel_forget(&open_entries);
-			openrel_forget(&open_packs);
-			pack_discard();
-			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			/*
-			 * Empty, unless a pre-commit callback that ran after ours (of
-			 * another extension) wrote to a captured table: too late to
-			 * store them.  Their chain positions are then missing, which
-			 * verify() reports; say it now too.
+			 * On abort the resource owner releases the relations and
+			 * TopTransactionContext goes; on commit nothing is open any
+			 * more (ledger_append refuses to write after pre-commit).
 			 */
-			if (pack.n > 0)
-				ereport(WARNING,
-						(errcode(ERRCODE_INTERNAL_ERROR),
-						 errmsg("pg_notary: %d ledger entries made during commit were not stored", pack.n),
-						 errdetail("They were made after pg_notary stored this transaction's entries; verify() reports their positions of chain %d as missing.",
-								   pack.chain_id)));
+			openrel_forget(&open_entries);
+			openrel_forget(&open_packs);
 			pack_discard();
+			ledger_in_commit = false;
 			break;
 		default:
 			break;
@@ -361,12 +365,20 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	ledger_close_xact();
 }
 
-/* Install the utility hook (from _PG_init). */
+static void ledger_register_callbacks(void);
+
+/*
+ * Install the utility hook and the transaction callbacks (from _PG_init):
+ * the callbacks from the start, so that pre-commit always marks the
+ * transaction as committing, even in a backend whose first entry comes
+ * from another extension's pre-commit callback.
+ */
 void
 ledger_init(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ledger_ProcessUtility;
+	ledger_register_callbacks();
 }
 
 static void
@@ -417,9 +429,7 @@ check_ledger_indexes(Relation rel, CatalogIndexState indstate)
 
 /*
  * The callbacks that store the pack at pre-commit, discard it on abort and
- * close the open relations.  Registered by the first write of the backend,
- * whichever it is: a pack filled and stored only at pre-commit (the first
- * transaction of a backend, of a few statements) must find them there.
+ * close the open relations; registered when the library is loaded.
  */
 static void
 ledger_register_callbacks(void)
@@ -443,7 +453,6 @@ openrel_open(OpenRel *o, Oid relid)
 	ResourceOwner save_owner;
 	MemoryContext save_cxt;
 
-	ledger_register_callbacks();
 	if (o->rel != NULL && (o->stale || RelationGetRelid(o->rel) != relid))
 		openrel_close(o);
 	if (o->rel == NULL)
@@ -535,7 +544,6 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 {
 	SubTransactionId cur = GetCurrentSubTransactionId();
 
-	ledger_register_callbacks();
 	if (pack.n > 0 &&
 		(pack.chain_id != e->chain_id || pack.xid != e->xid ||
 		 pack.last_pos + 1 != e->chain_pos || pack.owner != cur))
@@ -610,6 +618,12 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 	HeapTuple	tup;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 
+	if (ledger_in_commit)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("pg_notary cannot record a change made while its transaction commits"),
+				 errdetail("Something ran at pre-commit, after pg_notary stored the transaction's entries, and changed a captured table."),
+				 errhint("Make the change before COMMIT.")));
 	e->seq = nextval_internal(cat->ledger_seq_oid, false);
 	e->xid = U64FromFullTransactionId(fxid);
 	e->logged_at_us = (int64) now + UNIX_EPOCH_OFFSET_US;

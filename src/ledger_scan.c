@@ -60,8 +60,9 @@ source_open(Source *src, Oid relid, bool packs, MemoryContext mcxt)
 	src->index = index_open(RelationGetPrimaryKeyIndex(src->heap), AccessShareLock);
 	src->scan = systable_beginscan_ordered(src->heap, src->index, GetActiveSnapshot(), 0, NULL);
 	src->packs = packs;
-	src->packcxt = AllocSetContextCreate(mcxt, "pg_notary verify pack",
-										 ALLOCSET_DEFAULT_SIZES);
+	if (packs)
+		src->packcxt = AllocSetContextCreate(mcxt, "pg_notary scan pack",
+											 ALLOCSET_DEFAULT_SIZES);
 }
 
 static void
@@ -73,6 +74,8 @@ source_close(Source *src)
 		index_close(src->index, AccessShareLock);
 		table_close(src->heap, AccessShareLock);
 	}
+	if (src->packcxt)
+		MemoryContextDelete(src->packcxt);
 }
 
 /* Decode a pack body into the source (in its pack context). */
@@ -82,7 +85,7 @@ source_load_pack(Source *src, const char *body, int len, int32 chain,
 {
 	MemoryContext old;
 
-	MemoryContextReset(src->packcxt);
+	/* the caller reset packcxt, and may have put the body there */
 	old = MemoryContextSwitchTo(src->packcxt);
 	src->n = pack_decode(body, len, chain, first, xid, &src->es, &src->why);
 	MemoryContextSwitchTo(old);
@@ -136,8 +139,16 @@ source_next(Source *src)
 		{
 			Datum		v[PACKS_NATTS];
 			bool		n[PACKS_NATTS];
+			MemoryContext old;
 
+			/*
+			 * The previous pack goes; this one's body, detoasted if it is a
+			 * large single entry, lives with its decoded entries.
+			 */
+			MemoryContextReset(src->packcxt);
+			old = MemoryContextSwitchTo(src->packcxt);
 			heap_deform_tuple(tup, desc, v, n);
+			MemoryContextSwitchTo(old);
 			if (n[PACKS_ATT_CHAIN_ID - 1] || n[PACKS_ATT_FIRST_POS - 1])
 				continue;		/* the primary key forbids it */
 			if (n[PACKS_ATT_ENTRIES - 1] || n[PACKS_ATT_XID - 1] || n[PACKS_ATT_LAST_POS - 1])
@@ -153,8 +164,11 @@ source_next(Source *src)
 				return;
 			}
 			{
-				bytea	   *b = DatumGetByteaPP(v[PACKS_ATT_ENTRIES - 1]);
+				bytea	   *b;
 
+				old = MemoryContextSwitchTo(src->packcxt);
+				b = DatumGetByteaPP(v[PACKS_ATT_ENTRIES - 1]);
+				MemoryContextSwitchTo(old);
 				source_load_pack(src, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
 								 DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]),
 								 DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]),
@@ -183,7 +197,6 @@ source_before(const Source *a, const Source *b)
 	return a->pos <= b->pos;
 }
 
-/* The current item as ledger columns (a good one). */
 
 struct LedgerScan
 {
@@ -271,6 +284,7 @@ ledger_scan_end(LedgerScan *s)
 {
 	source_close(&s->src[0]);
 	source_close(&s->src[1]);
+	source_close(&s->src[2]);
 }
 
 /*

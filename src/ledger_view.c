@@ -152,13 +152,12 @@ emit_entries(ReturnSetInfo *rsinfo, int32 only_table, const char *only_op,
 		heap_deform_tuple(tup, RelationGetDescr(rel), v, n);
 		chain_id = n[PACKS_ATT_CHAIN_ID - 1] ? 0 : DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]);
 		first_pos = n[PACKS_ATT_FIRST_POS - 1] ? 0 : DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]);
-		if (n[PACKS_ATT_ENTRIES - 1] || n[PACKS_ATT_XID - 1] ||
+		if (n[PACKS_ATT_ENTRIES - 1] || n[PACKS_ATT_XID - 1] || n[PACKS_ATT_LAST_POS - 1] ||
 			n[PACKS_ATT_CHAIN_ID - 1] || n[PACKS_ATT_FIRST_POS - 1])
 			why = "a column of the pack is null";
 		else
 		{
-			int64		last_pos = n[PACKS_ATT_LAST_POS - 1] ? -1 :
-				DatumGetInt64(v[PACKS_ATT_LAST_POS - 1]);
+			int64		last_pos = DatumGetInt64(v[PACKS_ATT_LAST_POS - 1]);
 
 			b = DatumGetByteaPP(v[PACKS_ATT_ENTRIES - 1]);
 			xid = U64FromFullTransactionId(DatumGetFullTransactionId(v[PACKS_ATT_XID - 1]));

@@ -25,30 +25,27 @@
  * entries of a chain.  Those need a checkpoint held outside the database
  * (docs/threat-model.md).
  *
- * Memory: one scratch context, reset after each entry.
+ * Memory: one scratch context, reset after each entry; the scan
+ * (ledger_scan.c) keeps one decoded pack at a time.
  *
  *-------------------------------------------------------------------------
  */
 #include "ledger_scan.h"
 
-#include "access/genam.h"
-#include "access/table.h"
 #include "access/xact.h"
-#include "common/jsonapi.h"
-#include "mb/pg_wchar.h"
-#include "utils/resowner.h"
 #include "catalog/pg_type.h"
+#include "common/jsonapi.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
-#include "utils/numeric.h"
 #include "utils/memutils.h"
-#include "utils/rel.h"
-#include "utils/snapmgr.h"
+#include "utils/numeric.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
