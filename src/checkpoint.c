@@ -117,12 +117,7 @@ checkpoint_scan(NotaryCheckpoint *cp, HTAB *limits, bool collect,
 				continue;
 		}
 		if (item->why != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("a pack of notary.ledger_packs cannot be read: chain %d from position " INT64_FORMAT,
-							chain, pos),
-					 errdetail("%s.", item->why),
-					 errhint("The ledger was damaged or tampered with; notary.verify() lists what it can still check.")));
+			pack_unreadable(chain, pos, item->why);
 		/* a damaged hash leaves zeros: the root then differs */
 		memset(eh, 0, NOTARY_HASH_LEN);
 		if (item->pe != NULL)

@@ -121,7 +121,6 @@ typedef struct OpenRel
 
 static OpenRel open_entries = {"notary.ledger_entries", LEDGER_NATTS};
 static OpenRel open_packs = {"notary.ledger_packs", PACKS_NATTS};
-static bool ledger_callbacks_registered = false;
 
 /* Forget an open relation without closing it (abort, or after closing). */
 static void
@@ -180,8 +179,7 @@ typedef struct PackBuffer
 	PackCursor	cur;
 	int			n;
 	int32		chain_id;
-	int64		first_pos;
-	int64		last_pos;
+	int64		first_pos;			/* the others follow: first_pos + n - 1 is the last */
 	uint64		xid;
 	SubTransactionId owner;
 } PackBuffer;
@@ -223,7 +221,7 @@ pack_flush(void)
 	memcpy(VARDATA(body), pack.body.data, pack.body.len);
 	values[PACKS_ATT_CHAIN_ID - 1] = Int32GetDatum(pack.chain_id);
 	values[PACKS_ATT_FIRST_POS - 1] = Int64GetDatum(pack.first_pos);
-	values[PACKS_ATT_LAST_POS - 1] = Int64GetDatum(pack.last_pos);
+	values[PACKS_ATT_LAST_POS - 1] = Int64GetDatum(pack.first_pos + pack.n - 1);
 	values[PACKS_ATT_XID - 1] = FullTransactionIdGetDatum(FullTransactionIdFromU64(pack.xid));
 	values[PACKS_ATT_ENTRIES - 1] = PointerGetDatum(body);
 
@@ -365,7 +363,10 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	ledger_close_xact();
 }
 
-static void ledger_register_callbacks(void);
+static void ledger_xact_callback(XactEvent event, void *arg);
+static void ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+									SubTransactionId parentSubid, void *arg);
+static void ledger_relcache_callback(Datum arg, Oid relid);
 
 /*
  * Install the utility hook and the transaction callbacks (from _PG_init):
@@ -378,7 +379,9 @@ ledger_init(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ledger_ProcessUtility;
-	ledger_register_callbacks();
+	RegisterXactCallback(ledger_xact_callback, NULL);
+	RegisterSubXactCallback(ledger_subxact_callback, NULL);
+	CacheRegisterRelcacheCallback(ledger_relcache_callback, (Datum) 0);
 }
 
 static void
@@ -427,21 +430,6 @@ check_ledger_indexes(Relation rel, CatalogIndexState indstate)
 	}
 }
 
-/*
- * The callbacks that store the pack at pre-commit, discard it on abort and
- * close the open relations; registered when the library is loaded.
- */
-static void
-ledger_register_callbacks(void)
-{
-	if (!ledger_callbacks_registered)
-	{
-		RegisterXactCallback(ledger_xact_callback, NULL);
-		RegisterSubXactCallback(ledger_subxact_callback, NULL);
-		CacheRegisterRelcacheCallback(ledger_relcache_callback, (Datum) 0);
-		ledger_callbacks_registered = true;
-	}
-}
 
 /*
  * A ledger table, opened for this transaction, and its index state: under
@@ -535,6 +523,69 @@ ledger_image_datum(const NotaryImage *img)
 }
 
 /*
+ * The columns of notary.ledger for one entry, hashed, with its previous
+ * entry's hash: what a single entry stores, and what the view shows of a
+ * packed one.  Without with_image the row image and the detail are left
+ * null (verify() reads them from the decoded pack instead).
+ */
+void
+ledger_row_values(const NotaryEntry *e, const uint8 *prev, const uint8 *hash,
+				  TimestampTz logged_at, const NotaryImage *img, bool with_image,
+				  Datum *values, bool *nulls)
+{
+	memset(nulls, false, sizeof(bool) * LEDGER_NATTS);
+	values[0] = Int64GetDatum(e->seq);
+	values[1] = Int32GetDatum(e->chain_id);
+	values[2] = Int64GetDatum(e->chain_pos);
+	values[3] = ledger_hash_datum(prev);
+	values[4] = ledger_hash_datum(hash);
+	values[5] = CStringGetTextDatum(e->op);
+	values[6] = FullTransactionIdGetDatum(FullTransactionIdFromU64(e->xid));
+	values[7] = TimestampTzGetDatum(logged_at);
+	values[8] = CStringGetTextDatum(e->session_user_name);
+	values[9] = CStringGetTextDatum(e->current_user_name);
+	if (e->application_name)
+		values[10] = CStringGetTextDatum(e->application_name);
+	else
+		nulls[10] = true;
+	if (e->client_addr)
+		values[11] = CStringGetTextDatum(e->client_addr);
+	else
+		nulls[11] = true;
+	if (e->has_table)
+		values[12] = Int32GetDatum(e->table_id);
+	else
+		nulls[12] = true;
+	if (e->has_image)
+	{
+		values[13] = Int64GetDatum(e->layout_id);
+		if (with_image)
+			values[14] = ledger_image_datum(img);
+		else
+			nulls[14] = true;
+		if (img->salts != NULL)
+			values[15] = PointerGetDatum(img->salts);
+		else
+			nulls[15] = true;
+		/* redacted: only a redaction sets it */
+		if (img->redacted != NULL)
+			values[18] = PointerGetDatum(img->redacted);
+		else
+			nulls[18] = true;
+	}
+	else
+		nulls[13] = nulls[14] = nulls[15] = nulls[18] = true;
+	if (e->has_old)
+		values[16] = ledger_hash_datum(e->old_digest);
+	else
+		nulls[16] = true;
+	if (e->detail != NULL && with_image)
+		values[17] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->detail));
+	else
+		nulls[17] = true;
+}
+
+/*
  * Add a hashed entry to the pack being filled; false if it must go into
  * notary.ledger_entries instead (a child of the pack's owner is current).
  */
@@ -546,7 +597,7 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 
 	if (pack.n > 0 &&
 		(pack.chain_id != e->chain_id || pack.xid != e->xid ||
-		 pack.last_pos + 1 != e->chain_pos || pack.owner != cur))
+		 pack.first_pos + pack.n != e->chain_pos || pack.owner != cur))
 	{
 		if (pack.owner != cur)
 			return false;
@@ -594,7 +645,6 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 		MemoryContextSwitchTo(old);
 	}
 	pack.n++;
-	pack.last_pos = e->chain_pos;
 	if (pack.body.len >= PACK_TARGET_BYTES)
 		pack_flush();
 	return true;
@@ -613,7 +663,6 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 	uint8		hash[NOTARY_HASH_LEN];
 	Datum		values[LEDGER_NATTS];
 	bool		nulls[LEDGER_NATTS];
-	FullTransactionId fxid = GetTopFullTransactionId();
 	Relation	rel;
 	HeapTuple	tup;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
@@ -625,7 +674,7 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 				 errdetail("Something ran at pre-commit, after pg_notary stored the transaction's entries, and changed a captured table."),
 				 errhint("Make the change before COMMIT.")));
 	e->seq = nextval_internal(cat->ledger_seq_oid, false);
-	e->xid = U64FromFullTransactionId(fxid);
+	e->xid = U64FromFullTransactionId(GetTopFullTransactionId());
 	e->logged_at_us = (int64) now + UNIX_EPOCH_OFFSET_US;
 	e->session_user_name = role_name(GetSessionUserId(), &cached_session_oid,
 									 cached_session_name);
@@ -645,49 +694,7 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 		return;
 	}
 
-	memset(nulls, false, sizeof(nulls));
-	values[0] = Int64GetDatum(e->seq);
-	values[1] = Int32GetDatum(e->chain_id);
-	values[2] = Int64GetDatum(e->chain_pos);
-	values[3] = ledger_hash_datum(prev);
-	values[4] = ledger_hash_datum(hash);
-	values[5] = CStringGetTextDatum(e->op);
-	values[6] = FullTransactionIdGetDatum(fxid);
-	values[7] = TimestampTzGetDatum(now);
-	values[8] = CStringGetTextDatum(e->session_user_name);
-	values[9] = CStringGetTextDatum(e->current_user_name);
-	if (e->application_name)
-		values[10] = CStringGetTextDatum(e->application_name);
-	else
-		nulls[10] = true;
-	if (e->client_addr)
-		values[11] = CStringGetTextDatum(e->client_addr);
-	else
-		nulls[11] = true;
-	if (e->has_table)
-		values[12] = Int32GetDatum(e->table_id);
-	else
-		nulls[12] = true;
-	if (e->has_image)
-	{
-		values[13] = Int64GetDatum(e->layout_id);
-		values[14] = ledger_image_datum(img);
-		if (img->salts != NULL)
-			values[15] = PointerGetDatum(img->salts);
-		else
-			nulls[15] = true;
-	}
-	else
-		nulls[13] = nulls[14] = nulls[15] = true;
-	if (e->has_old)
-		values[16] = ledger_hash_datum(e->old_digest);
-	else
-		nulls[16] = true;
-	if (e->detail != NULL)
-		values[17] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->detail));
-	else
-		nulls[17] = true;
-	nulls[18] = true;			/* redacted: only a redaction sets it */
+	ledger_row_values(e, prev, hash, now, img, true, values, nulls);
 
 	rel = openrel_open(&open_entries, cat->entries_oid);
 	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);

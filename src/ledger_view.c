@@ -167,12 +167,7 @@ emit_entries(ReturnSetInfo *rsinfo, int32 only_table, const char *only_op,
 		}
 		MemoryContextSwitchTo(old);
 		if (why != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("a pack of notary.ledger_packs cannot be read: chain %d from position " INT64_FORMAT,
-							chain_id, first_pos),
-					 errdetail("%s.", why),
-					 errhint("The ledger was damaged or tampered with; notary.verify() lists what it can still check.")));
+			pack_unreadable(chain_id, first_pos, why);
 		MemoryContextReset(scratch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -318,8 +313,6 @@ notary_storage(PG_FUNCTION_ARGS)
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
-	int64		rows;
-	double		index_bytes;
 
 	if (GetUserId() != cat->owner_oid &&
 		pg_class_aclcheck(cat->ledger_oid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
@@ -340,35 +333,28 @@ notary_storage(PG_FUNCTION_ARGS)
 	{
 		bool		packed = (which == 1);
 		Oid			relid = packed ? cat->packs_oid : cat->entries_oid;
-		HTAB	   *one;
+		int64		entries = 0;
+		double		index_bytes;
 
 		if (!OidIsValid(relid))
 			continue;
 		rel = table_open(relid, AccessShareLock);
-		rows = 0;
-		/* first the tuples, into a hash of this storage alone */
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(StorageKey);
-		ctl.entrysize = sizeof(StorageSum);
-		ctl.hcxt = CurrentMemoryContext;
-		one = hash_create("pg_notary storage one", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
 		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 		{
 			MemoryContext old = MemoryContextSwitchTo(scratch);
 			double		tuple_bytes = (double) tup->t_len + sizeof(ItemIdData);
 
-			rows++;
 			if (!packed)
 			{
-				bool		isnull;
-				Datum		t = heap_getattr(tup, 13, RelationGetDescr(rel), &isnull);
-				Datum		op = heap_getattr(tup, 6, RelationGetDescr(rel), &isnull);
-				char	   *ops = isnull ? NULL : TextDatumGetCString(op);
+				bool		table_null;
+				bool		op_null;
+				Datum		t = heap_getattr(tup, 13, RelationGetDescr(rel), &table_null);
+				Datum		op = heap_getattr(tup, 6, RelationGetDescr(rel), &op_null);
 
-				MemoryContextSwitchTo(old);
-				storage_add(one, heap_attisnull(tup, 13, RelationGetDescr(rel)) ? 0 : DatumGetInt32(t),
-							ops, false, tuple_bytes);
+				storage_add(h, table_null ? 0 : DatumGetInt32(t),
+							op_null ? NULL : TextDatumGetCString(op), false, tuple_bytes);
+				entries++;
 			}
 			else
 			{
@@ -386,45 +372,26 @@ notary_storage(PG_FUNCTION_ARGS)
 
 					ne = pack_decode(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), 0, 1, 0, &es, &why);
 				}
-				MemoryContextSwitchTo(old);
-				if (ne > 0)
-				{
-					for (int i = 0; i < ne; i++)
-						used += es[i].encoded_len;
-					for (int i = 0; i < ne; i++)
-						storage_add(one, es[i].e.has_table ? es[i].e.table_id : 0, es[i].e.op, true,
-									tuple_bytes * es[i].encoded_len / used);
-				}
+				for (int i = 0; i < ne; i++)
+					used += es[i].encoded_len;
+				for (int i = 0; i < ne; i++)
+					storage_add(h, es[i].e.has_table ? es[i].e.table_id : 0, es[i].e.op, true,
+								tuple_bytes * es[i].encoded_len / used);
+				entries += Max(ne, 0);
 			}
+			MemoryContextSwitchTo(old);
 			MemoryContextReset(scratch);
 			CHECK_FOR_INTERRUPTS();
 		}
 		table_endscan(scan);
-		index_bytes = rows > 0 ? (double) indexes_bytes(rel) : 0;
+		index_bytes = (double) indexes_bytes(rel);
 		table_close(rel, AccessShareLock);
-		hash_seq_init(&hs, one);
-		while ((s = hash_seq_search(&hs)) != NULL)
-		{
-			StorageSum *t;
-			bool		found;
 
-			t = hash_search(h, &s->key, HASH_ENTER, &found);
-			t->entries = s->entries;
-			t->bytes = s->bytes;
-		}
 		/* the indexes, shared out equally among the entries */
-		if (rows > 0)
-		{
-			int64		entries = 0;
-
-			hash_seq_init(&hs, one);
-			while ((s = hash_seq_search(&hs)) != NULL)
-				entries += s->entries;
-			hash_seq_init(&hs, h);
-			while ((s = hash_seq_search(&hs)) != NULL)
-				if (s->key.packed == packed && entries > 0)
-					s->bytes += s->entries * index_bytes / (double) entries;
-		}
+		hash_seq_init(&hs, h);
+		while ((s = hash_seq_search(&hs)) != NULL)
+			if (s->key.packed == packed)
+				s->bytes += s->entries * index_bytes / (double) entries;
 	}
 
 	hash_seq_init(&hs, h);

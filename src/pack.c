@@ -33,14 +33,9 @@
  */
 #include "pack.h"
 
-#include "catalog/pg_type.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
-#include "utils/array.h"
-#include "utils/builtins.h"
-#include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/xid8.h"
 
 #define F_TABLE		0x01
 #define F_IMAGE		0x02
@@ -560,57 +555,21 @@ pack_entry_valid_text(const PackedEntry *pe)
 void
 pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls, bool with_image)
 {
-	const NotaryEntry *e = &pe->e;
+	ledger_row_values(&pe->e, pe->prev_hash, pe->entry_hash, pe->logged_at,
+					  &pe->img, with_image, values, nulls);
+}
 
-	memset(nulls, false, sizeof(bool) * LEDGER_NATTS);
-	values[0] = Int64GetDatum(e->seq);
-	values[1] = Int32GetDatum(e->chain_id);
-	values[2] = Int64GetDatum(e->chain_pos);
-	values[3] = ledger_hash_datum(pe->prev_hash);
-	values[4] = ledger_hash_datum(pe->entry_hash);
-	values[5] = CStringGetTextDatum(e->op);
-	values[6] = FullTransactionIdGetDatum(FullTransactionIdFromU64(e->xid));
-	values[7] = TimestampTzGetDatum(pe->logged_at);
-	values[8] = CStringGetTextDatum(e->session_user_name);
-	values[9] = CStringGetTextDatum(e->current_user_name);
-	if (e->application_name)
-		values[10] = CStringGetTextDatum(e->application_name);
-	else
-		nulls[10] = true;
-	if (e->client_addr)
-		values[11] = CStringGetTextDatum(e->client_addr);
-	else
-		nulls[11] = true;
-	if (e->has_table)
-		values[12] = Int32GetDatum(e->table_id);
-	else
-		nulls[12] = true;
-	if (e->has_image)
-	{
-		const NotaryImage *img = &pe->img;
-
-		values[13] = Int64GetDatum(e->layout_id);
-		if (!with_image)
-			nulls[14] = true;
-		else
-			values[14] = ledger_image_datum(img);
-		if (img->salts)
-			values[15] = PointerGetDatum(img->salts);
-		else
-			nulls[15] = true;
-		if (img->redacted)
-			values[18] = PointerGetDatum(img->redacted);
-		else
-			nulls[18] = true;
-	}
-	else
-		nulls[13] = nulls[14] = nulls[15] = nulls[18] = true;
-	if (e->has_old)
-		values[16] = ledger_hash_datum(e->old_digest);
-	else
-		nulls[16] = true;
-	if (e->detail && with_image)
-		values[17] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->detail));
-	else
-		nulls[17] = true;
+/*
+ * The error of a reader that cannot go on without a pack it cannot decode
+ * (the view, checkpoints, proofs); verify() reports such a pack instead.
+ */
+void
+pack_unreadable(int32 chain_id, int64 first_pos, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("a pack of notary.ledger_packs cannot be read: chain %d from position " INT64_FORMAT,
+					chain_id, first_pos),
+			 errdetail("%s.", why),
+			 errhint("The ledger was damaged or tampered with; notary.verify() lists what it can still check.")));
 }

@@ -71,6 +71,7 @@ extern bytea *pack_encode(const PackedEntry *entries, int n);
 extern void pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls,
 							  bool with_image);
 extern bool pack_entry_valid_text(const PackedEntry *pe);
+extern void pack_unreadable(int32 chain_id, int64 first_pos, const char *why) pg_attribute_noreturn();
 extern bool pack_last_hash(const char *body, int len, int64 *count, uint8 *hash);
 
 #endif							/* NOTARY_PACK_H */

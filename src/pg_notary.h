@@ -44,6 +44,7 @@
 
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "utils/relcache.h"
 
@@ -312,6 +313,10 @@ extern void ledger_append_event(const char *op, bool has_table, int32 table_id,
 extern void ledger_flush(void);
 extern Datum ledger_hash_datum(const uint8 *h);
 extern Datum ledger_image_datum(const NotaryImage *img);
+extern void ledger_row_values(const NotaryEntry *e, const uint8 *prev,
+							  const uint8 *hash, TimestampTz logged_at,
+							  const NotaryImage *img, bool with_image,
+							  Datum *values, bool *nulls);
 extern void ledger_check_table(Oid relid);
 extern char *ledger_of_table_sql(const char *param);
 extern bool ledger_pending(const char **body, int *len, int32 *chain_id,
