@@ -687,6 +687,25 @@ SELECT count(*) AS redactions FROM notary.redactions;
 SELECT count(*) > 0 AS reads_the_ledger FROM notary.ledger;
 SELECT count(*) > 0 AS calls_ledger_rows FROM notary.ledger_rows();
 RESET ROLE;
+-- notary.storage(): every stored entry counted once, by table, operation
+-- and storage, with bytes that fit the rows it shares; the auditor may
+-- call it, the redactor (who may not read the ledger) may not
+SELECT (SELECT sum(entries) FROM notary.storage()) = (SELECT count(*) FROM notary.ledger) AS every_entry,
+       (SELECT sum(entries) FROM notary.storage() WHERE packed)
+         = (SELECT sum(last_pos - first_pos + 1) FROM notary.ledger_packs) AS packed_ones,
+       (SELECT bool_and(bytes_per_entry BETWEEN 10 AND 2100) FROM notary.storage() WHERE packed) AS packed_sizes,
+       (SELECT bool_and(bytes_per_entry > 100) FROM notary.storage() WHERE NOT packed) AS single_sizes;
+SELECT count(*) AS per_table_and_op_mismatches
+  FROM (SELECT table_id, op, count(*) AS n FROM notary.ledger GROUP BY 1, 2) l
+  FULL JOIN (SELECT table_id, op, sum(entries) AS n FROM notary.storage() GROUP BY 1, 2) s
+    ON s.table_id IS NOT DISTINCT FROM l.table_id AND s.op = l.op
+ WHERE l.n IS DISTINCT FROM s.n;
+SET ROLE regress_pk_auditor;
+SELECT count(*) > 0 AS auditor_storage FROM notary.storage();
+RESET ROLE;
+SET ROLE regress_pk_redactor;
+SELECT expect_error($$SELECT count(*) FROM notary.storage()$$) AS redactor_storage;
+RESET ROLE;
 -- a redaction inside a subtransaction while the enclosing one's entries
 -- are not stored yet is refused
 BEGIN;
