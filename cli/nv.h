@@ -41,6 +41,7 @@
 #define NV_SIG_LEN		64		/* Ed25519 detached signature */
 #define NV_KEYID_LEN	8
 #define NV_REDACTED_LEN	(2 + NV_HASH_LEN)	/* u16 position, commitment */
+#define NV_SEALED_FLAG	0x8000	/* in a redacted record's u16: a sealed column */
 
 #define NV_EXIT_INTACT		0
 #define NV_EXIT_FINDINGS	1
@@ -126,6 +127,8 @@ typedef struct NvEntry
 	bool		has_redacted;	/* "redacted" is not null */
 	uint8_t    *redacted;		/* (u16 position, commitment) records */
 	size_t		redacted_len;
+	bool		format_null;	/* "format_version" is null */
+	int64_t		format_version; /* 1 when the member is absent */
 } NvEntry;
 
 typedef struct NvChainHead
@@ -157,15 +160,24 @@ typedef struct NvCheckpoint
 extern void nv_layout_check(NvLayout *l);
 extern void nv_column_commitment(const char *value, const uint8_t *salt,
 								 size_t saltlen, uint8_t *out);
-extern void nv_image_digest(const uint8_t *layout_digest, int nvalues,
-							const char *const *values,
-							const int32_t *personal, int npersonal,
-							const uint8_t *salts, size_t salts_len,
-							const uint8_t *redacted, size_t redacted_len,
-							uint8_t *out);
-extern const char *nv_redacted_why(const NvEntry *e);
-extern void nv_entry_hash(const NvEntry *e, bool has_image,
-						  const uint8_t *image_digest, uint8_t *out);
+
+/*
+ * Hash one entry in its format (docs/format.md), with prev_hash as stored.
+ * ldigest is the recomputed digest of the entry's layout, NULL when the
+ * entry has no layout (the caller has found it); personal[] its personal
+ * columns (1-based, ascending), ncols its column count.  A format-2 entry
+ * with sealed columns gets its seal instead (computed with its stored
+ * entry_hash), and *sealed is set.  Returns false with why set when the
+ * entry cannot be hashed (malformed_entry); *redacted_ok (if not NULL)
+ * tells whether the entry has a redacted field that is well formed, even
+ * so (its erased columns count for forged_redaction).
+ */
+extern bool nv_entry_compute(const NvEntry *e, const uint8_t *ldigest,
+							 int ncols, const int32_t *personal,
+							 int npersonal, bool *sealed, bool *redacted_ok,
+							 uint8_t *out, NvError *why);
+/* The 0-based column of a redacted record at byte k of e->redacted. */
+extern int	nv_redacted_position(const NvEntry *e, size_t k);
 extern void nv_checkpoint_digest(const NvCheckpoint *cp, uint8_t *out);
 extern void nv_key_id(const uint8_t *public_key, uint8_t *out);
 

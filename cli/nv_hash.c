@@ -9,13 +9,15 @@
  * Written independently of the extension's src/format.c: the only shared
  * thing is the document.  Every hash is BLAKE2b-256 (libsodium
  * crypto_generichash, no key), begun with its domain tag
- * str("pg_notary/<what>/v1"); integers are big-endian; strings are a u32
+ * str("pg_notary/<what>/v1"), or ".../v2" for format 2's entry hash and
+ * seal; integers are big-endian; strings are a u32
  * byte length and UTF-8 bytes (the inputs here are already UTF-8: JSON).
  *
  *-------------------------------------------------------------------------
  */
 #include "nv.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,15 +222,22 @@ put_opt(Hasher *h, const char *s)
 	}
 }
 
-/* Start a hash with tag(what) = str("pg_notary/" what "/v1"). */
+/* Start a hash with its tag: str("pg_notary/" what "/v" version). */
 static void
-begin(Hasher *h, const char *what)
+begin_v(Hasher *h, const char *what, int version)
 {
 	char		tag[64];
 
-	snprintf(tag, sizeof(tag), "pg_notary/%s/v1", what);
+	snprintf(tag, sizeof(tag), "pg_notary/%s/v%d", what, version);
 	crypto_generichash_init(h, NULL, 0, NV_HASH_LEN);
 	put_str(h, tag);
+}
+
+/* tag(what): every hash but format 2's entry hash and seal. */
+static void
+begin(Hasher *h, const char *what)
+{
+	begin_v(h, what, 1);
 }
 
 static void
@@ -314,85 +323,56 @@ nv_column_commitment(const char *value, const uint8_t *salt, size_t saltlen,
 	finish(&h, out);
 }
 
-/*
- * The commitment a redaction kept for column i (0-based): the first
- * (u16 position, commitment) record naming i, or NULL.
- */
-static const uint8_t *
-kept_commitment(const uint8_t *redacted, size_t redacted_len, int i)
+int
+nv_redacted_position(const NvEntry *e, size_t k)
 {
-	size_t		k;
+	return ((int) e->redacted[k] << 8 | e->redacted[k + 1]) & ~NV_SEALED_FLAG;
+}
 
-	for (k = 0; redacted != NULL && k + NV_REDACTED_LEN <= redacted_len; k += NV_REDACTED_LEN)
-		if (((int) redacted[k] << 8 | redacted[k + 1]) == i)
-			return redacted + k + 2;
-	return NULL;
+static bool
+redacted_sealed(const NvEntry *e, size_t k)
+{
+	return (e->redacted[k] << 8 & NV_SEALED_FLAG) != 0;
 }
 
 /*
- * image_digest = H(tag("image") || layout_digest || u32 n || commitment_1..n)
- *
- * personal[] holds the layout's personal columns (1-based, ascending); the
- * p-th personal column takes the p-th 16-byte salt when there is one.  A
- * column erased by a redaction (docs/redaction.md) contributes the
- * commitment kept in redacted, not one recomputed from its (erased) value.
+ * The record a redaction kept for column i (0-based): the first (u16
+ * position, commitment) record naming i, or -1.
  */
-void
-nv_image_digest(const uint8_t *layout_digest, int nvalues,
-				const char *const *values,
-				const int32_t *personal, int npersonal,
-				const uint8_t *salts, size_t salts_len,
-				const uint8_t *redacted, size_t redacted_len, uint8_t *out)
+static long
+redacted_record(const NvEntry *e, int i)
 {
-	Hasher		h;
-	int			i;
-	int			p = 0;
-	size_t		nsalts = salts ? salts_len / NV_SALT_LEN : 0;
+	size_t		k;
 
-	begin(&h, "image");
-	put_bytes(&h, layout_digest, NV_HASH_LEN);
-	put_u32(&h, (uint32_t) nvalues);
-	for (i = 0; i < nvalues; i++)
-	{
-		uint8_t		c[NV_HASH_LEN];
-		const uint8_t *kept = kept_commitment(redacted, redacted_len, i);
-		bool		is_personal = p < npersonal && personal[p] - 1 == i;
-
-		if (kept != NULL)
-			memcpy(c, kept, NV_HASH_LEN);
-		else if (is_personal && (size_t) p < nsalts)
-			nv_column_commitment(values[i], salts + (size_t) p * NV_SALT_LEN,
-								 NV_SALT_LEN, c);
-		else
-			nv_column_commitment(values[i], NULL, 0, c);
-		if (is_personal)
-			p++;
-		put_bytes(&h, c, NV_HASH_LEN);
-	}
-	finish(&h, out);
+	for (k = 0; e->has_redacted && k + NV_REDACTED_LEN <= e->redacted_len; k += NV_REDACTED_LEN)
+		if (nv_redacted_position(e, k) == i)
+			return (long) k;
+	return -1;
 }
 
 /*
  * Is an entry's redacted field well formed for its row image
- * (docs/redaction.md)?  A whole, non-zero number of 34-byte records,
- * positions strictly ascending and within the image, and no value left at
- * a redacted position.  Returns NULL, or why not.  The caller has checked
- * that the image has as many values as its layout has columns.
+ * (docs/redaction.md, docs/format.md "Sealed columns")?  A whole, non-zero
+ * number of 34-byte records, positions (the low 15 bits) strictly
+ * ascending and within the image, no value left at a redacted position,
+ * and sealed records only in format 2.  Returns NULL, or why not.  The
+ * caller has checked that the image has as many values as its layout has
+ * columns.
  */
-const char *
-nv_redacted_why(const NvEntry *e)
+static const char *
+redacted_why(const NvEntry *e)
 {
 	size_t		k;
 	int			last = -1;
 
-	if (!e->has_redacted)
-		return NULL;
 	if (e->redacted_len == 0 || e->redacted_len % NV_REDACTED_LEN != 0)
 		return "the redacted field is not a whole number of (position, commitment) records";
 	for (k = 0; k < e->redacted_len; k += NV_REDACTED_LEN)
 	{
-		int			pos = (int) e->redacted[k] << 8 | e->redacted[k + 1];
+		int			pos = nv_redacted_position(e, k);
 
+		if (redacted_sealed(e, k) && e->format_version != 2)
+			return "a format-1 entry has a sealed column";
 		if (pos <= last || pos >= e->nvalues)
 			return "a redacted position is out of range or out of order";
 		if (e->values[pos] != NULL)
@@ -402,48 +382,216 @@ nv_redacted_why(const NvEntry *e)
 	return NULL;
 }
 
-/* entry_hash, docs/format.md "Ledger entries"; prev_hash from the entry. */
-void
-nv_entry_hash(const NvEntry *e, bool has_image, const uint8_t *image_digest,
-			  uint8_t *out)
+/*
+ * The commitment of column i: the one a redaction kept, else computed
+ * from its value with the p-th salt when it is the p-th personal column
+ * and row_salts has that salt, else with an empty salt.
+ */
+static void
+commitment_of(const NvEntry *e, int i, bool is_personal, int p, uint8_t *out)
+{
+	long		k = redacted_record(e, i);
+	size_t		nsalts = e->has_salts ? e->salts_len / NV_SALT_LEN : 0;
+
+	if (k >= 0)
+		memcpy(out, e->redacted + k + 2, NV_HASH_LEN);
+	else if (is_personal && (size_t) p < nsalts)
+		nv_column_commitment(e->values[i], e->salts + (size_t) p * NV_SALT_LEN,
+							 NV_SALT_LEN, out);
+	else
+		nv_column_commitment(e->values[i], NULL, 0, out);
+}
+
+/* Format 1: H(tag("image") || layout_digest || u32 n || commitment_1..n) */
+static void
+image_digest_v1(const NvEntry *e, const uint8_t *ldigest,
+				const int32_t *personal, int npersonal, uint8_t *out)
 {
 	Hasher		h;
+	int			i;
+	int			p = 0;
 
-	begin(&h, "entry");
-	put_bytes(&h, e->prev_hash, NV_HASH_LEN);
-	put_u64(&h, (uint64_t) e->seq);
-	put_u32(&h, (uint32_t) e->chain_id);
-	put_u64(&h, (uint64_t) e->chain_pos);
-	put_str(&h, e->op);
-	put_u64(&h, e->xid);
-	put_u64(&h, (uint64_t) e->logged_at_us);
-	put_str(&h, e->session_user_name);
-	put_str(&h, e->current_user_name);
-	put_opt(&h, e->application_name);
-	put_opt(&h, e->client_addr);
+	begin(&h, "image");
+	put_bytes(&h, ldigest, NV_HASH_LEN);
+	put_u32(&h, (uint32_t) e->nvalues);
+	for (i = 0; i < e->nvalues; i++)
+	{
+		uint8_t		c[NV_HASH_LEN];
+		bool		is_personal = p < npersonal && personal[p] - 1 == i;
+
+		commitment_of(e, i, is_personal, p, c);
+		if (is_personal)
+			p++;
+		put_bytes(&h, c, NV_HASH_LEN);
+	}
+	finish(&h, out);
+}
+
+/* Format 2: each value inline, u8 0 | u8 1 || str(v) | u8 2 || commitment | u8 3 */
+static void
+put_image_v2(Hasher *h, const NvEntry *e, const uint8_t *ldigest,
+			 const int32_t *personal, int npersonal)
+{
+	int			i;
+	int			p = 0;
+
+	put_bytes(h, ldigest, NV_HASH_LEN);
+	put_u32(h, (uint32_t) e->nvalues);
+	for (i = 0; i < e->nvalues; i++)
+	{
+		long		k = redacted_record(e, i);
+		bool		is_personal = p < npersonal && personal[p] - 1 == i;
+
+		if (k >= 0 && redacted_sealed(e, (size_t) k))
+			put_u8(h, 3);		/* only in a seal: a sealed entry has no hash */
+		else if (k >= 0 || is_personal)
+		{
+			uint8_t		c[NV_HASH_LEN];
+
+			commitment_of(e, i, is_personal, p, c);
+			put_u8(h, 2);
+			put_bytes(h, c, NV_HASH_LEN);
+		}
+		else if (e->values[i] == NULL)
+			put_u8(h, 0);
+		else
+		{
+			put_u8(h, 1);
+			put_str(h, e->values[i]);
+		}
+		if (is_personal)
+			p++;
+	}
+}
+
+/*
+ * Every byte an entry hash hashes after its tag (docs/format.md "Ledger
+ * entries", "Format 2"): format 1 binds the image through its digest,
+ * format 2 hashes it inline.  ldigest NULL: no image.
+ */
+static void
+put_entry(Hasher *h, const NvEntry *e, const uint8_t *ldigest,
+		  const int32_t *personal, int npersonal)
+{
+	put_bytes(h, e->prev_hash, NV_HASH_LEN);
+	put_u64(h, (uint64_t) e->seq);
+	put_u32(h, (uint32_t) e->chain_id);
+	put_u64(h, (uint64_t) e->chain_pos);
+	put_str(h, e->op);
+	put_u64(h, e->xid);
+	put_u64(h, (uint64_t) e->logged_at_us);
+	put_str(h, e->session_user_name);
+	put_str(h, e->current_user_name);
+	put_opt(h, e->application_name);
+	put_opt(h, e->client_addr);
 	if (e->has_table)
 	{
-		put_u8(&h, 1);
-		put_u32(&h, (uint32_t) e->table_id);
+		put_u8(h, 1);
+		put_u32(h, (uint32_t) e->table_id);
 	}
 	else
-		put_u8(&h, 0);
-	if (has_image)
+		put_u8(h, 0);
+	if (ldigest == NULL)
+		put_u8(h, 0);
+	else if (e->format_version == 2)
 	{
-		put_u8(&h, 1);
-		put_bytes(&h, image_digest, NV_HASH_LEN);
+		put_u8(h, 1);
+		put_image_v2(h, e, ldigest, personal, npersonal);
 	}
 	else
-		put_u8(&h, 0);
+	{
+		uint8_t		image[NV_HASH_LEN];
+
+		image_digest_v1(e, ldigest, personal, npersonal, image);
+		put_u8(h, 1);
+		put_bytes(h, image, NV_HASH_LEN);
+	}
 	if (e->has_old)
 	{
-		put_u8(&h, 1);
-		put_bytes(&h, e->old_digest, NV_HASH_LEN);
+		put_u8(h, 1);
+		put_bytes(h, e->old_digest, NV_HASH_LEN);
 	}
 	else
-		put_u8(&h, 0);
-	put_opt(&h, e->detail);
+		put_u8(h, 0);
+	put_opt(h, e->detail);
+}
+
+bool
+nv_entry_compute(const NvEntry *e, const uint8_t *ldigest, int ncols,
+				 const int32_t *personal, int npersonal, bool *sealed,
+				 bool *redacted_ok, uint8_t *out, NvError *why)
+{
+	Hasher		h;
+	size_t		k;
+
+	*sealed = false;
+	if (redacted_ok)
+		*redacted_ok = false;
+	if (e->format_null)
+	{
+		nv_error(why, "format_version is null");
+		return false;
+	}
+	if (e->format_version != 1 && e->format_version != 2)
+	{
+		nv_error(why, "format_version %" PRId64 " is neither 1 nor 2", e->format_version);
+		return false;
+	}
+	if (ldigest != NULL)
+	{
+		if (!e->has_image)
+		{
+			nv_error(why, "the entry has a layout but no row image");
+			return false;
+		}
+		if (e->nvalues != ncols)
+		{
+			nv_error(why, "the row image has %d values, its layout %d columns", e->nvalues, ncols);
+			return false;
+		}
+		if (e->has_redacted)
+		{
+			const char *bad = redacted_why(e);
+
+			if (bad != NULL)
+			{
+				nv_error(why, "%s", bad);
+				return false;
+			}
+			if (redacted_ok)
+				*redacted_ok = true;
+			for (k = 0; k < e->redacted_len; k += NV_REDACTED_LEN)
+				*sealed = *sealed || redacted_sealed(e, k);
+		}
+		if (e->has_salts && e->salts_len != (size_t) npersonal * NV_SALT_LEN)
+		{
+			nv_error(why, "the salts do not fit the layout's personal columns");
+			*sealed = false;
+			return false;
+		}
+	}
+	else if (e->has_image)
+	{
+		nv_error(why, "the entry has a row image but no layout");
+		return false;
+	}
+	if (e->has_old && !e->old_ok)
+	{
+		nv_error(why, "old_digest is not 32 bytes");
+		*sealed = false;
+		return false;
+	}
+	if (*sealed)
+	{
+		/* seal = H(tag2("seal") || entry_hash as stored || M) */
+		begin_v(&h, "seal", 2);
+		put_bytes(&h, e->entry_hash, NV_HASH_LEN);
+	}
+	else
+		begin_v(&h, "entry", (int) e->format_version);
+	put_entry(&h, e, ldigest, personal, npersonal);
 	finish(&h, out);
+	return true;
 }
 
 /* digest of a checkpoint, docs/checkpoints.md "The checkpoint document". */

@@ -32,14 +32,24 @@
  * REDACT entry, else forged_redaction, reported at the end (a REDACT
  * entry can come in any chain, before or after the entries it names).
  *
+ * Formats (docs/format.md): each entry is hashed in its format_version, 1
+ * or 2 (anything else is malformed_entry).  A format-2 entry with sealed
+ * columns (erased where they were hashed as they are) cannot be hashed:
+ * its seal is recomputed instead, and checked at the end against the seal
+ * that the newest later REDACT entry naming it records in its detail's
+ * "sealed" (none: forged_redaction; another: altered_entry).  Its stored
+ * entry_hash stands for it in its chain.
+ *
  * Entries arrive in (chain_id, chain_pos) order and are checked as they
  * come: memory is one entry, the layouts, per checkpoint a Merkle stack
- * and its chain heads, and one record per redacted column.
+ * and its chain heads, one record per redacted column, and one per
+ * sealed entry and per recorded seal.
  *
  *-------------------------------------------------------------------------
  */
 #include "nv.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -100,6 +110,21 @@ typedef struct RedactionItem
 
 #define COLUMN_KEY_LEN 63
 
+/*
+ * Seals (docs/format.md "Sealed columns"): a format-2 entry with sealed
+ * columns, and the seal recomputed from it; or a seal a REDACT entry
+ * records for an earlier entry (seq), ok when it is 32 bytes of hex.
+ */
+typedef struct SealItem
+{
+	int64_t		seq;
+	int64_t		redact_seq;		/* records: the REDACT entry's seq */
+	bool		ok;
+	uint8_t		seal[NV_HASH_LEN];
+	int32_t		chain_id;		/* sealed entries: where */
+	int64_t		chain_pos;
+} SealItem;
+
 /* A stored checkpoint's id and the digest its document names. */
 typedef struct StoredCp
 {
@@ -153,6 +178,14 @@ struct NvVerifier
 	RedactionItem *recorded;
 	size_t		nrecorded;
 	size_t		caprecorded;
+
+	/* seals: of the sealed entries (recomputed), recorded by REDACT entries */
+	SealItem   *sealed;
+	size_t		nsealed;
+	size_t		capsealed;
+	SealItem   *seals;
+	size_t		nseals;
+	size_t		capseals;
 };
 
 NvVerifier *
@@ -433,7 +466,7 @@ redactions_note(NvVerifier *v, const NvEntry *e, const KeptLayout *l)
 
 	for (k = 0; k + NV_REDACTED_LEN <= e->redacted_len; k += NV_REDACTED_LEN)
 	{
-		int			pos = (int) e->redacted[k] << 8 | e->redacted[k + 1];
+		int			pos = nv_redacted_position(e, k);
 
 		/*
 		 * A layout without that column's name is altered_layout, and its
@@ -443,6 +476,108 @@ redactions_note(NvVerifier *v, const NvEntry *e, const KeptLayout *l)
 			continue;
 		redaction_add(&v->erased, &v->nerased, &v->caperased, e->seq,
 					  l->names[pos], e->chain_id, e->chain_pos);
+	}
+}
+
+static SealItem *
+seal_add(SealItem **items, size_t *n, size_t *cap, int64_t seq)
+{
+	SealItem   *it;
+
+	if (*n == *cap)
+	{
+		*cap = *cap ? *cap * 2 : 16;
+		*items = nv_realloc(*items, sizeof(SealItem) * *cap);
+	}
+	it = &(*items)[(*n)++];
+	memset(it, 0, sizeof(*it));
+	it->seq = seq;
+	return it;
+}
+
+/*
+ * The seals a REDACT entry records: detail {"sealed": {"<seq>": "<hex>"}},
+ * for earlier entries only.  The key is read as notary.verify() reads it
+ * (strtoll, all of it); a value that is not 32 bytes of hex is a seal that
+ * matches nothing.
+ */
+static void
+seals_record(NvVerifier *v, const NvEntry *e, json_t *d)
+{
+	json_t	   *sealed = json_object_get(d, "sealed");
+	const char *key;
+	json_t	   *val;
+
+	if (!json_is_object(sealed))
+		return;
+	json_object_foreach(sealed, key, val)
+	{
+		char	   *end;
+		long long	seq;
+		SealItem   *it;
+		const char *hex = json_string_value(val);
+
+		errno = 0;
+		seq = strtoll(key, &end, 10);
+		if (errno != 0 || end == key || *end != '\0' || seq >= e->seq)
+			continue;			/* a redaction seals only earlier entries */
+		it = seal_add(&v->seals, &v->nseals, &v->capseals, (int64_t) seq);
+		it->redact_seq = e->seq;
+		it->ok = hex != NULL && strlen(hex) == 2 * NV_HASH_LEN &&
+			nv_hex_decode(hex, it->seal, NV_HASH_LEN) == NV_HASH_LEN;
+	}
+}
+
+static int
+cmp_seal(const void *a, const void *b)
+{
+	const SealItem *x = a;
+	const SealItem *y = b;
+
+	if (x->seq != y->seq)
+		return (x->seq > y->seq) - (x->seq < y->seq);
+	return (x->redact_seq > y->redact_seq) - (x->redact_seq < y->redact_seq);
+}
+
+/*
+ * Every sealed entry against the seal the newest later REDACT entry that
+ * names it records: none is forged_redaction, another seal altered_entry.
+ * Its stored entry_hash stood for it in its chain.
+ */
+static void
+seals_finish(NvVerifier *v)
+{
+	size_t		i;
+	size_t		j = 0;
+
+	if (v->nsealed == 0)
+		return;
+	qsort(v->sealed, v->nsealed, sizeof(SealItem), cmp_seal);
+	if (v->nseals > 0)
+		qsort(v->seals, v->nseals, sizeof(SealItem), cmp_seal);
+	for (i = 0; i < v->nsealed; i++)
+	{
+		SealItem   *it = &v->sealed[i];
+		SealItem   *rec = NULL;
+		NvFinding  *f;
+
+		while (j < v->nseals && v->seals[j].seq < it->seq)
+			j++;
+		while (j < v->nseals && v->seals[j].seq == it->seq)
+			rec = &v->seals[j++];	/* the last: the newest REDACT entry */
+		if (rec == NULL)
+			f = nv_finding(v->r, "forged_redaction",
+						   "the entry has sealed columns, but no REDACT entry records its seal: a value was erased by hand");
+		else if (!rec->ok || sodium_memcmp(rec->seal, it->seal, NV_HASH_LEN) != 0)
+			f = nv_finding(v->r, "altered_entry",
+						   "the entry does not match the seal that REDACT entry %" PRId64 " recorded for it: it was changed after it was sealed",
+						   rec->redact_seq);
+		else
+			continue;
+		f->has_seq = f->has_chain = f->has_pos = true;
+		f->seq = it->seq;
+		f->chain_id = it->chain_id;
+		f->chain_pos = it->chain_pos;
 	}
 }
 
@@ -491,6 +626,7 @@ redactions_record(NvVerifier *v, const NvEntry *e)
 								  seq, json_string_value(c), 0, 0);
 		}
 	}
+	seals_record(v, e, d);
 	json_decref(d);
 }
 
@@ -549,48 +685,32 @@ redactions_free(RedactionItem *items, size_t n)
 }
 
 /*
- * Recompute one entry's hash from its content, with its own prev_hash.
- * Returns NULL, or why the entry cannot be hashed (malloc'd).  Notes the
- * columns the entry shows redacted.
+ * Recompute one entry's hash (or, sealed, its seal) from its content, with
+ * its own prev_hash.  Returns NULL, or why the entry cannot be hashed
+ * (malloc'd).  Notes the columns the entry shows redacted.
  */
 static char *
-recompute(NvVerifier *v, const NvEntry *e, uint8_t *out)
+recompute(NvVerifier *v, const NvEntry *e, bool *sealed, uint8_t *out)
 {
-	uint8_t		image[NV_HASH_LEN];
-	bool		has_image = false;
+	KeptLayout *l = NULL;
+	bool		redacted_ok;
+	bool		ok;
+	NvError		why;
 
-	if (e->has_layout)
+	*sealed = false;
+	if (e->has_layout && !e->format_null &&
+		(e->format_version == 1 || e->format_version == 2))
 	{
-		KeptLayout *l = find_layout(v, e->layout_id);
-
+		l = find_layout(v, e->layout_id);
 		if (l == NULL)
 			return nv_printf("the entry refers to layout %" PRId64 ", which notary.layouts does not hold", e->layout_id);
-		if (!e->has_image)
-			return nv_strdup("the entry has a layout but no row image");
-		if (e->nvalues != l->ncols)
-			return nv_printf("the row image has %d values, its layout %d columns", e->nvalues, l->ncols);
-		if (e->has_redacted)
-		{
-			const char *why = nv_redacted_why(e);
-
-			if (why != NULL)
-				return nv_strdup(why);
-			redactions_note(v, e, l);
-		}
-		if (e->has_salts && e->salts_len != (size_t) l->npersonal * NV_SALT_LEN)
-			return nv_strdup("the salts do not fit the layout's personal columns");
-		nv_image_digest(l->digest, e->nvalues, e->values, l->personal,
-						l->npersonal, e->has_salts ? e->salts : NULL,
-						e->salts_len, e->has_redacted ? e->redacted : NULL,
-						e->redacted_len, image);
-		has_image = true;
 	}
-	else if (e->has_image)
-		return nv_strdup("the entry has a row image but no layout");
-	if (e->has_old && !e->old_ok)
-		return nv_strdup("old_digest is not 32 bytes");
-	nv_entry_hash(e, has_image, image, out);
-	return NULL;
+	ok = nv_entry_compute(e, l ? l->digest : NULL, l ? l->ncols : 0,
+						  l ? l->personal : NULL, l ? l->npersonal : 0,
+						  sealed, &redacted_ok, out, &why);
+	if (redacted_ok)
+		redactions_note(v, e, l);
+	return ok ? NULL : nv_strdup(why.msg);
 }
 
 /* Feed one ledger position to every checkpoint tracker. */
@@ -723,6 +843,7 @@ add_entry(NvVerifier *v, json_t *o, const char *where, NvError *err)
 	else
 	{
 		char	   *why;
+		bool		sealed;
 
 		memcpy(stored, e.entry_hash, NV_HASH_LEN);
 		if (v->link_known && memcmp(e.prev_hash, v->last_hash, NV_HASH_LEN) != 0)
@@ -731,9 +852,18 @@ add_entry(NvVerifier *v, json_t *o, const char *where, NvError *err)
 						  nv_strdup("the first entry of the chain does not start from the zero hash") :
 						  nv_printf("the entry does not link to the entry before it (chain %d, position %" PRId64 "): that entry was rewritten with a new hash, or this link was changed",
 									e.chain_id, e.chain_pos - 1));
-		why = recompute(v, &e, computed);
+		why = recompute(v, &e, &sealed, computed);
 		if (why != NULL)
 			entry_finding(v, &e, "malformed_entry", why);
+		else if (sealed)
+		{
+			/* its seal is checked at the end; its stored hash stands */
+			SealItem   *it = seal_add(&v->sealed, &v->nsealed, &v->capsealed, e.seq);
+
+			memcpy(it->seal, computed, NV_HASH_LEN);
+			it->chain_id = e.chain_id;
+			it->chain_pos = e.chain_pos;
+		}
 		else if (memcmp(computed, stored, NV_HASH_LEN) != 0)
 			entry_finding(v, &e, "altered_entry",
 						  nv_strdup("the entry's content does not match its hash: it was changed after it was written"));
@@ -1002,6 +1132,7 @@ nv_verifier_finish(NvVerifier *v, NvError *err)
 	if (v->progress_shown)
 		fprintf(stderr, "\rnotary-verify: %" PRIu64 " entries checked\n", v->r->entries);
 	redactions_finish(v);
+	seals_finish(v);
 	for (i = 0; i < v->ntrackers; i++)
 	{
 		if (v->trackers[i].digest_ok)
@@ -1037,6 +1168,8 @@ nv_verifier_free(NvVerifier *v)
 	free(v->stored);
 	redactions_free(v->erased, v->nerased);
 	redactions_free(v->recorded, v->nrecorded);
+	free(v->sealed);
+	free(v->seals);
 	free(v->system_identifier);
 	free(v->database);
 	free(v->identity_source);

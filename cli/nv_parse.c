@@ -454,6 +454,19 @@ nv_parse_entry(json_t *o, NvEntry *e, NvError *err)
 			e->redacted_len = (size_t) nv_hex_decode(s, e->redacted, n);
 		}
 	}
+
+	/*
+	 * format_version (docs/format.md): how entry_hash is computed.  An
+	 * export older than format 2 has no such member: format 1.  Any integer
+	 * is kept, and null; verification judges them (malformed_entry).
+	 */
+	e->format_version = 1;
+	if (json_object_get(o, "format_version") != NULL)
+	{
+		if (!get_int(o, "format_version", true, INT64_MIN, INT64_MAX,
+					 &e->format_version, &e->format_null, err))
+			goto fail;
+	}
 	return true;
 
 fail:

@@ -3,15 +3,20 @@
  * nv_proof.c
  *		Checking one proof document offline (docs/checkpoints.md "Proofs"):
  *		the checkpoint's signature, the layout's digest, the entry's hash
- *		recomputed from its content (a redacted column by the commitment
- *		the redaction kept), and the RFC 9162 audit path from that hash to
- *		the checkpoint's entries_root.  Whether a redaction was recorded
- *		(forged_redaction) takes the whole ledger, not one entry.
+ *		recomputed from its content in its format (a redacted column by the
+ *		commitment the redaction kept), and the RFC 9162 audit path from
+ *		that hash to the checkpoint's entries_root.  Whether a redaction was
+ *		recorded (forged_redaction) takes the whole ledger, not one entry.
+ *
+ * A format-2 entry with sealed columns has no hash to recompute: its seal
+ * is in a REDACT entry the proof does not carry.  Its stored entry_hash is
+ * checked along the path, and the entry is reported as sealed_entry: the
+ * proof shows that the hash is included, not what the entry says.
  *
  * Findings: malformed_proof (not a proof document), malformed_checkpoint,
  * bad_signature, wrong_key, altered_layout, malformed_entry, altered_entry,
- * not_included (the path does not lead to entries_root, or the checkpoint
- * does not cover the entry's chain position).
+ * sealed_entry, not_included (the path does not lead to entries_root, or
+ * the checkpoint does not cover the entry's chain position).
  *
  *-------------------------------------------------------------------------
  */
@@ -36,43 +41,35 @@ entry_where(NvFinding *f, const NvEntry *e)
 }
 
 /*
- * Recompute the entry's hash with the proof's layout.  Returns NULL or why
- * it cannot be hashed (static text).
+ * Recompute the entry's hash with the proof's layout.  Returns false with
+ * why set when it cannot be hashed.  A sealed entry has no hash to
+ * recompute: *sealed is set, and out holds its seal.
  */
-static const char *
-recompute(const NvEntry *e, const NvLayout *l, uint8_t *out)
+static bool
+recompute(const NvEntry *e, const NvLayout *l, bool *sealed, uint8_t *out,
+		  NvError *why)
 {
-	uint8_t		image[NV_HASH_LEN];
-	bool		has_image = false;
-
+	*sealed = false;
 	if (!e->prev_ok || !e->hash_ok)
-		return "prev_hash or entry_hash is missing or not 32 bytes";
-	if (e->has_layout)
 	{
-		if (l == NULL)
-			return "the entry has a layout, but the proof carries none";
-		if (l->layout_id != e->layout_id)
-			return "the proof's layout is not the entry's layout";
-		if (!e->has_image)
-			return "the entry has a layout but no row image";
-		if (e->nvalues != l->ncols)
-			return "the row image does not have as many values as its layout has columns";
-		if (nv_redacted_why(e) != NULL)
-			return nv_redacted_why(e);
-		if (e->has_salts && e->salts_len != (size_t) l->npersonal * NV_SALT_LEN)
-			return "the salts do not fit the layout's personal columns";
-		nv_image_digest(l->digest, e->nvalues, e->values, l->personal,
-						l->npersonal, e->has_salts ? e->salts : NULL,
-						e->salts_len, e->has_redacted ? e->redacted : NULL,
-						e->redacted_len, image);
-		has_image = true;
+		nv_error(why, "prev_hash or entry_hash is missing or not 32 bytes");
+		return false;
 	}
-	else if (e->has_image)
-		return "the entry has a row image but no layout";
-	if (e->has_old && !e->old_ok)
-		return "old_digest is not 32 bytes";
-	nv_entry_hash(e, has_image, image, out);
-	return NULL;
+	if (e->has_layout && l == NULL)
+	{
+		nv_error(why, "the entry has a layout, but the proof carries none");
+		return false;
+	}
+	if (e->has_layout && l->layout_id != e->layout_id)
+	{
+		nv_error(why, "the proof's layout is not the entry's layout");
+		return false;
+	}
+	return nv_entry_compute(e, e->has_layout ? l->digest : NULL,
+							e->has_layout ? l->ncols : 0,
+							e->has_layout ? l->personal : NULL,
+							e->has_layout ? l->npersonal : 0,
+							sealed, NULL, out, why);
 }
 
 /* The audit path: an array of at most 64 hashes. */
@@ -123,7 +120,8 @@ nv_proof_check(NvReport *r, json_t *doc, const uint8_t *public_key)
 	size_t		npath = 0;
 	int64_t		leaf_index = -1;
 	uint8_t		computed[NV_HASH_LEN];
-	const char *why = NULL;
+	bool		hashed = false;
+	bool		sealed;
 	char	   *label = NULL;
 	NvFinding  *f;
 
@@ -196,9 +194,22 @@ nv_proof_check(NvReport *r, json_t *doc, const uint8_t *public_key)
 	{
 		entry_ok = true;
 		r->entries++;
-		why = recompute(&entry, has_layout ? &layout : NULL, computed);
-		if (why != NULL)
-			entry_where(nv_finding(r, "malformed_entry", "%s", why), &entry);
+		hashed = recompute(&entry, has_layout ? &layout : NULL, &sealed, computed, &err);
+		if (!hashed)
+			entry_where(nv_finding(r, "malformed_entry", "%s", err.msg), &entry);
+		else if (sealed)
+		{
+			/*
+			 * Its content cannot be recomputed: only the REDACT entry that
+			 * sealed it vouches for it, and a proof does not carry that
+			 * entry.  What can be proven is that its stored hash is
+			 * included; the content is not, and that is a finding.
+			 */
+			entry_where(nv_finding(r, "sealed_entry",
+								   "the entry has sealed columns: its content cannot be recomputed from the proof, and only the inclusion of its stored entry_hash is checked; its seal is in the REDACT entry that erased them (check the ledger with --export or --dbname)"),
+						&entry);
+			memcpy(computed, entry.entry_hash, NV_HASH_LEN);
+		}
 		else if (sodium_memcmp(computed, entry.entry_hash, NV_HASH_LEN) != 0)
 			entry_where(nv_finding(r, "altered_entry",
 								   "the entry's content does not match its hash: it was changed after it was written"),
@@ -223,7 +234,7 @@ nv_proof_check(NvReport *r, json_t *doc, const uint8_t *public_key)
 		leaf_index = -1;
 	}
 
-	if (cp_ok && entry_ok && why == NULL && leaf_index >= 0)
+	if (cp_ok && entry_ok && hashed && leaf_index >= 0)
 	{
 		int			i;
 		const NvChainHead *head = NULL;
