@@ -33,11 +33,12 @@ static const char *const layouts_sql =
 "ORDER BY layout_id";
 
 /*
- * The entries; "redacted" since redaction (docs/redaction.md).  A ledger
- * of an older pg_notary has no such column: its lines, like its own
- * export's, have no such member.
+ * The entries; "redacted" since redaction (docs/redaction.md), and
+ * "format_version" since format 2 (docs/format.md).  A ledger of an older
+ * pg_notary has no such column: its lines, like its own export's, have no
+ * such member (a line without format_version is format 1).
  */
-#define ENTRIES_SQL(redacted) \
+#define ENTRIES_SQL(extra) \
 "SELECT pg_catalog.json_build_object('type', 'entry', 'seq', seq, 'chain_id', chain_id, " \
 "'chain_pos', chain_pos, 'prev_hash', pg_catalog.encode(prev_hash, 'hex'), " \
 "'entry_hash', pg_catalog.encode(entry_hash, 'hex'), 'op', op, 'xid', xid::text, " \
@@ -47,19 +48,40 @@ static const char *const layouts_sql =
 "'table_id', table_id, 'layout_id', layout_id, 'row_image', row_image, " \
 "'row_salts', pg_catalog.encode(row_salts, 'hex'), " \
 "'old_digest', pg_catalog.encode(old_digest, 'hex'), 'detail', detail::text" \
-redacted ")::text " \
+extra ")::text " \
 "FROM notary.ledger ORDER BY chain_id, chain_pos"
 
-static const char *const entries_sql =
-ENTRIES_SQL(", 'redacted', pg_catalog.encode(redacted, 'hex')");
+#define REDACTED_MEMBER ", 'redacted', pg_catalog.encode(redacted, 'hex')"
 
-static const char *const entries_sql_unredacted = ENTRIES_SQL("");
+/* by what the ledger has: [0] neither column, [1] redacted, [2] both */
+static const char *const entries_sql[3] = {
+	ENTRIES_SQL(""),
+	ENTRIES_SQL(REDACTED_MEMBER),
+	ENTRIES_SQL(REDACTED_MEMBER ", 'format_version', format_version"),
+};
 
 static const char *const checkpoints_sql =
 "SELECT (document OPERATOR(pg_catalog.||) '{\"type\": \"checkpoint\"}'::pg_catalog.jsonb)::text "
 "FROM notary.checkpoints ORDER BY checkpoint_id";
 
-/* The export as psql can produce it: psql -XAtq -f <this> > export.jsonl */
+/* Does notary.ledger have column c?  (a column added by a later version) */
+#define HAS_COLUMN(c) \
+"EXISTS (SELECT FROM pg_catalog.pg_attribute " \
+"WHERE attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('notary.ledger') " \
+"AND attname OPERATOR(pg_catalog.=) '" c "' AND NOT attisdropped)"
+
+/* What the database holds: one row, read by nv_db_read and by the script. */
+static const char *const probe_sql =
+"SELECT pg_catalog.to_regclass('notary.ledger') IS NOT NULL AS notary_ledger, "
+"pg_catalog.to_regclass('notary.checkpoints') IS NOT NULL AS notary_checkpoints, "
+HAS_COLUMN("redacted") " AS notary_redacted, "
+HAS_COLUMN("format_version") " AS notary_format_version";
+
+/*
+ * The export as psql can produce it: psql -XAtq -f <this> > export.jsonl.
+ * psql's \if picks the queries that fit the database's pg_notary, as
+ * nv_db_read does (an older one has fewer columns and no checkpoints).
+ */
 void
 nv_db_print_export_sql(FILE *out)
 {
@@ -67,8 +89,15 @@ nv_db_print_export_sql(FILE *out)
 			"--   psql -XAtq -v ON_ERROR_STOP=1 -f this.sql > export.jsonl\n"
 			"SET client_encoding = 'UTF8';\n"
 			"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n"
-			"%s;\n%s;\n%s;\nCOMMIT;\n",
-			layouts_sql, entries_sql, checkpoints_sql);
+			"%s \\gset\n"
+			"%s;\n"
+			"\\if :notary_format_version\n%s;\n"
+			"\\elif :notary_redacted\n%s;\n"
+			"\\else\n%s;\n\\endif\n"
+			"\\if :notary_checkpoints\n%s;\n\\endif\n"
+			"COMMIT;\n",
+			probe_sql, layouts_sql, entries_sql[2], entries_sql[1], entries_sql[0],
+			checkpoints_sql);
 }
 
 static bool
@@ -146,7 +175,7 @@ nv_db_read(NvVerifier *v, NvReport *r, const char *conninfo, NvError *err)
 	PGresult   *res;
 	bool		ok = false;
 	bool		has_checkpoints = false;
-	bool		has_redacted = false;
+	int			columns;		/* index into entries_sql */
 
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
@@ -175,11 +204,7 @@ nv_db_read(NvVerifier *v, NvReport *r, const char *conninfo, NvError *err)
 
 	if (!command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))
 		goto done;
-	res = PQexec(conn, "SELECT pg_catalog.to_regclass('notary.ledger') IS NOT NULL, "
-				 "pg_catalog.to_regclass('notary.checkpoints') IS NOT NULL, "
-				 "EXISTS (SELECT FROM pg_catalog.pg_attribute "
-				 "WHERE attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('notary.ledger') "
-				 "AND attname OPERATOR(pg_catalog.=) 'redacted' AND NOT attisdropped)");
+	res = PQexec(conn, probe_sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{
 		nv_error(err, "query failed: %s", PQerrorMessage(conn));
@@ -193,14 +218,15 @@ nv_db_read(NvVerifier *v, NvReport *r, const char *conninfo, NvError *err)
 		goto done;
 	}
 	has_checkpoints = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-	has_redacted = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+	columns = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+	if (columns == 1 && strcmp(PQgetvalue(res, 0, 3), "t") == 0)
+		columns = 2;
 	PQclear(res);
 	if (!has_checkpoints)
 		nv_verifier_no_stored_checkpoints(v);
 
 	if (!stream(conn, v, layouts_sql, "notary.layouts", err) ||
-		!stream(conn, v, has_redacted ? entries_sql : entries_sql_unredacted,
-				"notary.ledger", err))
+		!stream(conn, v, entries_sql[columns], "notary.ledger", err))
 		goto done;
 	if (has_checkpoints &&
 		!stream(conn, v, checkpoints_sql, "notary.checkpoints", err))
