@@ -2,7 +2,8 @@
 """Independent check of docs/format.md.
 
 Recomputes, with Python's own BLAKE2b (hashlib) and nothing of the
-extension's C code, (1) the test vectors printed in docs/format.md and
+extension's C code, (1) the test vectors printed in docs/format.md (formats
+1 and 2: entry_hash(), entry_hash_v2(), seal_v2(), entry_hash_any()) and
 (2) every layout digest, image digest, row digest and entry hash of a real
 ledger written by the extension under odd session settings, and (3) decodes
 every row of notary.ledger_packs with the byte layout of docs/format.md
@@ -169,6 +170,158 @@ def entry_hash(prev, e, img_digest):
     opt_string(h, e["detail"])
     return h.digest()
 
+
+
+# --- format 2 (docs/format.md, "Format 2 (entries written by 0.4 and later)") --
+#
+# The functions take an export-line-like dict e, as entry_hash() does, with
+# row_image (list, None for no image), row_salts and redacted as hex text (or
+# None), and format_version (absent: 1).  ldigest is the recomputed digest of
+# the entry's layout (None when layout_id is NULL: no image is hashed), and
+# personal that layout's personal columns, 0-based ascending.
+
+SEALED = 0x8000      # high bit of a redacted record's u16: the column is sealed
+
+
+class SealedEntry(ValueError):
+    """The entry has sealed columns: its hash cannot be recomputed from its
+    content; check it with seal_v2() against its REDACT entry's seal."""
+
+
+def begin_v2(what):
+    h = hashlib.blake2b(digest_size=32)
+    string(h, "pg_notary/%s/v2" % what)
+    return h
+
+
+def _hex_bytes(v):
+    return bytes.fromhex(v) if v else b""
+
+
+def redacted_records_v2(redacted):
+    """The records of a `redacted` field (bytes): {position: (sealed, commitment)},
+    position 0-based (the low 15 bits of the u16)."""
+    out = {}
+    for k in range(0, len(redacted), 34):
+        pos = int.from_bytes(redacted[k:k + 2], "big")
+        out[pos & 0x7fff] = (bool(pos & SEALED), redacted[k + 2:k + 34])
+    return out
+
+
+def sealed_positions(e):
+    """0-based positions of the sealed columns of entry e (empty: not sealed)."""
+    return sorted(p for p, (sealed, _) in
+                  redacted_records_v2(_hex_bytes(e.get("redacted"))).items() if sealed)
+
+
+def _feed_v2(h, prev, e, ldigest, personal, in_seal):
+    """Feed h every byte the format-2 entry hash hashes after its tag (the M
+    of a seal).  A sealed column is u8 3 when in_seal, else SealedEntry."""
+    h.update(prev)
+    u64(h, e["seq"])
+    u32(h, e["chain_id"])
+    u64(h, e["chain_pos"])
+    string(h, e["op"])
+    u64(h, int(e["xid"]))
+    u64(h, e["logged_at_us"])
+    string(h, e["session_user_name"])
+    string(h, e["current_user_name"])
+    opt_string(h, e["application_name"])
+    opt_string(h, e["client_addr"])
+    if e["table_id"] is None:
+        u8(h, 0)
+    else:
+        u8(h, 1)
+        u32(h, e["table_id"])
+    if ldigest is None:
+        u8(h, 0)
+    else:
+        values = e["row_image"]
+        salts = _hex_bytes(e.get("row_salts"))
+        records = redacted_records_v2(_hex_bytes(e.get("redacted")))
+        u8(h, 1)
+        h.update(ldigest)
+        u32(h, len(values))
+        p = 0                                   # index into personal / row_salts
+        for i, v in enumerate(values):
+            is_personal = p < len(personal) and personal[p] == i
+            salt = b""
+            if is_personal:
+                if (p + 1) * 16 <= len(salts):
+                    salt = salts[p * 16:(p + 1) * 16]
+                p += 1
+            if i in records:
+                sealed, kept = records[i]
+                if sealed:
+                    if not in_seal:
+                        raise SealedEntry("seq %s: column %d is sealed" % (e["seq"], i + 1))
+                    u8(h, 3)
+                else:
+                    u8(h, 2)                    # the commitment kept by a redaction
+                    h.update(kept)
+            elif is_personal:
+                u8(h, 2)
+                h.update(column_commitment(v, salt))
+            elif v is None:
+                u8(h, 0)
+            else:
+                u8(h, 1)
+                string(h, v)
+    if e["old_digest"] is None:
+        u8(h, 0)
+    else:
+        u8(h, 1)
+        h.update(bytes.fromhex(e["old_digest"]))
+    opt_string(h, e["detail"])
+
+
+def entry_hash_v2(prev, e, ldigest, personal):
+    """Format-2 entry hash of e after prev (32 bytes).  Raises SealedEntry if
+    e has a sealed column."""
+    h = begin_v2("entry")
+    _feed_v2(h, prev, e, ldigest, personal, in_seal=False)
+    return h.digest()
+
+
+def seal_v2(stored_hash, e, ldigest, personal):
+    """The seal of format-2 entry e as it is stored now: stored_hash is its
+    entry_hash (32 bytes, as stored); prev_hash is e["prev_hash"] (hex), as
+    stored.  Sealed columns hash as u8 3."""
+    h = begin_v2("seal")
+    h.update(stored_hash)
+    _feed_v2(h, bytes.fromhex(e["prev_hash"]), e, ldigest, personal, in_seal=True)
+    return h.digest()
+
+
+def entry_hash_any(prev, e, ldigest, personal):
+    """The hash of e in its own format (e.get("format_version", 1)): format 1
+    through image_digest() and entry_hash(), format 2 through entry_hash_v2().
+    Raises SealedEntry for a sealed format-2 entry, ValueError for an unknown
+    format."""
+    version = e.get("format_version", 1)     # absent: an older export, format 1
+    if version == 1:
+        img = None
+        if ldigest is not None:
+            img = image_digest(ldigest, e["row_image"], personal,
+                               _hex_bytes(e.get("row_salts")), _hex_bytes(e.get("redacted")))
+        return entry_hash(prev, e, img)
+    if version == 2:
+        return entry_hash_v2(prev, e, ldigest, personal)
+    raise ValueError("seq %s: format_version %r is neither 1 nor 2" % (e["seq"], version))
+
+
+def seal_of(entries, seq):
+    """(redact_seq, seal bytes) for the entry seq: from the newest REDACT entry
+    (highest seq, later than seq) whose detail's "sealed" names seq; None if
+    none does.  entries: export-line-like dicts (detail as jsonb text)."""
+    best = None
+    for r in entries:
+        if r["op"] != "REDACT" or not r["detail"] or r["seq"] <= seq:
+            continue
+        sealed = json.loads(r["detail"]).get("sealed") or {}
+        if str(seq) in sealed and (best is None or r["seq"] > best[0]):
+            best = (r["seq"], bytes.fromhex(sealed[str(seq)]))
+    return best
 
 # --- packs (docs/format.md, "Storage: single entries and packs (0.3)") -------
 
@@ -353,11 +506,35 @@ def check_doc_vectors():
          "application_name": "e-procurement", "client_addr": None,
          "table_id": 7, "old_digest": None, "detail": None}
     ent = entry_hash(bytes(32), e, img)
+    # format 2: the same entry; then under the layout with vendor personal,
+    # salted 00 01 .. 0f; then the first one with vendor sealed (erased,
+    # record u16 0x8001 || 32 zero bytes), as stored after the redaction
+    names = ["id", "vendor", "value", "signed_at"]
+    types = ["integer", "text", "numeric(14,2)", "timestamp with time zone"]
+    lay_p = layout_digest(7, "procurement", "contracts", names, types, [0], [1])
+    e2 = dict(e, row_image=values, row_salts=None, redacted=None, format_version=2,
+              prev_hash=bytes(32).hex())
+    ent2 = entry_hash_v2(bytes(32), e2, lay, [])
+    ent2_p = entry_hash_v2(bytes(32), dict(e2, row_salts=bytes(range(16)).hex()), lay_p, [1])
+    e2_sealed = dict(e2, row_image=[values[0], None] + values[2:],
+                     redacted=((SEALED + 1).to_bytes(2, "big") + bytes(32)).hex())
+    seal = seal_v2(ent2, e2_sealed, lay, [])
     mine = {"column_commitment_null": column_commitment(None).hex(),
             "column_commitment_42": column_commitment("42").hex(),
             "column_commitment_salted": salted.hex(),
             "layout_digest": lay.hex(), "image_digest": img.hex(),
-            "row_digest": row.hex(), "entry_hash": ent.hex()}
+            "row_digest": row.hex(), "entry_hash": ent.hex(),
+            "entry_hash_v2": ent2.hex(), "layout_digest_personal": lay_p.hex(),
+            "entry_hash_v2_personal": ent2_p.hex(), "seal_v2": seal.hex()}
+    # the format chooser gives each format's hash, and the formats differ
+    if entry_hash_any(bytes(32), dict(e2, format_version=1), lay, []) != ent \
+            or entry_hash_any(bytes(32), e2, lay, []) != ent2 or ent == ent2:
+        fail("entry_hash_any() does not pick the hash of the entry's format_version")
+    try:
+        entry_hash_v2(bytes(32), e2_sealed, lay, [])
+        fail("entry_hash_v2() hashed an entry with a sealed column")
+    except SealedEntry:
+        pass
     for name, value in mine.items():
         if name not in found:
             fail("docs/format.md lacks 'vector %s = %s'" % (name, value))
