@@ -383,8 +383,9 @@ def decode_pack(data, stats):
     encoding used, so that the workload can be shown to cover it."""
     r = PackReader(data)
     version = r.u8("version")
-    if version != 1:
-        raise PackError("version byte is %d, docs/format.md says 1" % version)
+    if version not in (1, 2):
+        raise PackError("version byte is %d, docs/format.md says 1 or 2" % version)
+    stats["pack_version_%d" % version] = stats.get("pack_version_%d" % version, 0) + 1
     prev_hash = r.take(32, "prev_hash")
     entries = []
     before = None                   # the entry before, in this pack
@@ -394,7 +395,7 @@ def decode_pack(data, stats):
         what = "entry %d " % k
         start = r.pos
         flags = r.u8(what + "flags")
-        e = {"offset": start, "flags": flags}
+        e = {"offset": start, "flags": flags, "format_version": version}
         delta = r.varint(what + "seq")
         e["seq"] = delta if before is None else before["seq"] + delta
         code = r.u8(what + "op")
@@ -474,10 +475,12 @@ def compare_pack_entry(where, d, v):
         "row_salts": hx(d["row_salts"]), "old_digest": hx(d["old_digest"]),
         "detail": d["detail"], "redacted": hx(d["redacted"]),
         "entry_hash": hx(d["entry_hash"]), "prev_hash": hx(d["prev_hash"]),
+        # the pack's version byte is the format of each of its entries
+        "format_version": d["format_version"],
     }
     bad = 0
     for field, value in mine.items():
-        if value != v[field]:
+        if value != v.get(field, 1 if field == "format_version" else None):
             bad += 1
             fail("%s (flags 0x%02x, at byte %d): %s decoded from the pack is %r, "
                  "notary.ledger shows %r" % (where, d["flags"], d["offset"], field, value, v[field]))
@@ -837,8 +840,8 @@ def pack_spans(body):
     an image) and redacted (offset and length of that field, or the offset
     where it would go, length 0).  Raises ValueError if the body does not
     parse.  The prev_hash of the first entry is body[1:33]."""
-    if len(body) < 33 or body[0] != 1:
-        raise ValueError("not a version 1 pack")
+    if len(body) < 33 or body[0] not in (1, 2):
+        raise ValueError("not a version 1 or 2 pack")
     i, seq, out = 33, None, []
 
     def skip(i, n):
@@ -1038,6 +1041,19 @@ def self_test():
              None, b"\x22" * 32, b"\x33" * 32)]
     if got != want:
         fail("self-test: the hand-made pack decodes as %r, not %r" % (got, want))
+    # the version byte: 2 (0.4) gives the same entries in format 2; others are refused
+    _, es2 = decode_pack(b"\x02" + pack[1:], stats)
+    if [x["format_version"] for x in es] != [1, 1, 1] or \
+            [x["format_version"] for x in es2] != [2, 2, 2] or \
+            [x["entry_hash"] for x in es2] != [x["entry_hash"] for x in es] or \
+            len(pack_spans(b"\x02" + pack[1:])) != 3:
+        fail("self-test: a version-2 pack does not decode as format-2 entries")
+    for bad in (0, 3):
+        try:
+            decode_pack(bytes([bad]) + pack[1:], stats)
+            fail("self-test: a pack of version %d was decoded" % bad)
+        except PackError:
+            pass
 
 
 if __name__ == "__main__":
