@@ -562,6 +562,108 @@ def psql(sql, db=DB, settings="", script=False):
     return r.stdout
 
 
+
+def read_layouts(db=DB):
+    """{layout_id: (recomputed digest, personal 0-based, stored digest hex)}."""
+    out = {}
+    for line in psql("SELECT row_to_json(l) FROM (SELECT layout_id, table_id, "
+                     "encode(layout_digest, 'hex') AS digest, schema_name, table_name, "
+                     "column_names, column_types, key_columns, personal_columns "
+                     "FROM notary.layouts) l", db=db).splitlines():
+        l = json.loads(line)
+        personal = [p - 1 for p in l["personal_columns"]]
+        d = layout_digest(l["table_id"], l["schema_name"], l["table_name"],
+                          l["column_names"], l["column_types"],
+                          [k - 1 for k in l["key_columns"]], personal)
+        out[l["layout_id"]] = (d, personal, l["digest"])
+    return out
+
+
+def read_entries(db=DB, where=""):
+    """The entries of notary.ledger as export-line-like dicts, in chain order.
+    format_version is read when the view has it (from 0.4 on); without it
+    the key is absent, which means format 1, as in an older export."""
+    has_fv = psql("SELECT count(*) FROM pg_attribute WHERE attrelid = 'notary.ledger'::regclass "
+                  "AND attname = 'format_version' AND NOT attisdropped", db=db).strip() == "1"
+    rows = psql("SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos, "
+                "encode(prev_hash, 'hex') AS prev_hash, encode(entry_hash, 'hex') AS entry_hash, "
+                "op, xid::text AS xid, "
+                "(extract(epoch FROM logged_at) * 1000000)::bigint AS logged_at_us, "
+                "session_user_name, current_user_name, application_name, client_addr, "
+                "table_id, layout_id, row_image, encode(row_salts, 'hex') AS row_salts, "
+                "encode(old_digest, 'hex') AS old_digest, detail::text AS detail, "
+                "encode(redacted, 'hex') AS redacted%s "
+                "FROM notary.ledger %s ORDER BY chain_id, chain_pos) e"
+                % (", format_version" if has_fv else "", where), db=db).splitlines()
+    return [json.loads(r) for r in rows]
+
+
+def recompute(entries, layouts, all_entries=None):
+    """Check entries (export-line-like dicts, in chain order) the way
+    docs/format.md says, independently of the C code: each prev_hash links
+    to the entry before in its chain, each entry_hash is the hash of the
+    entry's own format_version, and a sealed format-2 entry gives the seal
+    that the newest later REDACT entry (among all_entries, default entries)
+    records for it.  Returns (problems, stats): problems a list of
+    (seq, text); stats counts what was checked."""
+    problems = []
+    stats = dict.fromkeys(["format 1", "format 2", "format 2 personal", "format 2 NULL",
+                           "format 2 kept commitment", "sealed", "no image"], 0)
+    last = {}
+    for e in entries:
+        prev = bytes.fromhex(e["prev_hash"])
+        if e["chain_id"] in last and prev != last[e["chain_id"]]:
+            problems.append((e["seq"], "prev_hash does not link to the entry before"))
+        if e["chain_pos"] == 1 and prev != bytes(32):
+            problems.append((e["seq"], "position 1 with a prev_hash that is not zero"))
+        last[e["chain_id"]] = bytes.fromhex(e["entry_hash"])
+        ld, personal = None, []
+        if e["layout_id"] is not None:
+            if e["layout_id"] not in layouts:
+                problems.append((e["seq"], "unknown layout %s" % e["layout_id"]))
+                continue
+            ld, personal = layouts[e["layout_id"]][:2]
+        else:
+            stats["no image"] += 1
+        fv = e.get("format_version", 1)
+        if fv in (1, 2):
+            stats["format %d" % fv] += 1
+        if fv == 2 and ld is not None:
+            recs = redacted_records_v2(_hex_bytes(e.get("redacted")))
+            if personal:
+                stats["format 2 personal"] += 1
+            if any(v is None and i not in personal and i not in recs
+                   for i, v in enumerate(e["row_image"])):
+                stats["format 2 NULL"] += 1
+            if any(not sealed for sealed, _ in recs.values()):
+                stats["format 2 kept commitment"] += 1
+        sealed = sealed_positions(e)
+        if sealed and fv != 2:
+            problems.append((e["seq"], "format %r entry with sealed columns %s" % (fv, sealed)))
+            continue
+        if sealed:
+            stats["sealed"] += 1
+            got = seal_of(all_entries if all_entries is not None else entries, e["seq"])
+            if got is None:
+                problems.append((e["seq"], "sealed (columns %s) but no later REDACT records "
+                                 "its seal (forged_redaction)" % sealed))
+                continue
+            mine = seal_v2(bytes.fromhex(e["entry_hash"]), e, ld, personal)
+            if mine != got[1]:
+                problems.append((e["seq"], "seal recorded by REDACT %s is %s, recomputed %s"
+                                 % (got[0], got[1].hex(), mine.hex())))
+            continue
+        try:
+            h = entry_hash_any(prev, e, ld, personal)
+        except ValueError as ex:
+            problems.append((e["seq"], str(ex)))
+            continue
+        if h.hex() != e["entry_hash"]:
+            problems.append((e["seq"], "(%s, format %r) stored hash %s, recomputed %s"
+                             % (e["op"], fv, e["entry_hash"], h.hex())))
+    return problems, stats
+
+
 WORKLOAD = r"""
 CREATE EXTENSION pg_notary;
 CREATE SCHEMA s;
@@ -718,55 +820,28 @@ def check_ledger():
                "-c bytea_output=escape -c IntervalStyle=sql_standard")
         psql(WORKLOAD, settings=odd)
         psql(WORKLOAD_PACKS, settings=odd, script=True)
-        layouts = {}
-        for line in psql("SELECT row_to_json(l) FROM (SELECT layout_id, table_id, "
-                         "encode(layout_digest, 'hex') AS digest, schema_name, table_name, "
-                         "column_names, column_types, key_columns, personal_columns "
-                         "FROM notary.layouts) l").splitlines():
-            l = json.loads(line)
-            keys = [k - 1 for k in l["key_columns"]]
-            personal = [p - 1 for p in l["personal_columns"]]
-            d = layout_digest(l["table_id"], l["schema_name"], l["table_name"],
-                              l["column_names"], l["column_types"], keys, personal)
-            if d.hex() != l["digest"]:
-                fail("layout %s: stored digest %s, recomputed %s" % (l["layout_id"], l["digest"], d.hex()))
-            layouts[l["layout_id"]] = (d, personal)
-        rows = psql("SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos, "
-                    "encode(prev_hash, 'hex') AS prev_hash, encode(entry_hash, 'hex') AS entry_hash, "
-                    "op, xid::text AS xid, "
-                    "(extract(epoch FROM logged_at) * 1000000)::bigint AS logged_at_us, "
-                    "session_user_name, current_user_name, application_name, client_addr, "
-                    "table_id, layout_id, row_image, encode(row_salts, 'hex') AS row_salts, "
-                    "encode(old_digest, 'hex') AS old_digest, detail::text AS detail, "
-                    "encode(redacted, 'hex') AS redacted "
-                    "FROM notary.ledger ORDER BY chain_id, chain_pos) e").splitlines()
-        entries = [json.loads(r) for r in rows]
-        last = {}
+        layouts = read_layouts()
+        for lid, (d, _, stored) in layouts.items():
+            if d.hex() != stored:
+                fail("layout %s: stored digest %s, recomputed %s" % (lid, stored, d.hex()))
+        entries = read_entries()
+        problems, hstats = recompute(entries, layouts)
+        for seq, msg in problems:
+            fail("seq %s: %s" % (seq, msg))
         row_digests = set()
         redacted_seen = []
         unknowable_tables = set()
         for e in entries:
-            prev = bytes.fromhex(e["prev_hash"])
-            expect_prev = last.get(e["chain_id"], bytes(32))
-            if prev != expect_prev:
-                fail("seq %s: prev_hash does not link" % e["seq"])
-            img = None
             if e["layout_id"] is not None:
-                ld, personal = layouts[e["layout_id"]]
-                salts = bytes.fromhex(e["row_salts"]) if e["row_salts"] else b""
+                ld, personal = layouts[e["layout_id"]][:2]
                 red = bytes.fromhex(e["redacted"]) if e["redacted"] else b""
-                img = image_digest(ld, e["row_image"], personal, salts, red)
                 if red:
                     redacted_seen.append(e["seq"])
                     # an erased column that was not personal in this layout
                     # makes the image's row digest unknowable
-                    if any(p not in personal for p in redacted_records(red)):
+                    if any(p not in personal for p in redacted_records_v2(red)):
                         unknowable_tables.add(e["table_id"])
                 row_digests.add(row_digest(ld, e["row_image"], personal).hex())
-            h = entry_hash(prev, e, img)
-            if h.hex() != e["entry_hash"]:
-                fail("seq %s (%s): stored hash %s, recomputed %s" % (e["seq"], e["op"], e["entry_hash"], h.hex()))
-            last[e["chain_id"]] = bytes.fromhex(e["entry_hash"])
         # every UPDATE's old_digest is the row digest of an earlier image
         for e in entries:
             if e["table_id"] in unknowable_tables:
@@ -793,6 +868,7 @@ def check_ledger():
             fail("the ledger holds %d entries and %d layouts" % (len(entries), len(layouts)))
         print("ok: recomputed %d entries and %d layouts independently; %d entries parsed from packs"
               % (len(entries), len(layouts), npacked))
+        print("    hashed: %s" % ", ".join("%d %s" % (v, k) for k, v in hstats.items()))
         check_packs(entries)
     finally:
         if not os.environ.get("KEEP"):
