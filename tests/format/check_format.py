@@ -1010,65 +1010,90 @@ def check_pack_spans(db, view_entries):
 
 def rehash_chain(db, chain_id, from_pos):
     """A consistent rewrite: recompute prev_hash and entry_hash of every entry
-    of a chain from position from_pos on, from what the entries hold now.
-    Returns the SQL that stores them where the entries live (UPDATE of
-    notary.ledger_entries for single entries; the 32 hash bytes of each
-    entry, and a pack's leading prev_hash, replaced in place in
+    of a chain from position from_pos on, from what the entries hold now,
+    each in its own format (format_version).  A sealed format-2 entry cannot
+    be rehashed: its stored hash stands (so the entries after it keep their
+    links), but its seal covers its prev_hash, so the seal is recomputed and
+    written into the detail of the REDACT entry that records it, and that
+    entry's chain is rehashed from there too.  Returns the SQL that stores
+    it all where the entries live (UPDATE of notary.ledger_entries for single
+    entries; the 32 hash bytes of each entry, a pack's leading prev_hash and
+    the seal's hex in a REDACT's detail, replaced in place in
     notary.ledger_packs) and the number of entries rehashed.  The caller
     runs it with the guards of both tables switched off."""
-    layouts = {}
-    for line in psql("SELECT row_to_json(l) FROM notary.layouts l", db=db).splitlines():
-        l = json.loads(line)
-        personal = [p - 1 for p in l["personal_columns"]]
-        d = layout_digest(l["table_id"], l["schema_name"], l["table_name"],
-                          l["column_names"], l["column_types"],
-                          [k - 1 for k in l["key_columns"]], personal)
-        layouts[l["layout_id"]] = (d, personal)
-    entries = [json.loads(r) for r in psql(
-        "SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos, "
-        "encode(prev_hash, 'hex') AS prev_hash, op, xid::text AS xid, "
-        "(extract(epoch FROM logged_at) * 1000000)::bigint AS logged_at_us, "
-        "session_user_name, current_user_name, application_name, client_addr, "
-        "table_id, layout_id, row_image, encode(row_salts, 'hex') AS row_salts, "
-        "encode(old_digest, 'hex') AS old_digest, detail::text AS detail, "
-        "encode(redacted, 'hex') AS redacted "
-        "FROM notary.ledger WHERE chain_id = %d AND chain_pos >= %d ORDER BY chain_pos) e"
-        % (chain_id, from_pos), db=db).splitlines()]
-    if not entries:
-        return [], 0
-    new = {}                               # chain_pos -> (prev, hash)
-    prev = bytes.fromhex(entries[0]["prev_hash"])   # the untouched entry before
-    for e in entries:
-        img = None
-        if e["layout_id"] is not None:
-            ld, personal = layouts[e["layout_id"]]
-            img = image_digest(ld, e["row_image"], personal,
-                               bytes.fromhex(e["row_salts"]) if e["row_salts"] else b"",
-                               bytes.fromhex(e["redacted"]) if e["redacted"] else b"")
-        h = entry_hash(prev, e, img)
-        new[e["chain_pos"]] = (prev, h)
-        prev = h
+    layouts = read_layouts(db)
+    entries = read_entries(db)
+    by_pos = {(e["chain_id"], e["chain_pos"]): e for e in entries}
+    by_seq = {e["seq"]: e for e in entries}
+    original = {e["seq"]: (e["prev_hash"], e["entry_hash"], e["detail"]) for e in entries}
+    todo = [(chain_id, from_pos)]
+    while todo:
+        c, start = todo.pop(0)
+        chain = sorted((e for e in entries if e["chain_id"] == c and e["chain_pos"] >= start),
+                       key=lambda e: e["chain_pos"])
+        if not chain:
+            continue
+        prev = bytes.fromhex(chain[0]["prev_hash"])    # the untouched entry before
+        for e in chain:
+            e["prev_hash"] = prev.hex()
+            ld, personal = None, []
+            if e["layout_id"] is not None:
+                ld, personal = layouts[e["layout_id"]][:2]
+            if sealed_positions(e):
+                got = seal_of(entries, e["seq"])
+                if got is None:
+                    raise ValueError("seq %s is sealed, but no REDACT entry records its seal"
+                                     % e["seq"])
+                seal = seal_v2(bytes.fromhex(e["entry_hash"]), e, ld, personal)
+                if seal != got[1]:
+                    r = by_seq[got[0]]
+                    r["detail"] = r["detail"].replace(got[1].hex(), seal.hex())
+                    if r["chain_id"] != c:
+                        todo.append((r["chain_id"], r["chain_pos"]))
+                    # (in this chain, it is later and rehashed below)
+                prev = bytes.fromhex(e["entry_hash"])
+                continue
+            prev = entry_hash_any(prev, e, ld, personal)
+            e["entry_hash"] = prev.hex()
+    changed = {seq for seq, old in original.items()
+               if (by_seq[seq]["prev_hash"], by_seq[seq]["entry_hash"], by_seq[seq]["detail"]) != old}
     sql = []
-    for pos in psql("SELECT chain_pos FROM notary.ledger_entries WHERE chain_id = %d AND chain_pos >= %d"
-                    % (chain_id, from_pos), db=db).split():
-        p, h = new[int(pos)]
-        sql.append("UPDATE notary.ledger_entries SET prev_hash = '\\x%s', entry_hash = '\\x%s' "
-                   "WHERE chain_id = %d AND chain_pos = %s;" % (p.hex(), h.hex(), chain_id, pos))
-    for line in psql("SELECT row_to_json(p) FROM (SELECT first_pos, encode(entries, 'hex') AS body "
-                     "FROM notary.ledger_packs WHERE chain_id = %d AND last_pos >= %d) p"
-                     % (chain_id, from_pos), db=db).splitlines():
+    for line in psql("SELECT seq FROM notary.ledger_entries", db=db).split():
+        if int(line) not in changed:
+            continue
+        e = by_seq[int(line)]
+        sql.append("UPDATE notary.ledger_entries SET prev_hash = '\\x%s', entry_hash = '\\x%s'%s "
+                   "WHERE seq = %s;"
+                   % (e["prev_hash"], e["entry_hash"],
+                      ", detail = '%s'::jsonb" % e["detail"].replace("'", "''")
+                      if e["detail"] != original[e["seq"]][2] else "", line))
+    for line in psql("SELECT row_to_json(p) FROM (SELECT chain_id, first_pos, "
+                     "encode(entries, 'hex') AS body FROM notary.ledger_packs) p", db=db).splitlines():
         p = json.loads(line)
         body = bytearray.fromhex(p["body"])
+        touched = False
         for k, sp in enumerate(pack_spans(bytes(body))):
-            pos = p["first_pos"] + k
-            if pos < from_pos:
+            e = by_pos[(p["chain_id"], p["first_pos"] + k)]
+            if e["seq"] not in changed:
                 continue
+            touched = True
             if k == 0:
-                body[1:33] = new[pos][0]
-            body[sp["end"] - 32:sp["end"]] = new[pos][1]
-        sql.append("UPDATE notary.ledger_packs SET entries = '\\x%s' "
-                   "WHERE chain_id = %d AND first_pos = %d;" % (body.hex(), chain_id, p["first_pos"]))
-    return sql, len(entries)
+                body[1:33] = bytes.fromhex(e["prev_hash"])
+            body[sp["end"] - 32:sp["end"]] = bytes.fromhex(e["entry_hash"])
+            old_detail = original[e["seq"]][2]
+            if e["detail"] != old_detail:
+                # a seal replaced by one of the same length: the detail's
+                # bytes change in place, its length does not
+                old_b, new_b = old_detail.encode(), e["detail"].encode()
+                at = bytes(body).find(old_b, sp["start"], sp["end"] - 32)
+                if len(old_b) != len(new_b) or at < 0:
+                    raise ValueError("seq %s: cannot rewrite its detail in place" % e["seq"])
+                body[at:at + len(old_b)] = new_b
+        if touched:
+            sql.append("UPDATE notary.ledger_packs SET entries = '\\x%s' "
+                       "WHERE chain_id = %d AND first_pos = %d;"
+                       % (body.hex(), p["chain_id"], p["first_pos"]))
+    return sql, len(changed)
 
 
 def self_test():
