@@ -876,6 +876,172 @@ def check_ledger():
             psql("DROP ROLE IF EXISTS notary_fmt_clerk", db="postgres")
 
 
+
+# --- (4) seals: a column classified personal after rows were written --------
+# docs/format.md, "Sealed columns".  Rows of hr.staff are written while
+# phone and note are not personal (name is, from the start), some packed and
+# some single; phone is classified, then erased from row 1's history, then
+# note the same way: every entry of row 1 written before the classification
+# is sealed, twice, and the second REDACT's seals replace the first's.  Every
+# seal is recomputed here from the entry as stored; then a sealed entry is
+# edited (packed and single) and must no longer match.
+
+SEAL_DB = "pg_notary_seal_check"
+SEAL_WORKLOAD = r"""
+CREATE EXTENSION pg_notary;
+CREATE SCHEMA hr;
+CREATE TABLE hr.staff (id int PRIMARY KEY, name text, phone text, city text, note text);
+SELECT notary.enable('hr');
+SELECT notary.classify('hr.staff', 'name', 'identifier');
+INSERT INTO hr.staff VALUES (1, 'Siti', '0812-1111', NULL, 'first note'),
+                            (2, 'Budi', NULL, 'Bandung', NULL),
+                            (3, NULL, '0813-3333', 'Medan', 'x');
+UPDATE hr.staff SET city = 'Bogor' WHERE id = 1;
+SET notary.pack_entries = off;
+UPDATE hr.staff SET note = 'single note' WHERE id = 1;
+RESET notary.pack_entries;
+SELECT notary.classify('hr.staff', 'phone', 'identifier');
+UPDATE hr.staff SET phone = '0812-9999', city = NULL WHERE id = 1;
+SELECT notary.redact('hr.staff', '{1}', '{phone}', 'erasure request 1');
+SELECT notary.classify('hr.staff', 'note', 'sensitive');
+SELECT notary.redact('hr.staff', '{1}', '{note}', 'erasure request 2');
+"""
+
+
+def check_sealing():
+    psql("DROP DATABASE IF EXISTS %s" % SEAL_DB, db="postgres")
+    psql("CREATE DATABASE %s" % SEAL_DB, db="postgres")
+    try:
+        psql(SEAL_WORKLOAD, db=SEAL_DB, script=True)
+        layouts = read_layouts(SEAL_DB)
+        entries = read_entries(SEAL_DB)
+        problems, stats = recompute(entries, layouts)
+        for seq, msg in problems:
+            fail("seal scenario, seq %s: %s" % (seq, msg))
+        by_seq = {e["seq"]: e for e in entries}
+        redacts = [e for e in entries if e["op"] == "REDACT"]
+        if len(redacts) != 2:
+            fail("seal scenario: %d REDACT entries, expected 2" % len(redacts))
+            return
+        seals = [{int(k): v for k, v in (json.loads(r["detail"]).get("sealed") or {}).items()}
+                 for r in redacts]
+        sealed = [e for e in entries if sealed_positions(e)]
+        # every entry of row 1 from before phone was classified (INSERT,
+        # UPDATE packed, UPDATE single) is sealed, on phone (3) and note (5)
+        early = [e for e in entries if e["op"] in ("INSERT", "UPDATE") and e["row_image"][0] == "1"
+                 and e["seq"] < min(x["seq"] for x in entries if x["op"] == "CLASSIFY"
+                                    and '"phone"' in (x["detail"] or ""))]
+        if len(early) != 3 or {e["seq"] for e in early} != {e["seq"] for e in sealed}:
+            fail("seal scenario: sealed entries %s, expected row 1's three early entries %s"
+                 % (sorted(e["seq"] for e in sealed), sorted(e["seq"] for e in early)))
+        for e in sealed:
+            if sealed_positions(e) != [2, 4]:
+                fail("seal scenario, seq %s: sealed columns %s, expected phone and note (2, 4 from 0)"
+                     % (e["seq"], sealed_positions(e)))
+            red = bytes.fromhex(e["redacted"])
+            for k in range(0, len(red), 34):
+                pos = int.from_bytes(red[k:k + 2], "big")
+                if pos & SEALED and red[k + 2:k + 34] != bytes(32):
+                    fail("seal scenario, seq %s: sealed record %d holds a commitment" % (e["seq"], pos))
+            if e["row_image"][2] is not None or e["row_image"][4] is not None:
+                fail("seal scenario, seq %s: a sealed value is still in row_image" % e["seq"])
+            if e.get("format_version") != 2:
+                fail("seal scenario, seq %s: sealed, but format %r" % (e["seq"], e.get("format_version")))
+            # both REDACT entries seal it; the second one's seal (the newest)
+            # is the one that holds: the first no longer fits the entry
+            if e["seq"] not in seals[0] or e["seq"] not in seals[1]:
+                fail("seal scenario, seq %s: not named by both REDACT entries' \"sealed\"" % e["seq"])
+                continue
+            ld, personal = layouts[e["layout_id"]][:2]
+            mine = seal_v2(bytes.fromhex(e["entry_hash"]), e, ld, personal).hex()
+            if mine != seals[1][e["seq"]] or mine == seals[0][e["seq"]]:
+                fail("seal scenario, seq %s: recomputed seal %s; REDACT 1 says %s, REDACT 2 %s"
+                     % (e["seq"], mine, seals[0][e["seq"]], seals[1][e["seq"]]))
+        if set(seals[1]) != {e["seq"] for e in sealed}:
+            fail("seal scenario: REDACT 2 seals %s, the sealed entries are %s"
+                 % (sorted(seals[1]), sorted(e["seq"] for e in sealed)))
+        # the entries written after the classification keep a commitment of phone
+        kept = [e for e in entries if e["row_image"] and e["row_image"][0] == "1"
+                and e["redacted"] and not sealed_positions(e)]
+        if not kept:
+            fail("seal scenario: no entry of row 1 kept a salted commitment")
+        # (the live row keeps its values: the baseline that classifying note
+        # makes records phone again, after the first redaction)
+        for r, gone in [(redacts[0], ("0812-1111", "0812-9999")),
+                        (redacts[1], ("first note", "single note"))]:
+            text = json.dumps([e for e in entries if e["seq"] < r["seq"]])
+            for value in gone:
+                if value in text:
+                    fail("seal scenario: the erased value %r is still in an entry before REDACT %s"
+                         % (value, r["seq"]))
+        for what, n in [("sealed entries", stats["sealed"]), ("format-2 entries", stats["format 2"]),
+                        ("format-2 entries with personal columns", stats["format 2 personal"]),
+                        ("format-2 entries with a NULL", stats["format 2 NULL"]),
+                        ("format-2 entries with a kept commitment", stats["format 2 kept commitment"])]:
+            if n == 0:
+                fail("seal scenario: no %s: the check would pass vacuously" % what)
+        findings = psql("SELECT count(*) FROM notary.verify()", db=SEAL_DB).strip()
+        if findings != "0":
+            fail("seal scenario: notary.verify() reports %s findings on the untouched ledger" % findings)
+        # a REDACT without its "sealed" member: the sealed entries are forged redactions
+        stripped = [dict(e, detail=json.dumps({k: v for k, v in json.loads(e["detail"]).items()
+                                               if k != "sealed"}))
+                    if e["op"] == "REDACT" else e for e in entries]
+        got = {seq for seq, msg in recompute(stripped, layouts)[0] if "forged_redaction" in msg}
+        if got != {e["seq"] for e in sealed}:
+            fail("seal scenario: without the seals, %s are reported as forged, not %s"
+                 % (sorted(got), sorted(e["seq"] for e in sealed)))
+        print("ok: seals: %d entries sealed (twice), each seal recomputed from the newest "
+              "REDACT entry's detail; %s" % (len(sealed), ", ".join("%d %s" % (v, k) for k, v in stats.items())))
+        check_sealed_tamper(layouts, sealed)
+    finally:
+        if not os.environ.get("KEEP"):
+            psql("DROP DATABASE IF EXISTS %s" % SEAL_DB, db="postgres")
+
+
+def check_sealed_tamper(layouts, sealed):
+    """Edit what is left of a sealed entry, one packed and one single, with
+    the guards off: its recomputed seal must differ from the recorded one,
+    and notary.verify() must report altered_entry at that seq."""
+    singles = {int(x) for x in psql("SELECT seq FROM notary.ledger_entries", db=SEAL_DB).split()}
+    packed = [e for e in sealed if e["seq"] not in singles]
+    single = [e for e in sealed if e["seq"] in singles]
+    if not packed or not single:
+        fail("seal scenario: sealed entries %d packed, %d single: both are needed"
+             % (len(packed), len(single)))
+        return
+    victims = {packed[0]["seq"], single[0]["seq"]}
+    edits = ["UPDATE notary.ledger_entries SET row_image[4] = 'Bogoq' WHERE seq = %d;" % single[0]["seq"]]
+    e = packed[0]
+    p = json.loads(psql("SELECT row_to_json(p) FROM (SELECT first_pos, encode(entries, 'hex') AS body "
+                        "FROM notary.ledger_packs WHERE chain_id = %d AND %d BETWEEN first_pos AND last_pos) p"
+                        % (e["chain_id"], e["chain_pos"]), db=SEAL_DB))
+    body = bytearray.fromhex(p["body"])
+    at, n = pack_spans(bytes(body))[e["chain_pos"] - p["first_pos"]]["values"][0]
+    if bytes(body[at:at + n]) != b"\x021":
+        fail("seal scenario: the id of packed seq %s is not stored as '1'" % e["seq"])
+        return
+    body[at + 1:at + 2] = b"7"                  # id 1 -> 7, same length
+    edits.append("UPDATE notary.ledger_packs SET entries = '\\x%s' WHERE chain_id = %d AND first_pos = %d;"
+                 % (body.hex(), e["chain_id"], p["first_pos"]))
+    psql("ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only; "
+         "ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only", db=SEAL_DB)
+    psql("BEGIN;\n" + "\n".join(edits) + "\nCOMMIT;", db=SEAL_DB, script=True)
+    problems, _ = recompute(read_entries(SEAL_DB), layouts)
+    got = {seq for seq, msg in problems if "seal" in msg}
+    if got != victims:
+        fail("seal scenario: after editing sealed entries %s, the recomputed seals differ at %s (%s)"
+             % (sorted(victims), sorted(got), problems))
+    found = {int(x) for x in psql("SELECT seq FROM notary.verify() WHERE problem = 'altered_entry'",
+                                  db=SEAL_DB).split()}
+    if found != victims:
+        fail("seal scenario: notary.verify() reports altered_entry at %s after editing sealed "
+             "entries %s" % (sorted(found), sorted(victims)))
+    if not FAILURES:
+        print("ok: an edited sealed entry (packed and single) no longer matches its seal, here and "
+              "in notary.verify()")
+
+
 # --- (3) packed storage (src/pack.c): where each entry's bytes are ---------
 # A pack (a row of notary.ledger_packs) stores consecutive entries of one
 # chain; its bytes are specified in the header comment of src/pack.c.  This
@@ -1161,6 +1327,7 @@ if __name__ == "__main__":
     self_test()
     check_doc_vectors()
     check_ledger()
+    check_sealing()
     if FAILURES:
         print("%d format check(s) failed" % len(FAILURES))
         sys.exit(1)
