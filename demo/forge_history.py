@@ -22,7 +22,11 @@ the rewrite.
 1) of entry SEQ becomes NULL and the record (COLUMN - 1 as u16, then the
 32-byte COMMITMENT, in hex) is appended to the entry's `redacted`, the way
 notary.redact() stores it (docs/format.md), in the entry's pack or its row.
-No hash is changed.  The caller switches the guards of notary.ledger_entries
+In a format-2 entry, a column that is not personal is hashed as it is, and
+notary.redact() seals it instead: given that column's true (unsalted)
+commitment, the record written is the seal's, 0x8000 + COLUMN - 1 then 32
+zero bytes; with any other commitment, the record is written as given.
+No hash is changed, and no seal is recorded anywhere.  The caller switches the guards of notary.ledger_entries
 and notary.ledger_packs off first (lapor.sql does, and that is recorded).
 
 Runs psql as a superuser against PGHOST/PGPORT/PGDATABASE/PGUSER.
@@ -66,11 +70,20 @@ def rehash(seq):
 
 
 def erase(seq, column, commitment):
-    record = (column - 1).to_bytes(2, "big") + bytes.fromhex(commitment)
-    e = one("SELECT row_to_json(e) FROM (SELECT chain_id, chain_pos FROM notary.ledger "
-            "WHERE seq = %d) e" % seq)
-    if e is None:
+    found = fmt.read_entries(DB, "WHERE seq = %d" % seq)
+    if not found:
         sys.exit("forge_history.py: no ledger entry %d" % seq)
+    e = found[0]
+    record = (column - 1).to_bytes(2, "big") + bytes.fromhex(commitment)
+    if e.get("format_version", 1) == 2 and e["layout_id"] is not None:
+        # format 2 hashes a column that is not personal as it is: a redaction
+        # of it seals it (docs/format.md, "Sealed columns").  Given the
+        # column's true commitment, do what notary.redact() would store; any
+        # other commitment is written as given (a sloppier forgery).
+        personal = fmt.read_layouts(DB)[e["layout_id"]][1]
+        value = e["row_image"][column - 1] if column <= len(e["row_image"]) else None
+        if column - 1 not in personal and commitment == fmt.column_commitment(value).hex():
+            record = (fmt.SEALED + column - 1).to_bytes(2, "big") + bytes(32)
     p = one("SELECT row_to_json(p) FROM (SELECT first_pos, encode(entries, 'hex') AS body "
             "FROM notary.ledger_packs WHERE chain_id = %d AND %d BETWEEN first_pos AND last_pos) p"
             % (e["chain_id"], e["chain_pos"]))

@@ -2,7 +2,8 @@
 """Independent check of docs/format.md.
 
 Recomputes, with Python's own BLAKE2b (hashlib) and nothing of the
-extension's C code, (1) the test vectors printed in docs/format.md and
+extension's C code, (1) the test vectors printed in docs/format.md (formats
+1 and 2: entry_hash(), entry_hash_v2(), seal_v2(), entry_hash_any()) and
 (2) every layout digest, image digest, row digest and entry hash of a real
 ledger written by the extension under odd session settings, and (3) decodes
 every row of notary.ledger_packs with the byte layout of docs/format.md
@@ -170,6 +171,158 @@ def entry_hash(prev, e, img_digest):
     return h.digest()
 
 
+
+# --- format 2 (docs/format.md, "Format 2 (entries written by 0.4 and later)") --
+#
+# The functions take an export-line-like dict e, as entry_hash() does, with
+# row_image (list, None for no image), row_salts and redacted as hex text (or
+# None), and format_version (absent: 1).  ldigest is the recomputed digest of
+# the entry's layout (None when layout_id is NULL: no image is hashed), and
+# personal that layout's personal columns, 0-based ascending.
+
+SEALED = 0x8000      # high bit of a redacted record's u16: the column is sealed
+
+
+class SealedEntry(ValueError):
+    """The entry has sealed columns: its hash cannot be recomputed from its
+    content; check it with seal_v2() against its REDACT entry's seal."""
+
+
+def begin_v2(what):
+    h = hashlib.blake2b(digest_size=32)
+    string(h, "pg_notary/%s/v2" % what)
+    return h
+
+
+def _hex_bytes(v):
+    return bytes.fromhex(v) if v else b""
+
+
+def redacted_records_v2(redacted):
+    """The records of a `redacted` field (bytes): {position: (sealed, commitment)},
+    position 0-based (the low 15 bits of the u16)."""
+    out = {}
+    for k in range(0, len(redacted), 34):
+        pos = int.from_bytes(redacted[k:k + 2], "big")
+        out[pos & 0x7fff] = (bool(pos & SEALED), redacted[k + 2:k + 34])
+    return out
+
+
+def sealed_positions(e):
+    """0-based positions of the sealed columns of entry e (empty: not sealed)."""
+    return sorted(p for p, (sealed, _) in
+                  redacted_records_v2(_hex_bytes(e.get("redacted"))).items() if sealed)
+
+
+def _feed_v2(h, prev, e, ldigest, personal, in_seal):
+    """Feed h every byte the format-2 entry hash hashes after its tag (the M
+    of a seal).  A sealed column is u8 3 when in_seal, else SealedEntry."""
+    h.update(prev)
+    u64(h, e["seq"])
+    u32(h, e["chain_id"])
+    u64(h, e["chain_pos"])
+    string(h, e["op"])
+    u64(h, int(e["xid"]))
+    u64(h, e["logged_at_us"])
+    string(h, e["session_user_name"])
+    string(h, e["current_user_name"])
+    opt_string(h, e["application_name"])
+    opt_string(h, e["client_addr"])
+    if e["table_id"] is None:
+        u8(h, 0)
+    else:
+        u8(h, 1)
+        u32(h, e["table_id"])
+    if ldigest is None:
+        u8(h, 0)
+    else:
+        values = e["row_image"]
+        salts = _hex_bytes(e.get("row_salts"))
+        records = redacted_records_v2(_hex_bytes(e.get("redacted")))
+        u8(h, 1)
+        h.update(ldigest)
+        u32(h, len(values))
+        p = 0                                   # index into personal / row_salts
+        for i, v in enumerate(values):
+            is_personal = p < len(personal) and personal[p] == i
+            salt = b""
+            if is_personal:
+                if (p + 1) * 16 <= len(salts):
+                    salt = salts[p * 16:(p + 1) * 16]
+                p += 1
+            if i in records:
+                sealed, kept = records[i]
+                if sealed:
+                    if not in_seal:
+                        raise SealedEntry("seq %s: column %d is sealed" % (e["seq"], i + 1))
+                    u8(h, 3)
+                else:
+                    u8(h, 2)                    # the commitment kept by a redaction
+                    h.update(kept)
+            elif is_personal:
+                u8(h, 2)
+                h.update(column_commitment(v, salt))
+            elif v is None:
+                u8(h, 0)
+            else:
+                u8(h, 1)
+                string(h, v)
+    if e["old_digest"] is None:
+        u8(h, 0)
+    else:
+        u8(h, 1)
+        h.update(bytes.fromhex(e["old_digest"]))
+    opt_string(h, e["detail"])
+
+
+def entry_hash_v2(prev, e, ldigest, personal):
+    """Format-2 entry hash of e after prev (32 bytes).  Raises SealedEntry if
+    e has a sealed column."""
+    h = begin_v2("entry")
+    _feed_v2(h, prev, e, ldigest, personal, in_seal=False)
+    return h.digest()
+
+
+def seal_v2(stored_hash, e, ldigest, personal):
+    """The seal of format-2 entry e as it is stored now: stored_hash is its
+    entry_hash (32 bytes, as stored); prev_hash is e["prev_hash"] (hex), as
+    stored.  Sealed columns hash as u8 3."""
+    h = begin_v2("seal")
+    h.update(stored_hash)
+    _feed_v2(h, bytes.fromhex(e["prev_hash"]), e, ldigest, personal, in_seal=True)
+    return h.digest()
+
+
+def entry_hash_any(prev, e, ldigest, personal):
+    """The hash of e in its own format (e.get("format_version", 1)): format 1
+    through image_digest() and entry_hash(), format 2 through entry_hash_v2().
+    Raises SealedEntry for a sealed format-2 entry, ValueError for an unknown
+    format."""
+    version = e.get("format_version", 1)     # absent: an older export, format 1
+    if version == 1:
+        img = None
+        if ldigest is not None:
+            img = image_digest(ldigest, e["row_image"], personal,
+                               _hex_bytes(e.get("row_salts")), _hex_bytes(e.get("redacted")))
+        return entry_hash(prev, e, img)
+    if version == 2:
+        return entry_hash_v2(prev, e, ldigest, personal)
+    raise ValueError("seq %s: format_version %r is neither 1 nor 2" % (e["seq"], version))
+
+
+def seal_of(entries, seq):
+    """(redact_seq, seal bytes) for the entry seq: from the newest REDACT entry
+    (highest seq, later than seq) whose detail's "sealed" names seq; None if
+    none does.  entries: export-line-like dicts (detail as jsonb text)."""
+    best = None
+    for r in entries:
+        if r["op"] != "REDACT" or not r["detail"] or r["seq"] <= seq:
+            continue
+        sealed = json.loads(r["detail"]).get("sealed") or {}
+        if str(seq) in sealed and (best is None or r["seq"] > best[0]):
+            best = (r["seq"], bytes.fromhex(sealed[str(seq)]))
+    return best
+
 # --- packs (docs/format.md, "Storage: single entries and packs (0.3)") -------
 
 PACK_OPS = [None, "INSERT", "UPDATE", "DELETE", "TRUNCATE", "SNAPSHOT", "BASELINE", "DDL",
@@ -230,8 +383,9 @@ def decode_pack(data, stats):
     encoding used, so that the workload can be shown to cover it."""
     r = PackReader(data)
     version = r.u8("version")
-    if version != 1:
-        raise PackError("version byte is %d, docs/format.md says 1" % version)
+    if version not in (1, 2):
+        raise PackError("version byte is %d, docs/format.md says 1 or 2" % version)
+    stats["pack_version_%d" % version] = stats.get("pack_version_%d" % version, 0) + 1
     prev_hash = r.take(32, "prev_hash")
     entries = []
     before = None                   # the entry before, in this pack
@@ -241,7 +395,7 @@ def decode_pack(data, stats):
         what = "entry %d " % k
         start = r.pos
         flags = r.u8(what + "flags")
-        e = {"offset": start, "flags": flags}
+        e = {"offset": start, "flags": flags, "format_version": version}
         delta = r.varint(what + "seq")
         e["seq"] = delta if before is None else before["seq"] + delta
         code = r.u8(what + "op")
@@ -321,10 +475,12 @@ def compare_pack_entry(where, d, v):
         "row_salts": hx(d["row_salts"]), "old_digest": hx(d["old_digest"]),
         "detail": d["detail"], "redacted": hx(d["redacted"]),
         "entry_hash": hx(d["entry_hash"]), "prev_hash": hx(d["prev_hash"]),
+        # the pack's version byte is the format of each of its entries
+        "format_version": d["format_version"],
     }
     bad = 0
     for field, value in mine.items():
-        if value != v[field]:
+        if value != v.get(field, 1 if field == "format_version" else None):
             bad += 1
             fail("%s (flags 0x%02x, at byte %d): %s decoded from the pack is %r, "
                  "notary.ledger shows %r" % (where, d["flags"], d["offset"], field, value, v[field]))
@@ -353,11 +509,35 @@ def check_doc_vectors():
          "application_name": "e-procurement", "client_addr": None,
          "table_id": 7, "old_digest": None, "detail": None}
     ent = entry_hash(bytes(32), e, img)
+    # format 2: the same entry; then under the layout with vendor personal,
+    # salted 00 01 .. 0f; then the first one with vendor sealed (erased,
+    # record u16 0x8001 || 32 zero bytes), as stored after the redaction
+    names = ["id", "vendor", "value", "signed_at"]
+    types = ["integer", "text", "numeric(14,2)", "timestamp with time zone"]
+    lay_p = layout_digest(7, "procurement", "contracts", names, types, [0], [1])
+    e2 = dict(e, row_image=values, row_salts=None, redacted=None, format_version=2,
+              prev_hash=bytes(32).hex())
+    ent2 = entry_hash_v2(bytes(32), e2, lay, [])
+    ent2_p = entry_hash_v2(bytes(32), dict(e2, row_salts=bytes(range(16)).hex()), lay_p, [1])
+    e2_sealed = dict(e2, row_image=[values[0], None] + values[2:],
+                     redacted=((SEALED + 1).to_bytes(2, "big") + bytes(32)).hex())
+    seal = seal_v2(ent2, e2_sealed, lay, [])
     mine = {"column_commitment_null": column_commitment(None).hex(),
             "column_commitment_42": column_commitment("42").hex(),
             "column_commitment_salted": salted.hex(),
             "layout_digest": lay.hex(), "image_digest": img.hex(),
-            "row_digest": row.hex(), "entry_hash": ent.hex()}
+            "row_digest": row.hex(), "entry_hash": ent.hex(),
+            "entry_hash_v2": ent2.hex(), "layout_digest_personal": lay_p.hex(),
+            "entry_hash_v2_personal": ent2_p.hex(), "seal_v2": seal.hex()}
+    # the format chooser gives each format's hash, and the formats differ
+    if entry_hash_any(bytes(32), dict(e2, format_version=1), lay, []) != ent \
+            or entry_hash_any(bytes(32), e2, lay, []) != ent2 or ent == ent2:
+        fail("entry_hash_any() does not pick the hash of the entry's format_version")
+    try:
+        entry_hash_v2(bytes(32), e2_sealed, lay, [])
+        fail("entry_hash_v2() hashed an entry with a sealed column")
+    except SealedEntry:
+        pass
     for name, value in mine.items():
         if name not in found:
             fail("docs/format.md lacks 'vector %s = %s'" % (name, value))
@@ -380,6 +560,108 @@ def psql(sql, db=DB, settings="", script=False):
     if r.returncode != 0:
         raise SystemExit("psql failed: %s\n%s" % (sql[:200], r.stderr))
     return r.stdout
+
+
+
+def read_layouts(db=DB):
+    """{layout_id: (recomputed digest, personal 0-based, stored digest hex)}."""
+    out = {}
+    for line in psql("SELECT row_to_json(l) FROM (SELECT layout_id, table_id, "
+                     "encode(layout_digest, 'hex') AS digest, schema_name, table_name, "
+                     "column_names, column_types, key_columns, personal_columns "
+                     "FROM notary.layouts) l", db=db).splitlines():
+        l = json.loads(line)
+        personal = [p - 1 for p in l["personal_columns"]]
+        d = layout_digest(l["table_id"], l["schema_name"], l["table_name"],
+                          l["column_names"], l["column_types"],
+                          [k - 1 for k in l["key_columns"]], personal)
+        out[l["layout_id"]] = (d, personal, l["digest"])
+    return out
+
+
+def read_entries(db=DB, where=""):
+    """The entries of notary.ledger as export-line-like dicts, in chain order.
+    format_version is read when the view has it (from 0.4 on); without it
+    the key is absent, which means format 1, as in an older export."""
+    has_fv = psql("SELECT count(*) FROM pg_attribute WHERE attrelid = 'notary.ledger'::regclass "
+                  "AND attname = 'format_version' AND NOT attisdropped", db=db).strip() == "1"
+    rows = psql("SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos, "
+                "encode(prev_hash, 'hex') AS prev_hash, encode(entry_hash, 'hex') AS entry_hash, "
+                "op, xid::text AS xid, "
+                "(extract(epoch FROM logged_at) * 1000000)::bigint AS logged_at_us, "
+                "session_user_name, current_user_name, application_name, client_addr, "
+                "table_id, layout_id, row_image, encode(row_salts, 'hex') AS row_salts, "
+                "encode(old_digest, 'hex') AS old_digest, detail::text AS detail, "
+                "encode(redacted, 'hex') AS redacted%s "
+                "FROM notary.ledger %s ORDER BY chain_id, chain_pos) e"
+                % (", format_version" if has_fv else "", where), db=db).splitlines()
+    return [json.loads(r) for r in rows]
+
+
+def recompute(entries, layouts, all_entries=None):
+    """Check entries (export-line-like dicts, in chain order) the way
+    docs/format.md says, independently of the C code: each prev_hash links
+    to the entry before in its chain, each entry_hash is the hash of the
+    entry's own format_version, and a sealed format-2 entry gives the seal
+    that the newest later REDACT entry (among all_entries, default entries)
+    records for it.  Returns (problems, stats): problems a list of
+    (seq, text); stats counts what was checked."""
+    problems = []
+    stats = dict.fromkeys(["format 1", "format 2", "format 2 personal", "format 2 NULL",
+                           "format 2 kept commitment", "sealed", "no image"], 0)
+    last = {}
+    for e in entries:
+        prev = bytes.fromhex(e["prev_hash"])
+        if e["chain_id"] in last and prev != last[e["chain_id"]]:
+            problems.append((e["seq"], "prev_hash does not link to the entry before"))
+        if e["chain_pos"] == 1 and prev != bytes(32):
+            problems.append((e["seq"], "position 1 with a prev_hash that is not zero"))
+        last[e["chain_id"]] = bytes.fromhex(e["entry_hash"])
+        ld, personal = None, []
+        if e["layout_id"] is not None:
+            if e["layout_id"] not in layouts:
+                problems.append((e["seq"], "unknown layout %s" % e["layout_id"]))
+                continue
+            ld, personal = layouts[e["layout_id"]][:2]
+        else:
+            stats["no image"] += 1
+        fv = e.get("format_version", 1)
+        if fv in (1, 2):
+            stats["format %d" % fv] += 1
+        if fv == 2 and ld is not None:
+            recs = redacted_records_v2(_hex_bytes(e.get("redacted")))
+            if personal:
+                stats["format 2 personal"] += 1
+            if any(v is None and i not in personal and i not in recs
+                   for i, v in enumerate(e["row_image"])):
+                stats["format 2 NULL"] += 1
+            if any(not sealed for sealed, _ in recs.values()):
+                stats["format 2 kept commitment"] += 1
+        sealed = sealed_positions(e)
+        if sealed and fv != 2:
+            problems.append((e["seq"], "format %r entry with sealed columns %s" % (fv, sealed)))
+            continue
+        if sealed:
+            stats["sealed"] += 1
+            got = seal_of(all_entries if all_entries is not None else entries, e["seq"])
+            if got is None:
+                problems.append((e["seq"], "sealed (columns %s) but no later REDACT records "
+                                 "its seal (forged_redaction)" % sealed))
+                continue
+            mine = seal_v2(bytes.fromhex(e["entry_hash"]), e, ld, personal)
+            if mine != got[1]:
+                problems.append((e["seq"], "seal recorded by REDACT %s is %s, recomputed %s"
+                                 % (got[0], got[1].hex(), mine.hex())))
+            continue
+        try:
+            h = entry_hash_any(prev, e, ld, personal)
+        except ValueError as ex:
+            problems.append((e["seq"], str(ex)))
+            continue
+        if h.hex() != e["entry_hash"]:
+            problems.append((e["seq"], "(%s, format %r) stored hash %s, recomputed %s"
+                             % (e["op"], fv, e["entry_hash"], h.hex())))
+    return problems, stats
 
 
 WORKLOAD = r"""
@@ -538,55 +820,28 @@ def check_ledger():
                "-c bytea_output=escape -c IntervalStyle=sql_standard")
         psql(WORKLOAD, settings=odd)
         psql(WORKLOAD_PACKS, settings=odd, script=True)
-        layouts = {}
-        for line in psql("SELECT row_to_json(l) FROM (SELECT layout_id, table_id, "
-                         "encode(layout_digest, 'hex') AS digest, schema_name, table_name, "
-                         "column_names, column_types, key_columns, personal_columns "
-                         "FROM notary.layouts) l").splitlines():
-            l = json.loads(line)
-            keys = [k - 1 for k in l["key_columns"]]
-            personal = [p - 1 for p in l["personal_columns"]]
-            d = layout_digest(l["table_id"], l["schema_name"], l["table_name"],
-                              l["column_names"], l["column_types"], keys, personal)
-            if d.hex() != l["digest"]:
-                fail("layout %s: stored digest %s, recomputed %s" % (l["layout_id"], l["digest"], d.hex()))
-            layouts[l["layout_id"]] = (d, personal)
-        rows = psql("SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos, "
-                    "encode(prev_hash, 'hex') AS prev_hash, encode(entry_hash, 'hex') AS entry_hash, "
-                    "op, xid::text AS xid, "
-                    "(extract(epoch FROM logged_at) * 1000000)::bigint AS logged_at_us, "
-                    "session_user_name, current_user_name, application_name, client_addr, "
-                    "table_id, layout_id, row_image, encode(row_salts, 'hex') AS row_salts, "
-                    "encode(old_digest, 'hex') AS old_digest, detail::text AS detail, "
-                    "encode(redacted, 'hex') AS redacted "
-                    "FROM notary.ledger ORDER BY chain_id, chain_pos) e").splitlines()
-        entries = [json.loads(r) for r in rows]
-        last = {}
+        layouts = read_layouts()
+        for lid, (d, _, stored) in layouts.items():
+            if d.hex() != stored:
+                fail("layout %s: stored digest %s, recomputed %s" % (lid, stored, d.hex()))
+        entries = read_entries()
+        problems, hstats = recompute(entries, layouts)
+        for seq, msg in problems:
+            fail("seq %s: %s" % (seq, msg))
         row_digests = set()
         redacted_seen = []
         unknowable_tables = set()
         for e in entries:
-            prev = bytes.fromhex(e["prev_hash"])
-            expect_prev = last.get(e["chain_id"], bytes(32))
-            if prev != expect_prev:
-                fail("seq %s: prev_hash does not link" % e["seq"])
-            img = None
             if e["layout_id"] is not None:
-                ld, personal = layouts[e["layout_id"]]
-                salts = bytes.fromhex(e["row_salts"]) if e["row_salts"] else b""
+                ld, personal = layouts[e["layout_id"]][:2]
                 red = bytes.fromhex(e["redacted"]) if e["redacted"] else b""
-                img = image_digest(ld, e["row_image"], personal, salts, red)
                 if red:
                     redacted_seen.append(e["seq"])
                     # an erased column that was not personal in this layout
                     # makes the image's row digest unknowable
-                    if any(p not in personal for p in redacted_records(red)):
+                    if any(p not in personal for p in redacted_records_v2(red)):
                         unknowable_tables.add(e["table_id"])
                 row_digests.add(row_digest(ld, e["row_image"], personal).hex())
-            h = entry_hash(prev, e, img)
-            if h.hex() != e["entry_hash"]:
-                fail("seq %s (%s): stored hash %s, recomputed %s" % (e["seq"], e["op"], e["entry_hash"], h.hex()))
-            last[e["chain_id"]] = bytes.fromhex(e["entry_hash"])
         # every UPDATE's old_digest is the row digest of an earlier image
         for e in entries:
             if e["table_id"] in unknowable_tables:
@@ -613,11 +868,178 @@ def check_ledger():
             fail("the ledger holds %d entries and %d layouts" % (len(entries), len(layouts)))
         print("ok: recomputed %d entries and %d layouts independently; %d entries parsed from packs"
               % (len(entries), len(layouts), npacked))
+        print("    hashed: %s" % ", ".join("%d %s" % (v, k) for k, v in hstats.items()))
         check_packs(entries)
     finally:
         if not os.environ.get("KEEP"):
             psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
             psql("DROP ROLE IF EXISTS notary_fmt_clerk", db="postgres")
+
+
+
+# --- (4) seals: a column classified personal after rows were written --------
+# docs/format.md, "Sealed columns".  Rows of hr.staff are written while
+# phone and note are not personal (name is, from the start), some packed and
+# some single; phone is classified, then erased from row 1's history, then
+# note the same way: every entry of row 1 written before the classification
+# is sealed, twice, and the second REDACT's seals replace the first's.  Every
+# seal is recomputed here from the entry as stored; then a sealed entry is
+# edited (packed and single) and must no longer match.
+
+SEAL_DB = "pg_notary_seal_check"
+SEAL_WORKLOAD = r"""
+CREATE EXTENSION pg_notary;
+CREATE SCHEMA hr;
+CREATE TABLE hr.staff (id int PRIMARY KEY, name text, phone text, city text, note text);
+SELECT notary.enable('hr');
+SELECT notary.classify('hr.staff', 'name', 'identifier');
+INSERT INTO hr.staff VALUES (1, 'Siti', '0812-1111', NULL, 'first note'),
+                            (2, 'Budi', NULL, 'Bandung', NULL),
+                            (3, NULL, '0813-3333', 'Medan', 'x');
+UPDATE hr.staff SET city = 'Bogor' WHERE id = 1;
+SET notary.pack_entries = off;
+UPDATE hr.staff SET note = 'single note' WHERE id = 1;
+RESET notary.pack_entries;
+SELECT notary.classify('hr.staff', 'phone', 'identifier');
+UPDATE hr.staff SET phone = '0812-9999', city = NULL WHERE id = 1;
+SELECT notary.redact('hr.staff', '{1}', '{phone}', 'erasure request 1');
+SELECT notary.classify('hr.staff', 'note', 'sensitive');
+SELECT notary.redact('hr.staff', '{1}', '{note}', 'erasure request 2');
+"""
+
+
+def check_sealing():
+    psql("DROP DATABASE IF EXISTS %s" % SEAL_DB, db="postgres")
+    psql("CREATE DATABASE %s" % SEAL_DB, db="postgres")
+    try:
+        psql(SEAL_WORKLOAD, db=SEAL_DB, script=True)
+        layouts = read_layouts(SEAL_DB)
+        entries = read_entries(SEAL_DB)
+        problems, stats = recompute(entries, layouts)
+        for seq, msg in problems:
+            fail("seal scenario, seq %s: %s" % (seq, msg))
+        by_seq = {e["seq"]: e for e in entries}
+        redacts = [e for e in entries if e["op"] == "REDACT"]
+        if len(redacts) != 2:
+            fail("seal scenario: %d REDACT entries, expected 2" % len(redacts))
+            return
+        seals = [{int(k): v for k, v in (json.loads(r["detail"]).get("sealed") or {}).items()}
+                 for r in redacts]
+        sealed = [e for e in entries if sealed_positions(e)]
+        # every entry of row 1 from before phone was classified (INSERT,
+        # UPDATE packed, UPDATE single) is sealed, on phone (3) and note (5)
+        early = [e for e in entries if e["op"] in ("INSERT", "UPDATE") and e["row_image"][0] == "1"
+                 and e["seq"] < min(x["seq"] for x in entries if x["op"] == "CLASSIFY"
+                                    and '"phone"' in (x["detail"] or ""))]
+        if len(early) != 3 or {e["seq"] for e in early} != {e["seq"] for e in sealed}:
+            fail("seal scenario: sealed entries %s, expected row 1's three early entries %s"
+                 % (sorted(e["seq"] for e in sealed), sorted(e["seq"] for e in early)))
+        for e in sealed:
+            if sealed_positions(e) != [2, 4]:
+                fail("seal scenario, seq %s: sealed columns %s, expected phone and note (2, 4 from 0)"
+                     % (e["seq"], sealed_positions(e)))
+            red = bytes.fromhex(e["redacted"])
+            for k in range(0, len(red), 34):
+                pos = int.from_bytes(red[k:k + 2], "big")
+                if pos & SEALED and red[k + 2:k + 34] != bytes(32):
+                    fail("seal scenario, seq %s: sealed record %d holds a commitment" % (e["seq"], pos))
+            if e["row_image"][2] is not None or e["row_image"][4] is not None:
+                fail("seal scenario, seq %s: a sealed value is still in row_image" % e["seq"])
+            if e.get("format_version") != 2:
+                fail("seal scenario, seq %s: sealed, but format %r" % (e["seq"], e.get("format_version")))
+            # both REDACT entries seal it; the second one's seal (the newest)
+            # is the one that holds: the first no longer fits the entry
+            if e["seq"] not in seals[0] or e["seq"] not in seals[1]:
+                fail("seal scenario, seq %s: not named by both REDACT entries' \"sealed\"" % e["seq"])
+                continue
+            ld, personal = layouts[e["layout_id"]][:2]
+            mine = seal_v2(bytes.fromhex(e["entry_hash"]), e, ld, personal).hex()
+            if mine != seals[1][e["seq"]] or mine == seals[0][e["seq"]]:
+                fail("seal scenario, seq %s: recomputed seal %s; REDACT 1 says %s, REDACT 2 %s"
+                     % (e["seq"], mine, seals[0][e["seq"]], seals[1][e["seq"]]))
+        if set(seals[1]) != {e["seq"] for e in sealed}:
+            fail("seal scenario: REDACT 2 seals %s, the sealed entries are %s"
+                 % (sorted(seals[1]), sorted(e["seq"] for e in sealed)))
+        # the entries written after the classification keep a commitment of phone
+        kept = [e for e in entries if e["row_image"] and e["row_image"][0] == "1"
+                and e["redacted"] and not sealed_positions(e)]
+        if not kept:
+            fail("seal scenario: no entry of row 1 kept a salted commitment")
+        # (the live row keeps its values: the baseline that classifying note
+        # makes records phone again, after the first redaction)
+        for r, gone in [(redacts[0], ("0812-1111", "0812-9999")),
+                        (redacts[1], ("first note", "single note"))]:
+            text = json.dumps([e for e in entries if e["seq"] < r["seq"]])
+            for value in gone:
+                if value in text:
+                    fail("seal scenario: the erased value %r is still in an entry before REDACT %s"
+                         % (value, r["seq"]))
+        for what, n in [("sealed entries", stats["sealed"]), ("format-2 entries", stats["format 2"]),
+                        ("format-2 entries with personal columns", stats["format 2 personal"]),
+                        ("format-2 entries with a NULL", stats["format 2 NULL"]),
+                        ("format-2 entries with a kept commitment", stats["format 2 kept commitment"])]:
+            if n == 0:
+                fail("seal scenario: no %s: the check would pass vacuously" % what)
+        findings = psql("SELECT count(*) FROM notary.verify()", db=SEAL_DB).strip()
+        if findings != "0":
+            fail("seal scenario: notary.verify() reports %s findings on the untouched ledger" % findings)
+        # a REDACT without its "sealed" member: the sealed entries are forged redactions
+        stripped = [dict(e, detail=json.dumps({k: v for k, v in json.loads(e["detail"]).items()
+                                               if k != "sealed"}))
+                    if e["op"] == "REDACT" else e for e in entries]
+        got = {seq for seq, msg in recompute(stripped, layouts)[0] if "forged_redaction" in msg}
+        if got != {e["seq"] for e in sealed}:
+            fail("seal scenario: without the seals, %s are reported as forged, not %s"
+                 % (sorted(got), sorted(e["seq"] for e in sealed)))
+        print("ok: seals: %d entries sealed (twice), each seal recomputed from the newest "
+              "REDACT entry's detail; %s" % (len(sealed), ", ".join("%d %s" % (v, k) for k, v in stats.items())))
+        check_sealed_tamper(layouts, sealed)
+    finally:
+        if not os.environ.get("KEEP"):
+            psql("DROP DATABASE IF EXISTS %s" % SEAL_DB, db="postgres")
+
+
+def check_sealed_tamper(layouts, sealed):
+    """Edit what is left of a sealed entry, one packed and one single, with
+    the guards off: its recomputed seal must differ from the recorded one,
+    and notary.verify() must report altered_entry at that seq."""
+    singles = {int(x) for x in psql("SELECT seq FROM notary.ledger_entries", db=SEAL_DB).split()}
+    packed = [e for e in sealed if e["seq"] not in singles]
+    single = [e for e in sealed if e["seq"] in singles]
+    if not packed or not single:
+        fail("seal scenario: sealed entries %d packed, %d single: both are needed"
+             % (len(packed), len(single)))
+        return
+    victims = {packed[0]["seq"], single[0]["seq"]}
+    edits = ["UPDATE notary.ledger_entries SET row_image[4] = 'Bogoq' WHERE seq = %d;" % single[0]["seq"]]
+    e = packed[0]
+    p = json.loads(psql("SELECT row_to_json(p) FROM (SELECT first_pos, encode(entries, 'hex') AS body "
+                        "FROM notary.ledger_packs WHERE chain_id = %d AND %d BETWEEN first_pos AND last_pos) p"
+                        % (e["chain_id"], e["chain_pos"]), db=SEAL_DB))
+    body = bytearray.fromhex(p["body"])
+    at, n = pack_spans(bytes(body))[e["chain_pos"] - p["first_pos"]]["values"][0]
+    if bytes(body[at:at + n]) != b"\x021":
+        fail("seal scenario: the id of packed seq %s is not stored as '1'" % e["seq"])
+        return
+    body[at + 1:at + 2] = b"7"                  # id 1 -> 7, same length
+    edits.append("UPDATE notary.ledger_packs SET entries = '\\x%s' WHERE chain_id = %d AND first_pos = %d;"
+                 % (body.hex(), e["chain_id"], p["first_pos"]))
+    psql("ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only; "
+         "ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only", db=SEAL_DB)
+    psql("BEGIN;\n" + "\n".join(edits) + "\nCOMMIT;", db=SEAL_DB, script=True)
+    problems, _ = recompute(read_entries(SEAL_DB), layouts)
+    got = {seq for seq, msg in problems if "seal" in msg}
+    if got != victims:
+        fail("seal scenario: after editing sealed entries %s, the recomputed seals differ at %s (%s)"
+             % (sorted(victims), sorted(got), problems))
+    found = {int(x) for x in psql("SELECT seq FROM notary.verify() WHERE problem = 'altered_entry'",
+                                  db=SEAL_DB).split()}
+    if found != victims:
+        fail("seal scenario: notary.verify() reports altered_entry at %s after editing sealed "
+             "entries %s" % (sorted(found), sorted(victims)))
+    if not FAILURES:
+        print("ok: an edited sealed entry (packed and single) no longer matches its seal, here and "
+              "in notary.verify()")
 
 
 # --- (3) packed storage (src/pack.c): where each entry's bytes are ---------
@@ -660,8 +1082,8 @@ def pack_spans(body):
     an image) and redacted (offset and length of that field, or the offset
     where it would go, length 0).  Raises ValueError if the body does not
     parse.  The prev_hash of the first entry is body[1:33]."""
-    if len(body) < 33 or body[0] != 1:
-        raise ValueError("not a version 1 pack")
+    if len(body) < 33 or body[0] not in (1, 2):
+        raise ValueError("not a version 1 or 2 pack")
     i, seq, out = 33, None, []
 
     def skip(i, n):
@@ -754,65 +1176,90 @@ def check_pack_spans(db, view_entries):
 
 def rehash_chain(db, chain_id, from_pos):
     """A consistent rewrite: recompute prev_hash and entry_hash of every entry
-    of a chain from position from_pos on, from what the entries hold now.
-    Returns the SQL that stores them where the entries live (UPDATE of
-    notary.ledger_entries for single entries; the 32 hash bytes of each
-    entry, and a pack's leading prev_hash, replaced in place in
+    of a chain from position from_pos on, from what the entries hold now,
+    each in its own format (format_version).  A sealed format-2 entry cannot
+    be rehashed: its stored hash stands (so the entries after it keep their
+    links), but its seal covers its prev_hash, so the seal is recomputed and
+    written into the detail of the REDACT entry that records it, and that
+    entry's chain is rehashed from there too.  Returns the SQL that stores
+    it all where the entries live (UPDATE of notary.ledger_entries for single
+    entries; the 32 hash bytes of each entry, a pack's leading prev_hash and
+    the seal's hex in a REDACT's detail, replaced in place in
     notary.ledger_packs) and the number of entries rehashed.  The caller
     runs it with the guards of both tables switched off."""
-    layouts = {}
-    for line in psql("SELECT row_to_json(l) FROM notary.layouts l", db=db).splitlines():
-        l = json.loads(line)
-        personal = [p - 1 for p in l["personal_columns"]]
-        d = layout_digest(l["table_id"], l["schema_name"], l["table_name"],
-                          l["column_names"], l["column_types"],
-                          [k - 1 for k in l["key_columns"]], personal)
-        layouts[l["layout_id"]] = (d, personal)
-    entries = [json.loads(r) for r in psql(
-        "SELECT row_to_json(e) FROM (SELECT seq, chain_id, chain_pos, "
-        "encode(prev_hash, 'hex') AS prev_hash, op, xid::text AS xid, "
-        "(extract(epoch FROM logged_at) * 1000000)::bigint AS logged_at_us, "
-        "session_user_name, current_user_name, application_name, client_addr, "
-        "table_id, layout_id, row_image, encode(row_salts, 'hex') AS row_salts, "
-        "encode(old_digest, 'hex') AS old_digest, detail::text AS detail, "
-        "encode(redacted, 'hex') AS redacted "
-        "FROM notary.ledger WHERE chain_id = %d AND chain_pos >= %d ORDER BY chain_pos) e"
-        % (chain_id, from_pos), db=db).splitlines()]
-    if not entries:
-        return [], 0
-    new = {}                               # chain_pos -> (prev, hash)
-    prev = bytes.fromhex(entries[0]["prev_hash"])   # the untouched entry before
-    for e in entries:
-        img = None
-        if e["layout_id"] is not None:
-            ld, personal = layouts[e["layout_id"]]
-            img = image_digest(ld, e["row_image"], personal,
-                               bytes.fromhex(e["row_salts"]) if e["row_salts"] else b"",
-                               bytes.fromhex(e["redacted"]) if e["redacted"] else b"")
-        h = entry_hash(prev, e, img)
-        new[e["chain_pos"]] = (prev, h)
-        prev = h
+    layouts = read_layouts(db)
+    entries = read_entries(db)
+    by_pos = {(e["chain_id"], e["chain_pos"]): e for e in entries}
+    by_seq = {e["seq"]: e for e in entries}
+    original = {e["seq"]: (e["prev_hash"], e["entry_hash"], e["detail"]) for e in entries}
+    todo = [(chain_id, from_pos)]
+    while todo:
+        c, start = todo.pop(0)
+        chain = sorted((e for e in entries if e["chain_id"] == c and e["chain_pos"] >= start),
+                       key=lambda e: e["chain_pos"])
+        if not chain:
+            continue
+        prev = bytes.fromhex(chain[0]["prev_hash"])    # the untouched entry before
+        for e in chain:
+            e["prev_hash"] = prev.hex()
+            ld, personal = None, []
+            if e["layout_id"] is not None:
+                ld, personal = layouts[e["layout_id"]][:2]
+            if sealed_positions(e):
+                got = seal_of(entries, e["seq"])
+                if got is None:
+                    raise ValueError("seq %s is sealed, but no REDACT entry records its seal"
+                                     % e["seq"])
+                seal = seal_v2(bytes.fromhex(e["entry_hash"]), e, ld, personal)
+                if seal != got[1]:
+                    r = by_seq[got[0]]
+                    r["detail"] = r["detail"].replace(got[1].hex(), seal.hex())
+                    if r["chain_id"] != c:
+                        todo.append((r["chain_id"], r["chain_pos"]))
+                    # (in this chain, it is later and rehashed below)
+                prev = bytes.fromhex(e["entry_hash"])
+                continue
+            prev = entry_hash_any(prev, e, ld, personal)
+            e["entry_hash"] = prev.hex()
+    changed = {seq for seq, old in original.items()
+               if (by_seq[seq]["prev_hash"], by_seq[seq]["entry_hash"], by_seq[seq]["detail"]) != old}
     sql = []
-    for pos in psql("SELECT chain_pos FROM notary.ledger_entries WHERE chain_id = %d AND chain_pos >= %d"
-                    % (chain_id, from_pos), db=db).split():
-        p, h = new[int(pos)]
-        sql.append("UPDATE notary.ledger_entries SET prev_hash = '\\x%s', entry_hash = '\\x%s' "
-                   "WHERE chain_id = %d AND chain_pos = %s;" % (p.hex(), h.hex(), chain_id, pos))
-    for line in psql("SELECT row_to_json(p) FROM (SELECT first_pos, encode(entries, 'hex') AS body "
-                     "FROM notary.ledger_packs WHERE chain_id = %d AND last_pos >= %d) p"
-                     % (chain_id, from_pos), db=db).splitlines():
+    for line in psql("SELECT seq FROM notary.ledger_entries", db=db).split():
+        if int(line) not in changed:
+            continue
+        e = by_seq[int(line)]
+        sql.append("UPDATE notary.ledger_entries SET prev_hash = '\\x%s', entry_hash = '\\x%s'%s "
+                   "WHERE seq = %s;"
+                   % (e["prev_hash"], e["entry_hash"],
+                      ", detail = '%s'::jsonb" % e["detail"].replace("'", "''")
+                      if e["detail"] != original[e["seq"]][2] else "", line))
+    for line in psql("SELECT row_to_json(p) FROM (SELECT chain_id, first_pos, "
+                     "encode(entries, 'hex') AS body FROM notary.ledger_packs) p", db=db).splitlines():
         p = json.loads(line)
         body = bytearray.fromhex(p["body"])
+        touched = False
         for k, sp in enumerate(pack_spans(bytes(body))):
-            pos = p["first_pos"] + k
-            if pos < from_pos:
+            e = by_pos[(p["chain_id"], p["first_pos"] + k)]
+            if e["seq"] not in changed:
                 continue
+            touched = True
             if k == 0:
-                body[1:33] = new[pos][0]
-            body[sp["end"] - 32:sp["end"]] = new[pos][1]
-        sql.append("UPDATE notary.ledger_packs SET entries = '\\x%s' "
-                   "WHERE chain_id = %d AND first_pos = %d;" % (body.hex(), chain_id, p["first_pos"]))
-    return sql, len(entries)
+                body[1:33] = bytes.fromhex(e["prev_hash"])
+            body[sp["end"] - 32:sp["end"]] = bytes.fromhex(e["entry_hash"])
+            old_detail = original[e["seq"]][2]
+            if e["detail"] != old_detail:
+                # a seal replaced by one of the same length: the detail's
+                # bytes change in place, its length does not
+                old_b, new_b = old_detail.encode(), e["detail"].encode()
+                at = bytes(body).find(old_b, sp["start"], sp["end"] - 32)
+                if len(old_b) != len(new_b) or at < 0:
+                    raise ValueError("seq %s: cannot rewrite its detail in place" % e["seq"])
+                body[at:at + len(old_b)] = new_b
+        if touched:
+            sql.append("UPDATE notary.ledger_packs SET entries = '\\x%s' "
+                       "WHERE chain_id = %d AND first_pos = %d;"
+                       % (body.hex(), p["chain_id"], p["first_pos"]))
+    return sql, len(changed)
 
 
 def self_test():
@@ -861,12 +1308,26 @@ def self_test():
              None, b"\x22" * 32, b"\x33" * 32)]
     if got != want:
         fail("self-test: the hand-made pack decodes as %r, not %r" % (got, want))
+    # the version byte: 2 (0.4) gives the same entries in format 2; others are refused
+    _, es2 = decode_pack(b"\x02" + pack[1:], stats)
+    if [x["format_version"] for x in es] != [1, 1, 1] or \
+            [x["format_version"] for x in es2] != [2, 2, 2] or \
+            [x["entry_hash"] for x in es2] != [x["entry_hash"] for x in es] or \
+            len(pack_spans(b"\x02" + pack[1:])) != 3:
+        fail("self-test: a version-2 pack does not decode as format-2 entries")
+    for bad in (0, 3):
+        try:
+            decode_pack(bytes([bad]) + pack[1:], stats)
+            fail("self-test: a pack of version %d was decoded" % bad)
+        except PackError:
+            pass
 
 
 if __name__ == "__main__":
     self_test()
     check_doc_vectors()
     check_ledger()
+    check_sealing()
     if FAILURES:
         print("%d format check(s) failed" % len(FAILURES))
         sys.exit(1)
