@@ -227,27 +227,59 @@ def layout_line(layout_id, table_id, schema, table, names, types, keys, personal
             "personal_columns": personal}
 
 
+def layout_of(l):
+    """(recomputed digest, personal columns 0-based) of a layout line."""
+    return (fmt.layout_digest(l["table_id"], l["schema_name"], l["table_name"],
+                              l["column_names"], l["column_types"],
+                              [k - 1 for k in l["key_columns"]],
+                              [p - 1 for p in l["personal_columns"]]),
+            [p - 1 for p in l["personal_columns"]])
+
+
 def rehash(layouts, entries, start=0):
-    """Recompute prev_hash and entry_hash of entries[start:] (one ordered list)."""
+    """Recompute prev_hash and entry_hash of entries[start:] (one ordered
+    list), each in its own format_version (check_format.entry_hash_any).  A
+    sealed entry (docs/format.md "Sealed columns") keeps its stored hash,
+    which cannot be recomputed: reseal() writes its seal."""
     lay = {l["layout_id"]: l for l in layouts}
     last = {}
     for i, e in enumerate(entries):
         if i >= start:
             e["prev_hash"] = last.get(e["chain_id"], bytes(32)).hex()
-            img = None
-            if e["layout_id"] is not None:
-                l = lay[e["layout_id"]]
-                ld = fmt.layout_digest(l["table_id"], l["schema_name"], l["table_name"],
-                                       l["column_names"], l["column_types"],
-                                       [k - 1 for k in l["key_columns"]],
-                                       [p - 1 for p in l["personal_columns"]])
-                salts = bytes.fromhex(e["row_salts"]) if e["row_salts"] else b""
-                img = fmt.image_digest(ld, e["row_image"],
-                                       [p - 1 for p in l["personal_columns"]], salts,
-                                       bytes.fromhex(e.get("redacted") or ""))
-            e["entry_hash"] = fmt.entry_hash(bytes.fromhex(e["prev_hash"]), e, img).hex()
+            ld, personal = layout_of(lay[e["layout_id"]]) if e["layout_id"] is not None else (None, [])
+            if not (e.get("format_version") == 2 and fmt.sealed_positions(e)):
+                e["entry_hash"] = fmt.entry_hash_any(bytes.fromhex(e["prev_hash"]), e, ld, personal).hex()
         last[e["chain_id"]] = bytes.fromhex(e["entry_hash"])
     return entries
+
+
+def seal_columns(e, layout, columns):
+    """Erase columns that are not personal from a format-2 entry as
+    notary.redact() does (docs/format.md "Sealed columns"): value NULL, a
+    record u16 (0x8000 + position) || 32 zero bytes, records ascending; the
+    entry keeps its stored hash."""
+    names = layout["column_names"]
+    old = bytes.fromhex(e.get("redacted") or "")
+    recs = {int.from_bytes(old[k:k + 2], "big") & 0x7fff: old[k:k + 34] for k in range(0, len(old), 34)}
+    for c in columns:
+        i = names.index(c)
+        recs[i] = (fmt.SEALED + i).to_bytes(2, "big") + bytes(32)
+        e["row_image"][i] = None
+    e["redacted"] = b"".join(recs[i] for i in sorted(recs)).hex()
+    return e
+
+
+def reseal(layouts, entries, redact, targets):
+    """Write into the REDACT entry redact's detail the seals of the entries
+    targets (seqs), as they are stored now (check_format.seal_v2)."""
+    lay = {l["layout_id"]: l for l in layouts}
+    d = json.loads(redact["detail"])
+    d["sealed"] = {}
+    for q in targets:
+        e = [x for x in entries if x["seq"] == q][0]
+        ld, personal = layout_of(lay[e["layout_id"]])
+        d["sealed"][str(q)] = fmt.seal_v2(bytes.fromhex(e["entry_hash"]), e, ld, personal).hex()
+    redact["detail"] = json.dumps(d)
 
 
 def synthetic_ledger():
@@ -317,6 +349,54 @@ def test_vectors():
     rc, doc, _ = nvj("--export", write_lines("vec3.jsonl", [lay2, e]))
     check(problems(doc) == ["altered_entry", "altered_layout", "missing_entry"],
           "vectors: one changed column type is altered_layout (and its entries fail): %s" % problems(doc))
+
+
+
+
+def test_vectors_v2():
+    """docs/format.md's format-2 vectors, read back by the C verifier."""
+    doc_text = open(os.path.join(ROOT, "docs", "format.md"), encoding="utf-8").read()
+    vec = dict(l.split(" = ") for l in (x[len("vector "):] for x in doc_text.splitlines()
+                                        if x.startswith("vector ")))
+    names = ["id", "vendor", "value", "signed_at"]
+    types = ["integer", "text", "numeric(14,2)", "timestamp with time zone"]
+    lay = layout_line(1, 7, "procurement", "contracts", names, types, [1], [])
+    lay_p = layout_line(2, 7, "procurement", "contracts", names, types, [1], [2])
+    check(lay_p["layout_digest"] == vec["layout_digest_personal"],
+          "vectors v2: the Python personal layout digest is the documented one")
+    values = ["42", "PT Sinar Jaya Konstruksi", "150000000.00", "2024-03-01 03:00:00+00"]
+    e = {"type": "entry", "seq": 1001, "chain_id": 3, "chain_pos": 17, "prev_hash": "00" * 32,
+         "entry_hash": vec["entry_hash_v2"], "op": "INSERT", "xid": "7531",
+         "logged_at_us": 1709262000000000, "session_user_name": "alice",
+         "current_user_name": "procurement_app", "application_name": "e-procurement",
+         "client_addr": None, "table_id": 7, "layout_id": 1, "row_image": list(values),
+         "row_salts": None, "old_digest": None, "detail": None, "redacted": None, "format_version": 2}
+    ep = dict(e, layout_id=2, row_salts=bytes(range(16)).hex(), entry_hash=vec["entry_hash_v2_personal"])
+    for name, entry in (("entry_hash_v2", e), ("entry_hash_v2_personal", ep)):
+        rc, doc, _ = nvj("--export", write_lines("vec_v2.jsonl", [lay, lay_p, entry]))
+        check(problems(doc) == ["missing_entry"],
+              "vectors v2: %s verifies in C (only the gap before position 17): %s" % (name, problems(doc)))
+    rc, doc, _ = nvj("--export", write_lines("vec_v2_as_v1.jsonl", [lay, dict(e, format_version=1)]))
+    check(problems(doc) == ["altered_entry", "missing_entry"],
+          "vectors v2: the format-2 hash does not verify as format 1: %s" % problems(doc))
+    # the seal vector: vendor sealed, the seal in a later REDACT entry of the chain
+    sealed = seal_columns(copy.deepcopy(e), lay, ["vendor"])
+    red = {"type": "entry", "seq": 1002, "chain_id": 3, "chain_pos": 18, "prev_hash": e["entry_hash"],
+           "entry_hash": "", "op": "REDACT", "xid": "7532", "logged_at_us": 1709262000000001,
+           "session_user_name": "dpo", "current_user_name": "dpo", "application_name": None,
+           "client_addr": None, "table_id": 7, "layout_id": None, "row_image": None, "row_salts": None,
+           "old_digest": None, "redacted": None, "format_version": 2,
+           "detail": json.dumps({"columns": ["vendor"], "entries": [1001], "reason": "r",
+                                 "sealed": {"1001": vec["seal_v2"]}})}
+    red["entry_hash"] = fmt.entry_hash_any(bytes.fromhex(red["prev_hash"]), red, None, []).hex()
+    rc, doc, _ = nvj("--export", write_lines("vec_seal.jsonl", [lay, sealed, red]))
+    check(problems(doc) == ["missing_entry"],
+          "vectors v2: the documented seal_v2 verifies the sealed entry in C: %s" % problems(doc))
+    red2 = dict(red, detail=red["detail"].replace(vec["seal_v2"], vec["entry_hash_v2"]))
+    red2["entry_hash"] = fmt.entry_hash_any(bytes.fromhex(red2["prev_hash"]), red2, None, []).hex()
+    rc, doc, _ = nvj("--export", write_lines("vec_seal_bad.jsonl", [lay, sealed, red2]))
+    check(pairs(doc) == [("altered_entry", 1001), ("missing_entry", 1001)],
+          "vectors v2: another seal is altered_entry at the sealed entry: %s" % pairs(doc))
 
 
 def test_synthetic(layouts, entries):
@@ -1846,6 +1926,7 @@ def main():
         sys.exit(1)
     build_helper()
     test_vectors()
+    test_vectors_v2()
     layouts, entries = synthetic_ledger()
     test_synthetic(layouts, entries)
     sk, pk = test_checkpoints(layouts, entries)
