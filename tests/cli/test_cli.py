@@ -835,6 +835,246 @@ def test_redaction_synthetic(layouts, entries, sk, pk):
           "redaction: a proof whose redacted column holds a value -> malformed_entry: %s" % problems(doc))
 
 
+# --- format 2 (docs/format.md "Format 2"), offline ------------------------------
+
+def format2_ledger(layouts, entries):
+    """The synthetic ledger with mixed formats: chain 3 positions 1-2 and the
+    ENABLE entry of chain 9 in format 1 (the first two without the member,
+    as an older export writes them), every other entry in format 2."""
+    es = copy.deepcopy(entries)
+    for e in es:
+        if e["chain_id"] == 3 and e["chain_pos"] <= 2:
+            e.pop("format_version", None)
+        elif e["op"] == "ENABLE":
+            e["format_version"] = 1
+        else:
+            e["format_version"] = 2
+    return rehash(layouts, es)
+
+
+def test_format2(layouts, entries, sk, pk):
+    lay = {l["layout_id"]: l for l in layouts}
+    base = format2_ledger(layouts, entries)
+
+    def find(es, chain, pos):
+        return [e for e in es if e["chain_id"] == chain and e["chain_pos"] == pos][0]
+
+    def q(chain, pos):
+        return find(base, chain, pos)["seq"]
+
+    def case(name, es, expect, label="format 2"):
+        rc, doc, err = nvj("--export", write_lines("f2_" + name + ".jsonl", export(layouts, es)))
+        got = pairs(doc)
+        check(rc == (1 if expect else 0) and got == sorted(expect),
+              "%s: %s -> %s (got %s %s)" % (label, name, expect, got, err.strip()))
+
+    def changed(name, change, expect, after_rehash=True):
+        es = copy.deepcopy(base)
+        change(es)
+        if not after_rehash:
+            rehash(layouts, es)
+        case(name, es, expect)
+
+    check(find(base, 3, 3)["entry_hash"] != find(entries, 3, 3)["entry_hash"]
+          and find(base, 3, 1)["entry_hash"] == find(entries, 3, 1)["entry_hash"],
+          "format 2: the Python reference hashes format-2 entries differently, format-1 ones as before")
+    case("mixed_clean", base, [])
+    # tampering with format-2 entries
+    changed("value", lambda es: find(es, 3, 3)["row_image"].__setitem__(2, "950000000.00"),
+            [("altered_entry", q(3, 3))])
+    changed("value_nulled", lambda es: find(es, 3, 3)["row_image"].__setitem__(1, None),
+            [("altered_entry", q(3, 3))])
+    changed("personal_value", lambda es: find(es, 5, 2)["row_image"].__setitem__(2, "1990-01-03"),
+            [("altered_entry", q(5, 2))])
+    changed("salt", lambda es: find(es, 5, 3).__setitem__("row_salts", "ff" + find(es, 5, 3)["row_salts"][2:]),
+            [("altered_entry", q(5, 3))])
+    changed("not_personal_value", lambda es: find(es, 5, 3)["row_image"].__setitem__(1, "Budi"),
+            [("altered_entry", q(5, 3))])
+    changed("detail", lambda es: find(es, 9, 1).__setitem__("detail", '{"schema": "x", "tables": 1}'),
+            [("altered_entry", q(9, 1))])
+    changed("entry_hash", lambda es: find(es, 3, 3).__setitem__("entry_hash", "ab" * 32),
+            [("altered_entry", q(3, 3)), ("broken_link", q(3, 4))])
+    # format_version itself: not hashed, it chooses the hash
+    changed("version_2_to_1", lambda es: find(es, 3, 4).__setitem__("format_version", 1),
+            [("altered_entry", q(3, 4))])
+    changed("version_absent", lambda es: find(es, 3, 4).pop("format_version"),
+            [("altered_entry", q(3, 4))])
+    changed("version_1_to_2", lambda es: find(es, 3, 1).__setitem__("format_version", 2),
+            [("altered_entry", q(3, 1))])
+    changed("version_explicit_1", lambda es: find(es, 3, 1).__setitem__("format_version", 1), [])
+    for v in (3, 0, -1, None, 2 ** 40):
+        changed("version_%s" % v, lambda es: find(es, 3, 4).__setitem__("format_version", v),
+                [("malformed_entry", q(3, 4))])
+    for name, v in (("string", "2"), ("float", 2.0), ("bool", True)):
+        es = copy.deepcopy(base)
+        find(es, 3, 4)["format_version"] = v
+        rc, out, err = nv("--export", write_lines("f2_bad.jsonl", export(layouts, es)))
+        check(rc == 2 and "format_version" in err,
+              "format 2: format_version as a %s -> exit 2 (%s)" % (name, err.strip()[:120]))
+
+    # personal columns redacted: the kept commitment stands in the hash
+    def with_redact(es, cols, targets, version=2, seq=None, sealed=None, chain=9):
+        pos = max(e["chain_pos"] for e in es if e["chain_id"] == chain)
+        r = redact_line(seq or max(e["seq"] for e in es) + 1, chain, pos + 1, 8, cols, targets)
+        r["format_version"] = version
+        es.append(r)
+        if sealed is not None:
+            reseal(layouts, es, r, sealed)
+        return r
+
+    es = copy.deepcopy(base)
+    redact_entry(find(es, 5, 2), lay[2], ["nik", "born"])
+    with_redact(es, ["nik", "born"], [q(5, 2)])
+    rehash(layouts, es)
+    check(find(es, 5, 2)["entry_hash"] == find(base, 5, 2)["entry_hash"] and find(es, 5, 2)["row_image"][0] is None,
+          "format 2: a redaction of personal columns keeps the entry's hash (kept commitments)")
+    case("personal_redacted", es, [])
+    es2 = copy.deepcopy(es)
+    es2.pop()
+    case("personal_redacted_unrecorded", rehash(layouts, es2),
+         [("forged_redaction", q(5, 2)), ("forged_redaction", q(5, 2))])
+    es2 = copy.deepcopy(es)
+    r = bytearray(bytes.fromhex(find(es2, 5, 2)["redacted"]))
+    r[5] ^= 1
+    find(es2, 5, 2)["redacted"] = r.hex()
+    case("personal_commitment_changed", es2, [("altered_entry", q(5, 2))])
+
+    # sealed columns: vendor of contracts (layout 1, nothing personal) erased
+    s33 = q(3, 3)
+
+    def sealed(columns_by_redaction, seals=None, seqs=None, after=None):
+        """Seal columns of entry (3, 3), one REDACT entry per item of
+        columns_by_redaction (the columns it erases, cumulative); seals[k]:
+        the entries the k-th REDACT seals (default: (3, 3)), seqs[k] its seq."""
+        es = copy.deepcopy(base)
+        reds = []
+        for k, cols in enumerate(columns_by_redaction):
+            seal_columns(find(es, 3, 3), lay[1], cols)
+            r = with_redact(es, cols, [s33], seq=seqs[k] if seqs else None)
+            reds.append(r)
+            targets = [s33] if seals is None else seals[k]
+            reseal(layouts, es, r, targets)
+        if after:
+            after(es, reds)
+        # REDACT entries: rehashed with their detail; the sealed entry keeps its hash
+        return rehash(layouts, es)
+
+    es = sealed([["vendor"]])
+    e33 = find(es, 3, 3)
+    check(e33["entry_hash"] == find(base, 3, 3)["entry_hash"] and e33["row_image"][1] is None
+          and e33["redacted"] == "8001" + "00" * 32,
+          "format 2: a sealed column: value NULL, record 0x8001 || zeros, stored hash kept")
+    case("sealed", es, [])
+    case("sealed_two_columns", sealed([["vendor", "value"]]), [])
+    case("sealed_twice_newest_seal", sealed([["vendor"], ["value"]]), [])
+
+    def flip_seal(r):
+        d = json.loads(r["detail"])
+        h = d["sealed"][str(s33)]
+        d["sealed"][str(s33)] = ("0" if h[0] != "0" else "1") + h[1:]
+        r["detail"] = json.dumps(d)
+
+    case("sealed_wrong_seal", sealed([["vendor"]], after=lambda es, reds: flip_seal(reds[0])),
+         [("altered_entry", s33)])
+    case("sealed_seal_not_hex", sealed([["vendor"]], after=lambda es, reds: reds[0].__setitem__(
+        "detail", reds[0]["detail"].replace(json.loads(reds[0]["detail"])["sealed"][str(s33)], "zz"))),
+        [("altered_entry", s33)])
+    case("sealed_no_seal", sealed([["vendor"]], seals=[[]]), [("forged_redaction", s33)])
+    # no REDACT entry at all: the column is unrecorded, and so is the seal
+    es = sealed([["vendor"]])
+    es = [e for e in es if e["op"] != "REDACT"]
+    case("sealed_no_redact", rehash(layouts, es), [("forged_redaction", s33), ("forged_redaction", s33)])
+    # a REDACT entry earlier than the entry does not count
+    case("sealed_by_earlier", sealed([["vendor"]], seqs=[50]),
+         [("forged_redaction", s33), ("forged_redaction", s33)])
+    # the newest REDACT entry's seal wins, whichever chain comes first
+    case("superseded_wrong_older", sealed([["vendor"], ["value"]], after=lambda es, reds: flip_seal(reds[0])), [])
+    case("superseded_wrong_newer", sealed([["vendor"], ["value"]], after=lambda es, reds: flip_seal(reds[1])),
+         [("altered_entry", s33)])
+
+    def older_seal_only(es, reds):
+        # the second redaction sealed value too, but names only... no seal: the older seal,
+        # over the entry before value was erased, no longer fits
+        d = json.loads(reds[1]["detail"])
+        d["sealed"] = {}
+        reds[1]["detail"] = json.dumps(d)
+    case("superseded_stale_seal", sealed([["vendor"], ["value"]], after=older_seal_only),
+         [("altered_entry", s33)])
+    # what is left of a sealed entry, changed
+    case("sealed_rest_changed", sealed([["vendor"]], after=lambda es, reds: find(es, 3, 3)["row_image"].__setitem__(
+        2, "1.00")), [("altered_entry", s33)])
+    case("sealed_stored_hash_changed", sealed([["vendor"]], after=lambda es, reds: find(es, 3, 3).__setitem__(
+        "entry_hash", "cd" * 32)), [("altered_entry", s33)])
+    # (the entry after it links to its stored hash: rehash relinks it; unrelinked, broken_link)
+    es = sealed([["vendor"]])
+    find(es, 3, 3)["entry_hash"] = "cd" * 32
+    case("sealed_stored_hash_unlinked", es, [("altered_entry", s33), ("broken_link", q(3, 4))])
+    case("sealed_unsealed_value_back", sealed([["vendor"]], after=lambda es, reds: find(es, 3, 3)["row_image"].__setitem__(
+        1, "PT Lain")), [("malformed_entry", s33)])
+    # a sealed record in a format-1 entry: format 1 has none
+    es = copy.deepcopy(base)
+    seal_columns(find(es, 3, 1), lay[1], ["vendor"])
+    with_redact(es, ["vendor"], [q(3, 1)])
+    case("sealed_in_format_1", rehash(layouts, es), [("malformed_entry", q(3, 1))])
+
+    # checkpoints and proofs over format-2 and sealed entries
+    es = sealed([["vendor"]])
+    cover = {c: max(e["chain_pos"] for e in es if e["chain_id"] == c) for c in (3, 5, 9)}
+    cp = make_checkpoint(es, cover, sk, pk)
+    rc, doc, err = nvj("--export", write_lines("f2_cp.jsonl", export(layouts, es, [cp])),
+                       "--checkpoint", write("f2_cp.json", json.dumps(cp)), "--public-key", pk)
+    check(rc == 0, "format 2: a checkpoint over mixed formats and a sealed entry verifies: %s %s"
+          % (problems(doc), err.strip()))
+    cp_before = make_checkpoint(base, {3: 5, 5: 4, 9: 3}, sk, pk)
+    rc, doc, err = nvj("--export", write_lines("f2_cp2.jsonl", export(layouts, es, [cp_before])),
+                       "--checkpoint", write("f2_cp2.json", json.dumps(cp_before)), "--public-key", pk)
+    check(rc == 0, "format 2: a checkpoint taken before the sealing verifies after it (the stored hash stands): %s %s"
+          % (problems(doc), err.strip()))
+    covered = sorted(es, key=lambda e: (e["chain_id"], e["chain_pos"]))
+    leaves = [bytes.fromhex(e["entry_hash"]) for e in covered]
+
+    def proof_of(e):
+        m = covered.index(e)
+        return {"format": "pg_notary-proof-v1", "checkpoint": cp, "layout": lay.get(e["layout_id"]),
+                "entry": e, "leaf_index": m, "path": [h.hex() for h in audit_path(m, leaves)]}
+
+    def proof(name, p, expect):
+        rc, doc, err = nvj("--proof", write("f2_proof.json", json.dumps(p)), "--public-key", pk)
+        check(rc == (1 if expect else 0) and problems(doc) == sorted(expect),
+              "format 2 proof: %s -> %s (got %s %s)" % (name, expect, problems(doc), err.strip()))
+        return p
+
+    bad_all = [e["seq"] for e in covered
+               if nv("--proof", write("f2_p.json", json.dumps(proof_of(e))), "--public-key", pk)[0]
+               != (1 if e["seq"] == s33 else 0)]
+    check(bad_all == [], "format 2 proof: a proof of every entry (formats 1 and 2, salted, REDACT) verifies, "
+          "but the sealed one's: %s" % bad_all)
+    proof("format_2", proof_of(find(es, 3, 4)), [])
+    proof("format_2_personal", proof_of(find(es, 5, 2)), [])
+    p = copy.deepcopy(proof_of(find(es, 5, 2)))
+    p["entry"]["row_image"][2] = "1990-01-09"
+    proof("format_2_changed", p, ["altered_entry", "not_included"])
+    p = copy.deepcopy(proof_of(find(es, 3, 4)))
+    p["entry"]["format_version"] = 1
+    proof("format_2_read_as_1", p, ["altered_entry", "not_included"])
+    p = copy.deepcopy(proof_of(find(es, 3, 4)))
+    p["entry"]["format_version"] = 9
+    proof("format_9", p, ["malformed_entry"])
+    # a sealed entry: the inclusion of its stored hash is checked, its
+    # content cannot be (sealed_entry, never intact)
+    proof("sealed", proof_of(find(es, 3, 3)), ["sealed_entry"])
+    p = copy.deepcopy(proof_of(find(es, 3, 3)))
+    p["path"][0] = "00" * 32
+    proof("sealed_bad_path", p, ["not_included", "sealed_entry"])
+    p = copy.deepcopy(proof_of(find(es, 3, 3)))
+    p["entry"]["entry_hash"] = "cd" * 32
+    proof("sealed_other_hash", p, ["not_included", "sealed_entry"])
+    p = copy.deepcopy(proof_of(find(es, 3, 3)))
+    p["entry"]["row_image"][1] = "PT Lain"
+    proof("sealed_value_back", p, ["malformed_entry"])
+    return es, cp
+
+
 def test_malformed(layouts, entries):
     good = "".join(json.dumps(o) + "\n" for o in export(layouts, entries))
     lines = good.splitlines(True)
@@ -1932,6 +2172,7 @@ def main():
     sk, pk = test_checkpoints(layouts, entries)
     test_proofs(layouts, entries, sk, pk)
     test_redaction_synthetic(layouts, entries, sk, pk)
+    test_format2(layouts, entries, sk, pk)
     test_malformed(layouts, entries)
     if os.environ.get("PGHOST"):
         try:
