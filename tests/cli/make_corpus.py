@@ -4,8 +4,10 @@
 Small, valid documents of every kind the fuzz target parses: an export
 (layouts, entries of three chains, a stored checkpoint), an export with a
 redaction (an entry's "redacted" records and the REDACT entry naming them,
-docs/redaction.md), a checkpoint, and proofs with and without a layout and
-of a redacted entry.  Signed with the key of RFC 8032 test 1,
+docs/redaction.md), an export in formats 1 and 2 with a sealed column and
+the REDACT entry carrying its seal (docs/format.md "Format 2"), a
+checkpoint, and proofs with and without a layout, of a redacted entry and
+of a format-2 entry.  Signed with the key of RFC 8032 test 1,
 whose public key the fuzz target uses, so the fuzzer starts from documents
 that pass every check and mutates towards every branch.  Needs cc and
 libsodium-dev (tests/cli/sign_helper.c).  Deterministic: rerunning it
@@ -73,11 +75,41 @@ def main():
                                            "path": [h.hex() for h in t.audit_path(m, leaves)]},
                                           separators=(",", ":")))
 
+    # format 2 (docs/format.md): mixed formats, a personal column redacted,
+    # a column sealed and the REDACT entry carrying its seal; a proof of a
+    # format-2 entry
+    f2 = [e for e in t.format2_ledger(layouts, entries) if e["chain_pos"] <= 3]
+
+    def find2(chain, pos):
+        return [e for e in f2 if e["chain_id"] == chain and e["chain_pos"] == pos][0]
+    t.redact_entry(find2(5, 2), lay[2], ["nik"])
+    t.seal_columns(find2(3, 3), lay[1], ["vendor"])
+    nxt = max(e["seq"] for e in f2) + 1
+    r = t.redact_line(nxt, 11, 1, 7, ["nik", "vendor"], [find2(5, 2)["seq"], find2(3, 3)["seq"]])
+    r["format_version"] = 2
+    f2.append(r)
+    t.reseal(layouts, f2, r, [find2(3, 3)["seq"]])
+    f2 = t.rehash(layouts, sorted(f2, key=lambda e: (e["chain_id"], e["chain_pos"])))
+    cp_f2 = t.make_checkpoint(f2, {3: 3, 5: 3, 9: 3, 11: 1}, sk, pk, database="d")
+    put("export_format2.jsonl", "".join(json.dumps(o, separators=(",", ":")) + "\n"
+                                        for o in t.export(layouts, f2, [cp_f2])))
+    put("checkpoint_format2.json", json.dumps(cp_f2, separators=(",", ":")))
+    covered = sorted(f2, key=lambda e: (e["chain_id"], e["chain_pos"]))
+    leaves = [bytes.fromhex(e["entry_hash"]) for e in covered]
+    m = covered.index(find2(5, 2))
+    put("proof_format2.json", json.dumps({"format": "pg_notary-proof-v1", "checkpoint": cp_f2,
+                                          "layout": lay[2], "entry": find2(5, 2), "leaf_index": m,
+                                          "path": [h.hex() for h in t.audit_path(m, leaves)]},
+                                         separators=(",", ":")))
+
     # the documents must verify, or the corpus starts from the error paths
+    rc, o, err = t.nv("--export", os.path.join(out, "export_format2.jsonl"),
+                      "--checkpoint", os.path.join(out, "checkpoint_format2.json"), "--public-key", pk)
+    assert rc == 0, (o, err)
     rc, o, err = t.nv("--export", os.path.join(out, "export_redacted.jsonl"),
                       "--checkpoint", os.path.join(out, "checkpoint_redacted.json"), "--public-key", pk)
     assert rc == 0, (o, err)
-    for name in ("proof_layout.json", "proof_no_layout.json", "proof_redacted.json"):
+    for name in ("proof_layout.json", "proof_no_layout.json", "proof_redacted.json", "proof_format2.json"):
         rc, o, err = t.nv("--proof", os.path.join(out, name), "--public-key", pk)
         assert rc == 0, (name, o, err)
     rc, o, err = t.nv("--export", os.path.join(out, "export.jsonl"),
