@@ -698,8 +698,7 @@ recompute(NvVerifier *v, const NvEntry *e, bool *sealed, uint8_t *out)
 	NvError		why;
 
 	*sealed = false;
-	if (e->has_layout && !e->format_null &&
-		(e->format_version == 1 || e->format_version == 2))
+	if (e->has_layout)
 	{
 		l = find_layout(v, e->layout_id);
 		if (l == NULL)

@@ -905,6 +905,9 @@ def test_format2(layouts, entries, sk, pk):
     for v in (3, 0, -1, None, 2 ** 40):
         changed("version_%s" % v, lambda es: find(es, 3, 4).__setitem__("format_version", v),
                 [("malformed_entry", q(3, 4))])
+    # ... of an entry without a row image (the ENABLE entry)
+    changed("version_3_no_image", lambda es: find(es, 9, 1).__setitem__("format_version", 3),
+            [("malformed_entry", q(9, 1))])
     for name, v in (("string", "2"), ("float", 2.0), ("bool", True)):
         es = copy.deepcopy(base)
         find(es, 3, 4)["format_version"] = v
