@@ -38,6 +38,21 @@ def main():
         with open(os.path.join(out, name), "w", encoding="utf-8") as f:
             f.write(text)
 
+    def put_ledger(name, es, cover, proved, layout):
+        """export_NAME.jsonl with its checkpoint over cover, checkpoint_NAME.json,
+        and proof_NAME.json of the entry proved."""
+        cp = t.make_checkpoint(es, cover, sk, pk, database="d")
+        put("export_%s.jsonl" % name, "".join(json.dumps(o, separators=(",", ":")) + "\n"
+                                              for o in t.export(layouts, es, [cp])))
+        put("checkpoint_%s.json" % name, json.dumps(cp, separators=(",", ":")))
+        covered = sorted(es, key=lambda e: (e["chain_id"], e["chain_pos"]))
+        leaves = [bytes.fromhex(e["entry_hash"]) for e in covered]
+        m = covered.index(proved)
+        put("proof_%s.json" % name, json.dumps({"format": "pg_notary-proof-v1", "checkpoint": cp,
+                                                "layout": layout, "entry": proved, "leaf_index": m,
+                                                "path": [h.hex() for h in t.audit_path(m, leaves)]},
+                                               separators=(",", ":")))
+
     put("export.jsonl", "".join(json.dumps(o, separators=(",", ":")) + "\n"
                                 for o in t.export(layouts, small, [cp])))
     put("checkpoint.json", json.dumps(cp, separators=(",", ":")))
@@ -63,17 +78,7 @@ def main():
     nxt = max(e["seq"] for e in red) + 1
     red.append(t.redact_line(nxt, 11, 1, 8, ["nik", "born"], [find(5, 1)["seq"], find(5, 2)["seq"]]))
     red = t.rehash(layouts, red)
-    cp_red = t.make_checkpoint(red, {3: 2, 5: 2, 9: 2, 11: 1}, sk, pk, database="d")
-    put("export_redacted.jsonl", "".join(json.dumps(o, separators=(",", ":")) + "\n"
-                                         for o in t.export(layouts, red, [cp_red])))
-    put("checkpoint_redacted.json", json.dumps(cp_red, separators=(",", ":")))
-    covered = sorted(red, key=lambda e: (e["chain_id"], e["chain_pos"]))
-    leaves = [bytes.fromhex(e["entry_hash"]) for e in covered]
-    m = covered.index(find(5, 1))
-    put("proof_redacted.json", json.dumps({"format": "pg_notary-proof-v1", "checkpoint": cp_red,
-                                           "layout": lay[2], "entry": find(5, 1), "leaf_index": m,
-                                           "path": [h.hex() for h in t.audit_path(m, leaves)]},
-                                          separators=(",", ":")))
+    put_ledger("redacted", red, {3: 2, 5: 2, 9: 2, 11: 1}, find(5, 1), lay[2])
 
     # format 2 (docs/format.md): mixed formats, a personal column redacted,
     # a column sealed and the REDACT entry carrying its seal; a proof of a
@@ -90,17 +95,7 @@ def main():
     f2.append(r)
     t.reseal(layouts, f2, r, [find2(3, 3)["seq"]])
     f2 = t.rehash(layouts, sorted(f2, key=lambda e: (e["chain_id"], e["chain_pos"])))
-    cp_f2 = t.make_checkpoint(f2, {3: 3, 5: 3, 9: 3, 11: 1}, sk, pk, database="d")
-    put("export_format2.jsonl", "".join(json.dumps(o, separators=(",", ":")) + "\n"
-                                        for o in t.export(layouts, f2, [cp_f2])))
-    put("checkpoint_format2.json", json.dumps(cp_f2, separators=(",", ":")))
-    covered = sorted(f2, key=lambda e: (e["chain_id"], e["chain_pos"]))
-    leaves = [bytes.fromhex(e["entry_hash"]) for e in covered]
-    m = covered.index(find2(5, 2))
-    put("proof_format2.json", json.dumps({"format": "pg_notary-proof-v1", "checkpoint": cp_f2,
-                                          "layout": lay[2], "entry": find2(5, 2), "leaf_index": m,
-                                          "path": [h.hex() for h in t.audit_path(m, leaves)]},
-                                         separators=(",", ":")))
+    put_ledger("format2", f2, {3: 3, 5: 3, 9: 3, 11: 1}, find2(5, 2), lay[2])
 
     # the documents must verify, or the corpus starts from the error paths
     rc, o, err = t.nv("--export", os.path.join(out, "export_format2.jsonl"),
