@@ -6,7 +6,7 @@
  *		a key), as a trusted checkpoint document, and as a proof document.
  *		The seed corpus holds redacted entries and a REDACT entry, so the
  *		"redacted" records, REDACT details and forged_redaction are fuzzed
- *		too.
+ *		too; and entries of formats 1 and 2, a sealed column and its seal.
  *
  * Build and run (cli/Makefile, tests/run):
  *	make -C cli fuzz && cli/fuzz_parsers -max_total_time=20 tests/cli/corpus

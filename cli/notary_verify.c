@@ -27,7 +27,7 @@
 
 #include <sodium.h>
 
-#define NV_VERSION "0.1"
+#define NV_VERSION "0.2"
 
 /* --checkpoint arguments (static: reachable until exit on every path) */
 static const char **checkpoints = NULL;
@@ -241,7 +241,7 @@ main(int argc, char **argv)
 				nv_db_print_export_sql(stdout);
 				return NV_EXIT_INTACT;
 			case 'V':
-				printf("notary-verify %s (pg_notary ledger format v1)\n", NV_VERSION);
+				printf("notary-verify %s (pg_notary ledger formats 1 and 2)\n", NV_VERSION);
 				return NV_EXIT_INTACT;
 			case 'h':
 				usage(stdout);
