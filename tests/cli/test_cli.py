@@ -6,6 +6,9 @@ Part A (offline): documents built here, with Python's own BLAKE2b
 shares nothing with the C code) and a tiny libsodium signer
 (tests/cli/sign_helper.c, since Python has no Ed25519):
   - the test vectors of docs/format.md, read back through an export;
+  - format 2: a ledger mixing formats, tampered in its values, hashes and
+    format_version; personal columns redacted; sealed columns with right,
+    wrong, missing and superseded seals; checkpoints and proofs over them;
   - a synthetic ledger of three chains, clean and tampered in every way
     docs/format.md "What verification checks" names;
   - checkpoints: valid, forged, wrong key, tail cut, rewritten history,
@@ -24,8 +27,12 @@ notary-verify --dbname fail, not report the ledger intact); then, with the
 extension's own checkpoints, proofs and key: a consistent rewrite of
 history (invisible to notary.verify()) and a tail cut, of single and packed
 entries, a forged checkpoint, another cluster's checkpoint, a wrong key;
-redaction and restore on both storages; and progress output on a ledger of
-120k entries.
+redaction and restore on both storages, where the columns erased that were
+not personal when written are sealed (docs/format.md "Format 2"): proofs of
+sealed entries, what is left of one changed, seals removed, format_version
+changed; a 0.3 database (format 1, no format_version) read as it is, then
+updated to 0.4 in mid-chain (formats 1 and 2 in one chain) and redacted;
+and progress output on a ledger of 120k entries.
 
 Needs python3, psql, cc and libsodium-dev; notary-verify from PATH (or
 $NOTARY_VERIFY).  Prints "ok:"/"FAIL:" per check, exits 1 on any failure.
@@ -1153,12 +1160,14 @@ class Hung(Exception):
     pass
 
 
-def psql(sql, db=DB, settings="", timeout=SQL_TIMEOUT):
+def psql(sql, db=DB, settings="", timeout=SQL_TIMEOUT, script=False):
     """psql -At; a statement that does not return in time fails the run
-    (a server function that loops forever must not hang the test suite)."""
+    (a server function that loops forever must not hang the test suite).
+    With script, sql is read as a script (-f -: psql's backslash commands)."""
     env = dict(os.environ, PGDATABASE=db, PGOPTIONS=settings)
     try:
-        r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"]
+                           + (["-f", "-"] if script else ["-c", sql]), input=sql if script else None,
                            env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise Hung("did not return within %d s: %s" % (timeout, sql[:200]))
@@ -1214,7 +1223,7 @@ def export_db(db, name):
     """The export twice: notary.export() and notary-verify's own SQL through psql."""
     a = psql("SELECT * FROM notary.export()", db=db)
     sql = subprocess.run([NV, "--print-export-sql"], capture_output=True, text=True, check=True).stdout
-    b = psql(sql, db=db)
+    b = psql(sql, db=db, script=True)
     write(name + ".sql.jsonl", b)
     return write(name, a), a == b
 
@@ -1255,16 +1264,18 @@ def zigzag(v):
 
 def parse_pack(data):
     """(prev_hash, [entry]) of a pack body; an entry is a dict of its
-    stored fields (values and salts as bytes, detail as its text)."""
+    stored fields (values and salts as bytes, detail as its text), and the
+    pack's version byte (its entries' format_version)."""
     r = fmt.PackReader(data)
-    if r.u8("version") != 1:
-        raise fmt.PackError("not version 1")
+    version = r.u8("version")
+    if version not in (1, 2):
+        raise fmt.PackError("version %d, neither 1 nor 2" % version)
     prev = r.take(32, "prev_hash")
     entries = []
     seq = 0
     while r.pos < len(data):
         f = r.u8("flags")
-        e = {"flags": f}
+        e = {"flags": f, "version": version}
         start = r.pos
         seq = r.varint("seq") + (seq if entries else 0)
         e["seq"] = seq
@@ -1296,7 +1307,7 @@ def parse_pack(data):
 
 
 def build_pack(prev, entries):
-    out = bytearray(b"\x01" + prev)
+    out = bytearray(bytes([entries[0]["version"] if entries else 1]) + prev)
     for e in entries:
         flags = e["flags"] & (fmt.F_APP | fmt.F_ADDR)
         for bit, field in [(fmt.F_TABLE, "table_id"), (fmt.F_IMAGE, "row_image"),
@@ -1654,6 +1665,10 @@ def test_database():
     nchains = int(psql("SELECT count(DISTINCT chain_id) FROM notary.ledger").strip())
     nentries = int(psql("SELECT count(*) FROM notary.ledger").strip())
     check(nchains >= 2, "database: the workload wrote %d chains (concurrent sessions)" % nchains)
+    fv = findings_sql("SELECT format_version, count(*) FROM notary.ledger GROUP BY 1 ORDER BY 1")
+    ex_lines = [json.loads(l) for l in psql("SELECT * FROM notary.export()").splitlines()]
+    check([r[0] for r in fv] == ["2"] and all(o.get("format_version") == 2 for o in ex_lines if o["type"] == "entry"),
+          "database: 0.4 writes every entry in format 2, and the export says so on every line: %s" % fv)
     agree(DB, "clean")
     rc, doc, err = nvj("--dbname", dburl())
     check(rc == 0 and doc["entries"] == nentries and doc["chains"] == nchains,
@@ -1964,13 +1979,28 @@ def test_database_redaction(db=REDACT_DB, packed=False):
     psql("SELECT notary.checkpoint()", db=db)
     red_seqs = [int(x) for x in psql("SELECT seq FROM notary.ledger WHERE redacted IS NOT NULL ORDER BY seq",
                                      db=db).split()]
+    # format 2: a column erased that was not personal when the entry was
+    # written (Budi's name, the subject's entries before the classification)
+    # is sealed, and the REDACT entry that erased it carries its seal
+    objs = export_objs(db)
+    sealed_seqs = [o["seq"] for o in objs if o["type"] == "entry" and o.get("format_version") == 2
+                   and fmt.sealed_positions(o)]
+    seals = {}
+    for o in objs:
+        if o["type"] == "entry" and o["op"] == "REDACT":
+            for k in json.loads(o["detail"]).get("sealed", {}):
+                seals.setdefault(int(k), []).append(o["seq"])
+    check(sealed_seqs and sorted(seals) == sorted(sealed_seqs),
+          label + ": the redactions sealed %s, and the REDACT entries carry a seal of each: %s" % (sealed_seqs, seals))
     bad = []
     for q in red_seqs:
-        rc, out, err = nv("--proof", write("red_proof_db.json", psql("SELECT notary.proof(%d)" % q, db=db).strip()),
-                          "--public-key", pk)
-        if rc != 0:
-            bad.append((q, out.strip()[-200:]))
-    check(red_seqs and not bad, label + ": notary.proof() of every redacted entry verifies offline: %s" % bad)
+        rc, doc, err = nvj("--proof", write("red_proof_db.json", psql("SELECT notary.proof(%d)" % q, db=db).strip()),
+                           "--public-key", pk)
+        # a sealed entry's proof proves the inclusion of its stored hash, not its content
+        if (rc, problems(doc)) != ((1, ["sealed_entry"]) if q in sealed_seqs else (0, [])):
+            bad.append((q, rc, problems(doc), err.strip()[-200:]))
+    check(red_seqs and not bad, label + ": notary.proof() of every redacted entry verifies offline, "
+          "and is sealed_entry for the sealed ones: %s" % bad)
 
     # tampering, each on a copy of the redacted database
     objs = export_objs(db)
@@ -2033,6 +2063,34 @@ def test_database_redaction(db=REDACT_DB, packed=False):
             ("redact_entry_deleted",
              "DELETE FROM notary.ledger_entries WHERE seq = (SELECT max(seq) FROM notary.ledger WHERE op = 'REDACT')",
              None),
+        ]
+    # sealed entries, single or packed: what is left of one changed (its
+    # seal no longer fits), the seals of a REDACT entry removed (that entry
+    # is altered, and the entries only it sealed are unrecorded)
+    pks = Packs(db)
+    budi = [e for e in ents if e["seq"] in sealed_seqs and "Bandung" in (e["row_image"] or [])][0]
+    image = list(budi["row_image"])
+    image[image.index("Bandung")] = "Bandungan"
+    first_redact = [e for e in ents if e["op"] == "REDACT" and "2026/17" in e["detail"]][0]
+    only_first = sorted(q for q, by in seals.items() if by == [first_redact["seq"]])
+    detail = json.loads(first_redact["detail"])
+    detail.pop("sealed")
+    check(budi["seq"] in only_first, label + ": Budi's entry is sealed by the first redaction only")
+    cases += [
+        ("sealed_rest_changed", pks.edit_sql({budi["seq"]: {"row_image": image}}),
+         [("altered_entry", budi["seq"])]),
+        ("seals_removed", pks.edit_sql({first_redact["seq"]: {"detail": json.dumps(detail)}}),
+         [("altered_entry", first_redact["seq"])] + [("forged_redaction", q) for q in only_first]),
+    ]
+    if not packed:
+        # format_version of a single entry (a pack's is its version byte)
+        v2 = [e for e in ents if e.get("format_version") == 2 and e["seq"] not in sealed_seqs
+              and e["seq"] in pks.singles][0]["seq"]
+        cases += [
+            ("format_version_3", "UPDATE notary.ledger_entries SET format_version = 3 WHERE seq = %d" % v2,
+             [("malformed_entry", v2)]),
+            ("format_version_1", "UPDATE notary.ledger_entries SET format_version = 1 WHERE seq = %d" % v2,
+             [("altered_entry", v2)]),
         ]
     for name, sql, expect in cases:
         copy_db = "nv_t_" + name + ("_p" if packed else "")
@@ -2115,6 +2173,75 @@ def test_restore(src=REDACT_DB, packed=False):
     psql("DROP DATABASE IF EXISTS %s" % dst, db="postgres")
 
 
+UPGRADE_DB = "nv_upgrade_check"
+
+
+def test_database_upgrade():
+    """A ledger written by pg_notary 0.3 (format 1, no column
+    format_version) read by notary-verify, then updated to 0.4 in the
+    middle of a session: the same chain goes on in format 2."""
+    db = UPGRADE_DB
+    psql("DROP DATABASE IF EXISTS %s" % db, db="postgres")
+    psql("CREATE DATABASE %s" % db, db="postgres")
+    psql("CREATE EXTENSION pg_notary VERSION '0.3'; CREATE SCHEMA u; "
+         "CREATE TABLE u.t (id int PRIMARY KEY, v text, nik text); SELECT notary.enable('u'); "
+         "INSERT INTO u.t VALUES (1, 'a', '3171'), (2, 'b', '3172'); UPDATE u.t SET v = 'c' WHERE id = 1", db=db,
+         settings=SINGLE)
+    sql = subprocess.run([NV, "--print-export-sql"], capture_output=True, text=True, check=True).stdout
+    lines = psql(sql, db=db, script=True)
+    ex = write("upgrade_03.jsonl", lines)
+    rc1, d1, e1 = nvj("--dbname", dburl(db))
+    rc2, d2, e2 = nvj("--export", ex)
+    check(verify_pairs(db) == [] and rc1 == rc2 == 0 and d1["entries"] == d2["entries"] > 3
+          and "format_version" not in lines and '"redacted"' in lines,
+          "upgrade: a 0.3 database (no format_version): notary-verify --dbname and its printed export "
+          "script read it, without the member, intact (%s %s / %s %s)" % (rc1, e1.strip(), rc2, e2.strip()))
+    # one session: entries before the update (format 1) and after (format 2)
+    psql("INSERT INTO u.t VALUES (3, 'd', '3173'); ALTER EXTENSION pg_notary UPDATE TO '0.4'; "
+         "INSERT INTO u.t VALUES (4, 'e', '3174'); UPDATE u.t SET v = 'f' WHERE id = 2", db=db, script=True,
+         settings=SINGLE)
+    # (single rows, for the tampering below; then a pack)
+    psql("BEGIN; INSERT INTO u.t VALUES (5, 'g', '3175'); SELECT notary.classify('u.t', 'nik', 'identifier'); "
+         "INSERT INTO u.t VALUES (6, 'h', '3176'); COMMIT", db=db, script=True)
+    formats = {}
+    for line in findings_sql("SELECT chain_id, format_version FROM notary.ledger", db=db):
+        formats.setdefault(int(line[0]), set()).add(int(line[1]))
+    mixed = [c for c, f in formats.items() if f == {1, 2}]
+    check(mixed, "upgrade: a chain holds format-1 entries and, after ALTER EXTENSION UPDATE, format-2 ones: %s"
+          % formats)
+    agree(db, "upgraded to 0.4 (formats 1 and 2)", [])
+    # (sealing entries of both formats: the format-1 ones keep a commitment)
+    n = int(psql("SELECT sum(notary.redact('u.t', ARRAY[g::text], '{nik}', 'erasure')) "
+                 "FROM generate_series(1, 6) g", db=db, settings=SINGLE))
+    objs = export_objs(db)
+    sealed = [o["seq"] for o in objs if o["type"] == "entry" and o.get("format_version") == 2
+              and fmt.sealed_positions(o)]
+    kept_v1 = [o["seq"] for o in objs if o["type"] == "entry" and o.get("format_version") == 1 and o["redacted"]]
+    check(n > 0 and sealed and kept_v1,
+          "upgrade: nik erased in both formats: format-2 entries sealed %s, format-1 ones kept commitments %s"
+          % (sealed, kept_v1))
+    agree(db, "upgraded and redacted", [])
+    v1 = min(kept_v1)
+    for name, sql, expect in [
+            ("v1_as_v2", "UPDATE notary.ledger_entries SET format_version = 2 WHERE seq = %d" % v1,
+             [("altered_entry", v1)]),
+            ("sealed_as_v1", "UPDATE notary.ledger_entries SET format_version = 1 WHERE seq = %d" % min(sealed),
+             [("malformed_entry", min(sealed))])]:
+        copy_db = "nv_t_" + name
+        psql("DROP DATABASE IF EXISTS %s" % copy_db, db="postgres")
+        psql("CREATE DATABASE %s TEMPLATE %s" % (copy_db, db), db="postgres")
+        try:
+            if min(sealed) not in Packs(copy_db).singles and name == "sealed_as_v1":
+                check(False, "upgrade: the sealed entry %d is not a single row" % min(sealed))
+                continue
+            psql(tamper_sql(sql), db=copy_db)
+            agree(copy_db, "upgrade " + name, [p for p, _ in expect])
+            check(verify_pairs(copy_db) == expect, "upgrade: %s -> %s" % (name, expect))
+        finally:
+            psql("DROP DATABASE IF EXISTS %s" % copy_db, db="postgres")
+    psql("DROP DATABASE IF EXISTS %s" % db, db="postgres")
+
+
 def test_progress():
     psql("CREATE TABLE s.bulk (id int PRIMARY KEY); INSERT INTO s.bulk SELECT generate_series(1, 120000)")
     rc, out, err = nv("--dbname", dburl(), "--progress")
@@ -2185,6 +2312,7 @@ def main():
             test_database_redaction(REDACT_DB_PACKED, packed=True)
             test_restore()
             test_restore(REDACT_DB_PACKED, packed=True)
+            test_database_upgrade()
             test_progress()
             test_null_layout_name()
             test_null_layout_name_redacted()
