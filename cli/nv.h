@@ -7,8 +7,8 @@
  * notary-verify shares no code with the extension: it recomputes every
  * hash from docs/format.md and docs/checkpoints.md with libsodium, reads
  * JSON with jansson and talks to PostgreSQL with libpq.  Files:
- *	nv_hash.c		the hashed byte format: layouts, commitments, images,
- *					entries, checkpoint digests, key ids; hex
+ *	nv_hash.c		the hashed byte format: layouts, commitments, entries in
+ *					formats 1 and 2, seals, checkpoint digests, key ids; hex
  *	nv_merkle.c		RFC 9162 Merkle tree hash and audit path check
  *	nv_parse.c		JSON objects -> layouts, entries, checkpoints (strict)
  *	nv_ledger.c		the verifier: layouts, chains, checkpoints vs ledger
