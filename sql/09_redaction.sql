@@ -166,7 +166,14 @@ SELECT session_user_name = session_user AS session_ok, current_user_name, schema
        logged_at IS NOT NULL AS has_time
   FROM notary.redactions;
 SELECT count(*) AS value_in_redactions FROM notary.redactions r WHERE r::text ~ '3171234567890001|Ayu Lestari';
-SELECT op, detail - 'entries' AS detail, detail->'entries' = to_jsonb(:'history_seqs'::bigint[]) AS entries_are_history
+-- the entries written before nik and name were classified hashed them as
+-- they are (format 2): they are sealed, and the REDACT entry carries a seal
+-- for each of them, and for no other (docs/format.md, "Sealed columns")
+SELECT op, detail - 'entries' - 'sealed' AS detail, detail->'entries' = to_jsonb(:'history_seqs'::bigint[]) AS entries_are_history,
+       (SELECT array_agg(k::bigint ORDER BY k::bigint) FROM jsonb_object_keys(detail->'sealed') k)
+       = (SELECT array_agg(seq ORDER BY seq) FROM notary.ledger
+           WHERE seq = ANY (:'history_seqs'::bigint[]) AND encode(redacted, 'hex') ~ '^([0-9a-f]{68})*8') AS seals_are_sealed_entries,
+       (SELECT count(*) FROM jsonb_object_keys(detail->'sealed')) AS seals
   FROM notary.ledger WHERE seq = (SELECT max(seq) FROM notary.ledger);
 
 ----------------------------------------------------------------------------
@@ -320,13 +327,18 @@ SELECT count(*) AS gita_in_ledger FROM notary.ledger WHERE row_image::text LIKE 
 -- forged_redaction at exactly that entry; a wrong commitment also breaks
 -- the entry's hash (altered_entry); a replaced commitment is altered_entry
 ----------------------------------------------------------------------------
--- rows captured before city is classified: unsalted, so two entries with
--- the same city have the same commitment, and one can be copied; they are
--- stored as single entries (notary.ledger_entries), to be forged one by one
+-- rows captured in format 1 (notary.entry_format = 1) before city is
+-- classified: unsalted commitments, so two entries with the same city have
+-- the same commitment, and one can be copied; they are stored as single
+-- entries (notary.ledger_entries), to be forged one by one
 CREATE TABLE lapor.forge (id int PRIMARY KEY, who text, city text);
 SET notary.pack_entries = off;
+SET notary.entry_format = 1;
 INSERT INTO lapor.forge VALUES (1, 'x', 'Depok'), (2, 'y', 'Depok'), (3, 'z', 'Bogor');
+RESET notary.entry_format;
 RESET notary.pack_entries;
+SELECT format_version, count(*) FROM notary.ledger
+ WHERE table_id = (SELECT table_id FROM notary.tables WHERE table_name = 'forge') GROUP BY 1;
 SELECT notary.classify('lapor.forge', 'city', 'quasi_identifier');
 SET ROLE regress_notary_redactor;
 SELECT notary.redact('lapor.forge', '{1}', '{city}', 'erasure request 2026/20') AS erased;
@@ -362,6 +374,66 @@ SELECT CASE seq WHEN :e_forge THEN 'forged' WHEN :e_wrong THEN 'wrong commitment
                 WHEN :e_src THEN 'replaced commitment' END AS entry, problem
   FROM notary.verify() ORDER BY seq, problem;
 
+----------------------------------------------------------------------------
+-- format 2, sealed columns forged by hand: an erasure no REDACT entry seals
+-- is forged_redaction; a sealed entry changed afterwards no longer matches
+-- its seal (altered_entry); a second redaction of a sealed entry records a
+-- new seal, which replaces the old one
+----------------------------------------------------------------------------
+CREATE DATABASE notary_seals;
+\c notary_seals
+SET client_min_messages = warning;
+CREATE EXTENSION pg_notary;
+CREATE SCHEMA s;
+CREATE TABLE s.people (id int PRIMARY KEY, name text, city text, note text);
+SELECT notary.enable('s');
+SET notary.pack_entries = off;   -- single entries, to be forged one by one
+INSERT INTO s.people VALUES (1, 'Ani', 'Depok', 'a'), (2, 'Budi', 'Depok', 'b'), (3, 'Citra', 'Bogor', 'c');
+RESET notary.pack_entries;
+SELECT seq AS s1 FROM notary.ledger WHERE op = 'INSERT' AND row_image[1] = '1' \gset
+SELECT seq AS s2 FROM notary.ledger WHERE op = 'INSERT' AND row_image[1] = '2' \gset
+SELECT seq AS s3 FROM notary.ledger WHERE op = 'INSERT' AND row_image[1] = '3' \gset
+SELECT notary.classify('s.people', 'name', 'identifier'), notary.classify('s.people', 'city', 'quasi_identifier');
+SELECT notary.redact('s.people', '{1}', '{city}', 'erasure request s-1') AS erased;
+SELECT format_version, row_image, encode(redacted, 'hex') AS redacted FROM notary.ledger WHERE seq = :s1;
+SELECT (detail->'sealed') ? (:s1)::text AS sealed_by_redact, (SELECT count(*) FROM jsonb_object_keys(detail->'sealed')) AS seals
+  FROM notary.ledger WHERE op = 'REDACT';
+SELECT count(*) AS findings FROM notary.verify();
+-- the same sealed record on the entry of row 2, its city erased by hand
+SELECT redacted AS srec FROM notary.ledger WHERE seq = :s1 \gset
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+UPDATE notary.ledger_entries SET row_image[3] = NULL, redacted = :'srec'::bytea WHERE seq = :s2;
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
+SELECT seq = :s2 AS at_forged_entry, problem, detail FROM notary.verify() ORDER BY detail;
+-- what is left of the sealed entry of row 1, changed: its seal no longer fits
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+UPDATE notary.ledger_entries SET row_image[4] = 'changed' WHERE seq = :s1;
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
+SELECT CASE seq WHEN :s1 THEN 'changed after sealing' WHEN :s2 THEN 'forged' END AS entry, problem, detail ~ 'seal' AS about_seal
+  FROM notary.verify() ORDER BY seq, problem, detail;
+-- undone; then a second redaction of row 1 (its name): a new seal replaces
+-- the old one, which no longer fits, and verify() is quiet about row 1
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+UPDATE notary.ledger_entries SET row_image[4] = 'a' WHERE seq = :s1;
+UPDATE notary.ledger_entries SET row_image[3] = 'Depok', redacted = NULL WHERE seq = :s2;
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
+SELECT count(*) AS findings FROM notary.verify();
+SELECT notary.redact('s.people', '{1}', '{name}', 'erasure request s-2') AS erased;
+SELECT row_image, encode(redacted, 'hex') AS redacted FROM notary.ledger WHERE seq = :s1;
+SELECT count(*) FILTER (WHERE (detail->'sealed') ? (:s1)::text) AS redacts_sealing_row_1,
+       count(DISTINCT detail->'sealed'->>(:s1)::text) AS distinct_seals
+  FROM notary.ledger WHERE op = 'REDACT';
+SELECT count(*) AS findings FROM notary.verify();
+-- a row captured after the classification is salted, never sealed
+INSERT INTO s.people VALUES (4, 'Dewi', 'Bogor', 'd');
+SELECT notary.redact('s.people', '{4}', '{name,city}', 'erasure request s-3') AS erased;
+SELECT encode(l.redacted, 'hex') ~ '^([0-9a-f]{68})*8' AS sealed, length(l.redacted) AS redacted_bytes,
+       (SELECT detail ? 'sealed' FROM notary.ledger WHERE op = 'REDACT' ORDER BY seq DESC LIMIT 1) AS redact_has_seals
+  FROM notary.ledger l WHERE op = 'INSERT' AND row_image[1] = '4';
+SELECT count(*) AS findings FROM notary.verify();
+SELECT * FROM notary.verify_table('s.people');
+\c notary_redaction
+
 -- redact_subject on a table without a primary key (this once crashed the
 -- server): only the entries holding the value are erased, and the ledger
 -- still verifies
@@ -382,4 +454,5 @@ SELECT count(*) AS verify_findings FROM notary.verify();
 \c contrib_regression
 DROP DATABASE notary_redaction_nopk;
 DROP DATABASE notary_redaction;
+DROP DATABASE notary_seals;
 DROP ROLE regress_notary_redactor, regress_notary_reader, regress_notary_nobody;

@@ -325,16 +325,17 @@ SELECT * FROM pkt.findings();
 SELECT * FROM notary.verify_table('pk.a');
 
 ----------------------------------------------------------------------------
--- A bulk INSERT: packs of about 1900 bytes, consecutive, none TOASTed
+-- A bulk INSERT: packs of about 7800 bytes (toast_tuple_target = 8160),
+-- consecutive, none TOASTed or compressed
 ----------------------------------------------------------------------------
 SELECT max(seq) AS s FROM notary.ledger \gset
 INSERT INTO pk.a SELECT g, 'bulk row ' || g FROM generate_series(1000, 1999) g;
 SELECT xid AS bulk_xid FROM notary.ledger WHERE seq > :s ORDER BY seq LIMIT 1 \gset
-SELECT count(*) > 20 AS many_packs,
+SELECT count(*) > 5 AS many_packs,
        sum(last_pos - first_pos + 1) AS entries,
        max(last_pos) - min(first_pos) + 1 AS positions,
-       count(*) FILTER (WHERE length(entries) < 1900 AND last_pos < (SELECT max(last_pos) FROM notary.ledger_packs WHERE xid = :'bulk_xid')) AS smaller_but_last,
-       count(*) FILTER (WHERE length(entries) > 2000) AS larger_than_2000,
+       count(*) FILTER (WHERE length(entries) < 7800 AND last_pos < (SELECT max(last_pos) FROM notary.ledger_packs WHERE xid = :'bulk_xid')) AS smaller_but_last,
+       count(*) FILTER (WHERE length(entries) > 7900) AS larger_than_7900,
        bool_and(pg_column_size(entries) = length(entries) + 4) AS inline_uncompressed
   FROM notary.ledger_packs WHERE xid = :'bulk_xid';
 SELECT pg_relation_size(reltoastrelid) AS toast_bytes

@@ -54,8 +54,11 @@ capture_row(RelInfo *ri, Relation rel, const char *op, HeapTuple tuple,
 	e.has_image = true;
 	e.layout_id = ri->layout_id;
 	relinfo_build_image(ri, tupdesc, tuple, true, &img);
-	format_image_digest(ri->layout_digest, &img, ri->personal, ri->npersonal,
-						e.image_digest);
+	/* hashed by ledger_append(), in the format of the installed schema */
+	e.layout_digest = ri->layout_digest;
+	e.image = &img;
+	e.personal = ri->personal;
+	e.npersonal = ri->npersonal;
 	if (old_tuple != NULL)
 	{
 		NotaryImage old;

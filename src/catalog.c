@@ -113,6 +113,21 @@ notary_catalog(void)
 		cat.entries_oid = notary_relid("ledger");
 	if (!OidIsValid(cat.ledger_oid))
 		cat.ledger_oid = cat.entries_oid;
+	/*
+	 * 0.4 added format_version and hashes new entries in format 2; with an
+	 * older schema (before ALTER EXTENSION UPDATE) they stay in format 1,
+	 * which that schema's readers know.
+	 */
+	if (get_attnum(cat.entries_oid, "format_version") != InvalidAttrNumber)
+	{
+		cat.ledger_natts = LEDGER_NATTS;
+		cat.max_format = 2;
+	}
+	else
+	{
+		cat.ledger_natts = LEDGER_NATTS_V1;
+		cat.max_format = 1;
+	}
 	cat.ledger_seq_oid = notary_relid("ledger_seq");
 	cat.layouts_oid = notary_relid("layouts");
 	cat.layout_seq_oid = notary_relid("layout_id_seq");

@@ -25,18 +25,30 @@ const char *const export_layouts_sql =
 "'column_types', column_types, 'key_columns', key_columns, "
 "'personal_columns', personal_columns)::text FROM notary.layouts";
 
-const char *const export_entries_sql =
-"SELECT pg_catalog.json_build_object('type', 'entry', 'seq', seq, 'chain_id', chain_id, "
-"'chain_pos', chain_pos, 'prev_hash', pg_catalog.encode(prev_hash, 'hex'), "
-"'entry_hash', pg_catalog.encode(entry_hash, 'hex'), 'op', op, 'xid', xid::text, "
-"'logged_at_us', (pg_catalog.extract('epoch'::text, logged_at) OPERATOR(pg_catalog.*) 1000000)::bigint, "
-"'session_user_name', session_user_name, 'current_user_name', current_user_name, "
-"'application_name', application_name, 'client_addr', client_addr, "
-"'table_id', table_id, 'layout_id', layout_id, 'row_image', row_image, "
-"'row_salts', pg_catalog.encode(row_salts, 'hex'), "
-"'old_digest', pg_catalog.encode(old_digest, 'hex'), 'detail', detail::text, "
-"'redacted', pg_catalog.encode(redacted, 'hex'))::text "
-"FROM notary.ledger";
+/*
+ * Entry lines.  Before 0.4 (the library is new, ALTER EXTENSION UPDATE has
+ * not run yet) there is no column format_version, and every entry is
+ * format 1.
+ */
+#define EXPORT_ENTRIES_SQL(format) \
+"SELECT pg_catalog.json_build_object('type', 'entry', 'seq', seq, 'chain_id', chain_id, "\
+"'chain_pos', chain_pos, 'prev_hash', pg_catalog.encode(prev_hash, 'hex'), "\
+"'entry_hash', pg_catalog.encode(entry_hash, 'hex'), 'op', op, 'xid', xid::text, "\
+"'logged_at_us', (pg_catalog.extract('epoch'::text, logged_at) OPERATOR(pg_catalog.*) 1000000)::bigint, "\
+"'session_user_name', session_user_name, 'current_user_name', current_user_name, "\
+"'application_name', application_name, 'client_addr', client_addr, "\
+"'table_id', table_id, 'layout_id', layout_id, 'row_image', row_image, "\
+"'row_salts', pg_catalog.encode(row_salts, 'hex'), "\
+"'old_digest', pg_catalog.encode(old_digest, 'hex'), 'detail', detail::text, "\
+"'redacted', pg_catalog.encode(redacted, 'hex'), 'format_version', " format ")::text "\
+"FROM notary.ledger"
+
+const char *
+export_entries_sql(void)
+{
+	return notary_catalog()->max_format == 2 ?
+		EXPORT_ENTRIES_SQL("format_version") : EXPORT_ENTRIES_SQL("1");
+}
 
 static void
 export_query(Tuplestorestate *store, TupleDesc desc, const char *sql)
@@ -77,7 +89,7 @@ notary_export(PG_FUNCTION_ARGS)
 	export_query(rsinfo->setResult, rsinfo->setDesc,
 				 psprintf("%s ORDER BY layout_id", export_layouts_sql));
 	export_query(rsinfo->setResult, rsinfo->setDesc,
-				 psprintf("%s ORDER BY chain_id, chain_pos", export_entries_sql));
+				 psprintf("%s ORDER BY chain_id, chain_pos", export_entries_sql()));
 	export_query(rsinfo->setResult, rsinfo->setDesc,
 				 "SELECT (document OPERATOR(pg_catalog.||) '{\"type\": \"checkpoint\"}'::pg_catalog.jsonb)::text "
 				 "FROM notary.checkpoints ORDER BY checkpoint_id");

@@ -5,8 +5,10 @@
  *		row images and ledger entries.
  *
  * This file is the executable form of docs/format.md; the two change
- * together, and the format version (NOTARY_FORMAT_VERSION, part of every
- * domain tag) changes whenever the bytes do.  Every hash is BLAKE2b-256
+ * together, and the version in a hash's domain tag changes whenever its
+ * bytes do: entries are hashed in format 1 (tags "/v1") or format 2 (the
+ * entry hash and the seal, "/v2"); every other hash keeps its "/v1" tag
+ * in both formats.  Every hash is BLAKE2b-256
  * (libsodium crypto_generichash, no key).  Integers are big-endian; text is
  * UTF-8, prefixed by its length as u32.  Nothing here depends on a session
  * setting, the platform or the server version.
@@ -130,6 +132,8 @@ hash_opt_str(Hasher *h, const char *s)
 
 /* The domain tag of a kind of hash, e.g. "pg_notary/entry/v1". */
 #define NOTARY_TAG(what) ("pg_notary/" what "/v" CppAsString2(NOTARY_FORMAT_VERSION))
+/* ... and of the hashes format 2 changed: "pg_notary/entry/v2". */
+#define NOTARY_TAG2(what) ("pg_notary/" what "/v2")
 
 /* Start a hash with its domain tag (ASCII: hashed as str() without conversion). */
 static void
@@ -317,34 +321,162 @@ format_row_digest(const uint8 *layout_digest, const NotaryImage *img,
 	hash_end(&h, out);
 }
 
+/* The fields every entry hash begins with, after the previous hash. */
+static void
+hash_entry_head(Hasher *h, const uint8 *prev_hash, const NotaryEntry *e)
+{
+	hash_bytes(h, prev_hash, NOTARY_HASH_LEN);
+	hash_u64(h, (uint64) e->seq);
+	hash_u32(h, (uint32) e->chain_id);
+	hash_u64(h, (uint64) e->chain_pos);
+	hash_str(h, e->op);
+	hash_u64(h, e->xid);
+	hash_u64(h, (uint64) e->logged_at_us);
+	hash_str(h, e->session_user_name);
+	hash_str(h, e->current_user_name);
+	hash_opt_str(h, e->application_name);
+	hash_opt_str(h, e->client_addr);
+	if (e->has_table)
+	{
+		hash_u8(h, 1);
+		hash_u32(h, (uint32) e->table_id);
+	}
+	else
+		hash_u8(h, 0);
+}
+
+/* ... and ends with. */
+static void
+hash_entry_tail(Hasher *h, const NotaryEntry *e)
+{
+	if (e->has_old)
+	{
+		hash_u8(h, 1);
+		hash_bytes(h, e->old_digest, NOTARY_HASH_LEN);
+	}
+	else
+		hash_u8(h, 0);
+	hash_opt_str(h, e->detail);
+}
+
+/* Is column i of img sealed (erased where it was hashed as it is)? */
+static bool
+column_sealed(const NotaryImage *img, int i)
+{
+	const uint8 *r;
+	int			n;
+	int			k;
+
+	if (img->redacted == NULL)
+		return false;
+	r = (const uint8 *) VARDATA_ANY(img->redacted);
+	n = VARSIZE_ANY_EXHDR(img->redacted) / NOTARY_REDACTED_LEN;
+	for (k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
+		if (((r[0] << 8) | r[1]) == (NOTARY_SEALED_FLAG | i))
+			return true;
+	return false;
+}
+
+/* Does img have a sealed column? */
+bool
+format_image_sealed(const NotaryImage *img)
+{
+	const uint8 *r;
+	int			n;
+	int			k;
+
+	if (img->redacted == NULL)
+		return false;
+	r = (const uint8 *) VARDATA_ANY(img->redacted);
+	n = VARSIZE_ANY_EXHDR(img->redacted) / NOTARY_REDACTED_LEN;
+	for (k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
+		if (r[0] & (NOTARY_SEALED_FLAG >> 8))
+			return true;
+	return false;
+}
+
+/*
+ * What format 2 hashes of an entry after its tag: the head, the image
+ * inline (a personal column as its commitment), the tail.  In a seal,
+ * sealed columns are u8 3.
+ */
+static void
+hash_entry_v2(Hasher *h, const uint8 *prev_hash, const NotaryEntry *e, bool seal)
+{
+	hash_entry_head(h, prev_hash, e);
+	if (e->has_image)
+	{
+		const NotaryImage *img = e->image;
+		const uint8 *salts = NULL;
+		int			nsalts = 0;
+		int			p = 0;
+		int			i;
+
+		if (img->salts != NULL)
+		{
+			salts = (const uint8 *) VARDATA_ANY(img->salts);
+			nsalts = VARSIZE_ANY_EXHDR(img->salts) / NOTARY_SALT_LEN;
+		}
+		hash_u8(h, 1);
+		hash_bytes(h, e->layout_digest, NOTARY_HASH_LEN);
+		hash_u32(h, (uint32) img->ncols);
+		for (i = 0; i < img->ncols; i++)
+		{
+			bool		personal = (p < e->npersonal && e->personal[p] == i);
+			const uint8 *kept = (img->redacted != NULL) ?
+				format_redacted_commitment(img, i) : NULL;
+
+			if (seal && img->redacted != NULL && column_sealed(img, i))
+				hash_u8(h, 3);
+			else if (kept != NULL || personal)
+			{
+				uint8		c[NOTARY_HASH_LEN];
+
+				if (kept != NULL)
+					memcpy(c, kept, NOTARY_HASH_LEN);
+				else
+					format_column_commitment(img->values[i],
+											 p < nsalts ? salts + p * NOTARY_SALT_LEN : NULL,
+											 p < nsalts ? NOTARY_SALT_LEN : 0, c);
+				hash_u8(h, 2);
+				hash_bytes(h, c, NOTARY_HASH_LEN);
+			}
+			else if (img->values[i] == NULL)
+				hash_u8(h, 0);
+			else
+			{
+				hash_u8(h, 1);
+				hash_str(h, img->values[i]);
+			}
+			if (personal)
+				p++;
+		}
+	}
+	else
+		hash_u8(h, 0);
+	hash_entry_tail(h, e);
+}
+
 /*
  * Hash of a ledger entry, chained to the previous entry of its chain
- * (32 zero bytes before the first).
+ * (32 zero bytes before the first), in the entry's format: format 1 binds
+ * the image through e->image_digest, format 2 hashes it inline.
  */
 void
 format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e, uint8 *out)
 {
 	Hasher		h;
 
-	hash_begin(&h, NOTARY_TAG("entry"));
-	hash_bytes(&h, prev_hash, NOTARY_HASH_LEN);
-	hash_u64(&h, (uint64) e->seq);
-	hash_u32(&h, (uint32) e->chain_id);
-	hash_u64(&h, (uint64) e->chain_pos);
-	hash_str(&h, e->op);
-	hash_u64(&h, e->xid);
-	hash_u64(&h, (uint64) e->logged_at_us);
-	hash_str(&h, e->session_user_name);
-	hash_str(&h, e->current_user_name);
-	hash_opt_str(&h, e->application_name);
-	hash_opt_str(&h, e->client_addr);
-	if (e->has_table)
+	if (e->format_version == 2)
 	{
-		hash_u8(&h, 1);
-		hash_u32(&h, (uint32) e->table_id);
+		hash_begin(&h, NOTARY_TAG2("entry"));
+		hash_entry_v2(&h, prev_hash, e, false);
+		hash_end(&h, out);
+		return;
 	}
-	else
-		hash_u8(&h, 0);
+	Assert(e->format_version == 1);
+	hash_begin(&h, NOTARY_TAG("entry"));
+	hash_entry_head(&h, prev_hash, e);
 	if (e->has_image)
 	{
 		hash_u8(&h, 1);
@@ -352,14 +484,23 @@ format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e, uint8 *out)
 	}
 	else
 		hash_u8(&h, 0);
-	if (e->has_old)
-	{
-		hash_u8(&h, 1);
-		hash_bytes(&h, e->old_digest, NOTARY_HASH_LEN);
-	}
-	else
-		hash_u8(&h, 0);
-	hash_opt_str(&h, e->detail);
+	hash_entry_tail(&h, e);
+	hash_end(&h, out);
+}
+
+/*
+ * Seal of a format-2 entry with sealed columns: its stored hash and what
+ * is left of it, which the REDACT entry that sealed it records.
+ */
+void
+format_entry_seal(const uint8 *stored_hash, const uint8 *prev_hash,
+				  const NotaryEntry *e, uint8 *out)
+{
+	Hasher		h;
+
+	hash_begin(&h, NOTARY_TAG2("seal"));
+	hash_bytes(&h, stored_hash, NOTARY_HASH_LEN);
+	hash_entry_v2(&h, prev_hash, e, true);
 	hash_end(&h, out);
 }
 

@@ -110,7 +110,8 @@ client_address(void)
 typedef struct OpenRel
 {
 	const char *what;			/* for error messages */
-	int			natts;			/* the columns it must have */
+	int			natts;			/* the columns it must have (0: what the
+								 * catalog says notary.ledger_entries has) */
 	Relation	rel;
 	CatalogIndexState indstate;
 	MemoryContext cxt;			/* holds indstate */
@@ -119,7 +120,7 @@ typedef struct OpenRel
 	bool		stale;
 } OpenRel;
 
-static OpenRel open_entries = {"notary.ledger_entries", LEDGER_NATTS};
+static OpenRel open_entries = {"notary.ledger_entries", 0};
 static OpenRel open_packs = {"notary.ledger_packs", PACKS_NATTS};
 
 /* Forget an open relation without closing it (abort, or after closing). */
@@ -181,6 +182,7 @@ typedef struct PackBuffer
 	int32		chain_id;
 	int64		first_pos;			/* the others follow: first_pos + n - 1 is the last */
 	uint64		xid;
+	int			format_version; /* of every entry of the pack */
 	SubTransactionId owner;
 } PackBuffer;
 
@@ -454,17 +456,19 @@ openrel_open(OpenRel *o, Oid relid)
 		PG_TRY();
 		{
 			Relation	rel;
+			int			want = o->natts ? o->natts : notary_catalog()->ledger_natts;
 
 			CurrentResourceOwner = CurTransactionResourceOwner;
+
 			rel = table_open(relid, RowExclusiveLock);
-			if (RelationGetDescr(rel)->natts != o->natts)
+			if (RelationGetDescr(rel)->natts != want)
 			{
 				int			natts = RelationGetDescr(rel)->natts;
 
 				/* a caught error must not leave it open until commit */
 				table_close(rel, NoLock);
 				elog(ERROR, "%s has %d columns, expected %d",
-					 o->what, natts, o->natts);
+					 o->what, natts, want);
 			}
 			o->indstate = CatalogOpenIndexes(rel);
 			check_ledger_indexes(rel, o->indstate);
@@ -583,6 +587,7 @@ ledger_row_values(const NotaryEntry *e, const uint8 *prev, const uint8 *hash,
 		values[17] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->detail));
 	else
 		nulls[17] = true;
+	values[LEDGER_ATT_FORMAT - 1] = Int16GetDatum((int16) e->format_version);
 }
 
 /*
@@ -597,7 +602,8 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 
 	if (pack.n > 0 &&
 		(pack.chain_id != e->chain_id || pack.xid != e->xid ||
-		 pack.first_pos + pack.n != e->chain_pos || pack.owner != cur))
+		 pack.first_pos + pack.n != e->chain_pos || pack.owner != cur ||
+		 pack.format_version != e->format_version))
 	{
 		if (pack.owner != cur)
 			return false;
@@ -621,11 +627,12 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 			pfree(pack.body.data);
 			initStringInfo(&pack.body);
 		}
-		pack_start(&pack.body, &pack.cur, prev, pack.cxt);
+		pack_start(&pack.body, &pack.cur, prev, e->format_version, pack.cxt);
 		MemoryContextSwitchTo(old);
 		pack.chain_id = e->chain_id;
 		pack.first_pos = e->chain_pos;
 		pack.xid = e->xid;
+		pack.format_version = e->format_version;
 		pack.owner = cur;
 	}
 	{
@@ -633,7 +640,8 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 		int			before = pack.body.len;
 
 		pack_add(&pack.body, &pack.cur, e, logged_at, img, hash);
-		if (pack.body.len > PACK_MAX_BYTES && pack.n > 0)
+		if (pack.body.len > (notary_catalog()->max_format == 2 ? PACK_MAX_BYTES : PACK_MAX_BYTES_V1) &&
+			pack.n > 0)
 		{
 			/* too big for this pack: store it without, start the next */
 			pack.body.len = before;
@@ -645,7 +653,7 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 		MemoryContextSwitchTo(old);
 	}
 	pack.n++;
-	if (pack.body.len >= PACK_TARGET_BYTES)
+	if (pack.body.len >= (notary_catalog()->max_format == 2 ? PACK_TARGET_BYTES : PACK_TARGET_BYTES_V1))
 		pack_flush();
 	return true;
 }
@@ -683,6 +691,12 @@ ledger_append(NotaryEntry *e, const NotaryImage *img)
 	e->application_name = (application_name != NULL && application_name[0] != '\0')
 		? application_name : NULL;
 	e->client_addr = client_address();
+
+	/* format 2 hashes the image with the entry; format 1 digests it first */
+	e->format_version = Min(cat->max_format, notary_entry_format);
+	if (e->has_image && e->format_version == 1)
+		format_image_digest(e->layout_digest, img, e->personal, e->npersonal,
+							e->image_digest);
 
 	chain_reserve(&e->chain_id, &e->chain_pos, prev);
 	format_entry_hash(prev, e, hash);

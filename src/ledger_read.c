@@ -17,8 +17,11 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
 
 /* text[] → C strings (NULL elements stay NULL); returns the count. */
 int
@@ -246,7 +249,7 @@ read_erased(const LayoutInfo *l, bool isnull, Datum redacted)
 	n = VARSIZE_ANY_EXHDR(b) / NOTARY_REDACTED_LEN;
 	for (k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
 	{
-		int			pos = (r[0] << 8) | r[1];
+		int			pos = ((r[0] << 8) | r[1]) & ~NOTARY_SEALED_FLAG;
 
 		if (pos >= l->ncols)
 			continue;
@@ -255,4 +258,49 @@ read_erased(const LayoutInfo *l, bool isnull, Datum redacted)
 		erased[pos] = true;
 	}
 	return erased;
+}
+
+static char *
+value_text(const Datum *v, const bool *n, int col)
+{
+	return n[col - 1] ? NULL : TextDatumGetCString(v[col - 1]);
+}
+
+/*
+ * The hashed fields of an entry, but its image, from the columns of
+ * notary.ledger (v and n as heap_deform_tuple gives them, LEDGER_NATTS of
+ * them): what verify() recomputes and what a redaction seals.  Null text
+ * columns stay NULL (the caller decides whether that is malformed); an
+ * old_digest that is not 32 bytes leaves has_old unset and returns false.
+ */
+bool
+ledger_entry_from_values(const Datum *v, const bool *n, NotaryEntry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->format_version = n[LEDGER_ATT_FORMAT - 1] ? 0 : DatumGetInt16(v[LEDGER_ATT_FORMAT - 1]);
+	e->seq = DatumGetInt64(v[0]);
+	e->chain_id = DatumGetInt32(v[1]);
+	e->chain_pos = DatumGetInt64(v[2]);
+	e->op = value_text(v, n, 6);
+	e->xid = n[6] ? 0 : U64FromFullTransactionId(DatumGetFullTransactionId(v[6]));
+	e->logged_at_us = n[7] ? 0 : (int64) DatumGetTimestampTz(v[7]) +
+		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+	e->session_user_name = value_text(v, n, 9);
+	e->current_user_name = value_text(v, n, 10);
+	e->application_name = value_text(v, n, 11);
+	e->client_addr = value_text(v, n, 12);
+	e->has_table = !n[12];
+	e->table_id = n[12] ? 0 : DatumGetInt32(v[12]);
+	e->layout_id = n[13] ? 0 : DatumGetInt64(v[13]);
+	e->detail = n[17] ? NULL : DatumGetCString(DirectFunctionCall1(jsonb_out, v[17]));
+	if (!n[16])
+	{
+		bytea	   *b = DatumGetByteaPP(v[16]);
+
+		if (VARSIZE_ANY_EXHDR(b) != NOTARY_HASH_LEN)
+			return false;
+		memcpy(e->old_digest, VARDATA_ANY(b), NOTARY_HASH_LEN);
+		e->has_old = true;
+	}
+	return true;
 }

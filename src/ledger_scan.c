@@ -51,12 +51,14 @@ typedef struct Source
 static void
 source_open(Source *src, Oid relid, bool packs, MemoryContext mcxt)
 {
+	int			want = packs ? PACKS_NATTS : notary_catalog()->ledger_natts;
+
 	memset(src, 0, sizeof(*src));
 	src->heap = table_open(relid, AccessShareLock);
-	if (RelationGetDescr(src->heap)->natts != (packs ? PACKS_NATTS : LEDGER_NATTS))
+	if (RelationGetDescr(src->heap)->natts != want)
 		elog(ERROR, "%s has %d columns, expected %d",
 			 RelationGetRelationName(src->heap), RelationGetDescr(src->heap)->natts,
-			 packs ? PACKS_NATTS : LEDGER_NATTS);
+			 want);
 	src->index = index_open(RelationGetPrimaryKeyIndex(src->heap), AccessShareLock);
 	src->scan = systable_beginscan_ordered(src->heap, src->index, GetActiveSnapshot(), 0, NULL);
 	src->packs = packs;
@@ -295,7 +297,15 @@ void
 ledger_item_values(const LedgerItem *it, Datum *values, bool *nulls)
 {
 	if (it->pe == NULL)
+	{
 		heap_deform_tuple(it->single, it->desc, values, nulls);
+		if (it->desc->natts < LEDGER_ATT_FORMAT)
+		{
+			/* before 0.4 every entry is format 1 */
+			values[LEDGER_ATT_FORMAT - 1] = Int16GetDatum(1);
+			nulls[LEDGER_ATT_FORMAT - 1] = false;
+		}
+	}
 	else
 		pack_entry_values(it->pe, values, nulls, false);
 }

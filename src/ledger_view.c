@@ -107,18 +107,18 @@ emit_entries(ReturnSetInfo *rsinfo, int32 only_table, const char *only_op,
 	uint64		xid;
 	const char *why = NULL;
 
-	if (rsinfo->setDesc->natts != LEDGER_NATTS)
+	if (rsinfo->setDesc->natts != cat->ledger_natts)
 		elog(ERROR, "notary.ledger_entries has %d columns, expected %d",
-			 rsinfo->setDesc->natts, LEDGER_NATTS);
+			 rsinfo->setDesc->natts, cat->ledger_natts);
 	scratch = AllocSetContextCreate(CurrentMemoryContext, "pg_notary ledger_rows",
 									ALLOCSET_DEFAULT_SIZES);
 
 	if (with_singles)
 	{
 		rel = table_open(cat->entries_oid, AccessShareLock);
-		if (RelationGetDescr(rel)->natts != LEDGER_NATTS)
+		if (RelationGetDescr(rel)->natts != cat->ledger_natts)
 			elog(ERROR, "notary.ledger_entries has %d columns, expected %d",
-				 RelationGetDescr(rel)->natts, LEDGER_NATTS);
+				 RelationGetDescr(rel)->natts, cat->ledger_natts);
 		scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
 		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 		{

@@ -31,6 +31,7 @@ PG_MODULE_MAGIC;
 bool		notary_allow_uninstall = false;
 bool		notary_restore_mode = false;
 bool		notary_pack_entries = true;
+int			notary_entry_format = 2;
 
 void		_PG_init(void);
 
@@ -82,6 +83,14 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("notary.entry_format",
+							"The format new ledger entries are hashed in (docs/format.md).",
+							"Superuser only; 2 by default (since 0.4). 1 keeps a commitment of every column, so that a column classified personal after rows were written can be redacted without a seal, at about twice the hashing cost. Before ALTER EXTENSION pg_notary UPDATE to 0.4, entries are format 1 whatever this says.",
+							&notary_entry_format,
+							2, 1, 2,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
 	DefineCustomStringVariable("notary.signing_key_file",
 							   "File holding the Ed25519 key that signs pg_notary checkpoints.",
 							   "Relative paths are in the data directory; created on first use with mode 0600.",

@@ -106,13 +106,17 @@ put_name(StringInfo b, const char *s, char **remembered, MemoryContext mcxt)
 	*remembered = MemoryContextStrdup(mcxt, s);
 }
 
-/* Begin a pack body whose first entry follows prev_hash. */
+/*
+ * Begin a pack body whose first entry follows prev_hash; its version byte
+ * is the format of its entries (1 or 2).
+ */
 void
 pack_start(StringInfo body, PackCursor *cur, const uint8 *prev_hash,
-		   MemoryContext mcxt)
+		   int format_version, MemoryContext mcxt)
 {
+	Assert(format_version == 1 || format_version == 2);
 	resetStringInfo(body);
-	appendStringInfoChar(body, (char) PACK_FORMAT_VERSION);
+	appendStringInfoChar(body, (char) format_version);
 	appendBinaryStringInfo(body, (const char *) prev_hash, NOTARY_HASH_LEN);
 	if (cur->session_user_name)
 		pfree(cur->session_user_name);
@@ -215,7 +219,8 @@ pack_encode(const PackedEntry *entries, int n)
 
 	initStringInfo(&body);
 	memset(&cur, 0, sizeof(cur));
-	pack_start(&body, &cur, n > 0 ? entries[0].prev_hash : (const uint8 *) "", CurrentMemoryContext);
+	pack_start(&body, &cur, n > 0 ? entries[0].prev_hash : (const uint8 *) "",
+			   n > 0 ? entries[0].e.format_version : 1, CurrentMemoryContext);
 	for (i = 0; i < n; i++)
 		pack_add(&body, &cur, &entries[i].e, entries[i].logged_at,
 				 &entries[i].img, entries[i].entry_hash);
@@ -368,7 +373,7 @@ pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
 	r.end = r.p + len;
 	r.bad = false;
 	*out = NULL;
-	if (!get_raw(&r, &version, 1) || version != PACK_FORMAT_VERSION)
+	if (!get_raw(&r, &version, 1) || (version != 1 && version != 2))
 	{
 		*why = "the pack's body has an unknown version";
 		return -1;
@@ -405,6 +410,7 @@ pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
 		pe->e.chain_id = chain_id;
 		pe->e.chain_pos = first_pos + n;
 		pe->e.xid = xid;
+		pe->e.format_version = version;
 		get_raw(&r, &opcode, 1);
 		if (r.bad)
 			break;

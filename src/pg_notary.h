@@ -74,13 +74,18 @@
 #define NOTARY_OP_EXPORT	"EXPORT"
 
 #define NOTARY_REDACTED_LEN	(2 + NOTARY_HASH_LEN)	/* u16 position, commitment */
+#define NOTARY_SEALED_FLAG	0x8000	/* on a redacted position: a sealed column */
 
 /*
  * Columns of notary.ledger_entries (created as notary.ledger by
  * extension/pg_notary--0.1.sql), which are also the columns of the view
  * notary.ledger, for the code that reads or writes its tuples directly.
+ * Before 0.4 there was no format_version (column 20): LEDGER_NATTS_V1
+ * columns, every entry format 1.  notary_catalog()->ledger_natts says
+ * which the installed schema has.
  */
-#define LEDGER_NATTS			19
+#define LEDGER_NATTS			20
+#define LEDGER_NATTS_V1			19
 #define LEDGER_ATT_SEQ			1
 #define LEDGER_ATT_CHAIN_ID		2
 #define LEDGER_ATT_CHAIN_POS	3
@@ -88,6 +93,7 @@
 #define LEDGER_ATT_ROW_IMAGE	15
 #define LEDGER_ATT_ROW_SALTS	16
 #define LEDGER_ATT_REDACTED		19
+#define LEDGER_ATT_FORMAT		20
 
 /* ---- canonical.c ---- */
 
@@ -100,9 +106,12 @@ extern char *canon_type_name(Oid typid, int32 typmod);
 
 /* ---- format.c ---- */
 
+struct NotaryImage;
+
 /* The fields of a ledger entry that its hash covers. */
 typedef struct NotaryEntry
 {
+	int			format_version;	/* 1 or 2: how it is hashed (not hashed itself) */
 	int64		seq;
 	int32		chain_id;
 	int64		chain_pos;
@@ -117,7 +126,12 @@ typedef struct NotaryEntry
 	int32		table_id;
 	bool		has_image;
 	int64		layout_id;			/* not hashed; points at the layout */
-	uint8		image_digest[NOTARY_HASH_LEN];
+	uint8		image_digest[NOTARY_HASH_LEN];	/* format 1 */
+	/* format 2 hashes the image itself, with has_image: */
+	const uint8 *layout_digest; /* recomputed digest of the entry's layout */
+	const struct NotaryImage *image;
+	const int16 *personal;		/* the layout's personal columns, 0-based */
+	int			npersonal;
 	bool		has_old;
 	uint8		old_digest[NOTARY_HASH_LEN];	/* row digest of the before-image */
 	const char *detail;			/* canonical jsonb text, may be NULL */
@@ -151,6 +165,9 @@ extern void format_row_digest(const uint8 *layout_digest,
 							  uint8 *out);
 extern void format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e,
 							  uint8 *out);
+extern bool format_image_sealed(const NotaryImage *img);
+extern void format_entry_seal(const uint8 *stored_hash, const uint8 *prev_hash,
+							  const NotaryEntry *e, uint8 *out);
 extern char *format_hex(const uint8 *bytes, int len);
 extern bool format_unhex(const char *hex, uint8 *out, int len);
 
@@ -245,6 +262,8 @@ typedef struct NotaryCatalog
 	Oid			table_seq_oid;
 	Oid			schemas_oid;
 	Oid			owner_oid;
+	int			ledger_natts;	/* LEDGER_NATTS, or LEDGER_NATTS_V1 before 0.4 */
+	int			max_format;		/* the newest entry format the schema knows (2 since 0.4) */
 } NotaryCatalog;
 
 typedef struct NotaryUserSwitch
@@ -351,6 +370,7 @@ extern int	read_text_array(Datum arr, char ***out);
 extern void read_image(Datum row_image, bool salts_null, Datum row_salts,
 					   NotaryImage *img);
 extern bool *read_erased(const LayoutInfo *l, bool isnull, Datum redacted);
+extern bool ledger_entry_from_values(const Datum *v, const bool *n, NotaryEntry *e);
 extern int32 read_enrolled_table_id(Oid relid);
 
 /* ---- checkpoint.c ---- */
@@ -371,7 +391,7 @@ extern void checkpoint_verify_stored(void (*report) (void *arg, const char *prob
 /* ---- export.c ---- */
 
 extern const char *const export_layouts_sql;
-extern const char *const export_entries_sql;
+extern const char *export_entries_sql(void);
 
 /* ---- opendata_export.c, datapackage.c ---- */
 
@@ -437,6 +457,7 @@ extern void enroll_note_layout(int32 table_id, const uint8 *digest, bool capturi
 extern bool notary_allow_uninstall;
 extern bool notary_restore_mode;
 extern bool notary_pack_entries;
+extern int	notary_entry_format;
 
 /* ---- worker.c ---- */
 

@@ -119,7 +119,7 @@ notary_proof(PG_FUNCTION_ARGS)
 	npath = merkle_path((const uint8 (*)[NOTARY_HASH_LEN]) hashes, (uint64) now.entries,
 						(uint64) index, path);
 
-	entry = export_line(export_entries_sql, "seq", seq);
+	entry = export_line(export_entries_sql(), "seq", seq);
 	if (has_layout)
 		layout = export_line(export_layouts_sql, "layout_id", layout_id);
 

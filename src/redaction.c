@@ -36,6 +36,7 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/xid8.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -199,14 +200,35 @@ notary_classify(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* The record of column p in img->redacted (kept or sealed), or NULL. */
+static const uint8 *
+redacted_record(const NotaryImage *img, int p)
+{
+	const uint8 *r;
+	int			n;
+
+	if (img->redacted == NULL)
+		return NULL;
+	r = (const uint8 *) VARDATA_ANY(img->redacted);
+	n = VARSIZE_ANY_EXHDR(img->redacted) / NOTARY_REDACTED_LEN;
+	for (int k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
+		if ((((r[0] << 8) | r[1]) & ~NOTARY_SEALED_FLAG) == p)
+			return r;
+	return NULL;
+}
+
 /*
- * Erase the named columns from one image (of layout l): value and salt
- * go, the commitment joins the (position, commitment) records in
- * img->redacted, ascending.  Returns the number of values erased; img's
+ * Erase the named columns from one image (of layout l) of an entry of the
+ * given format: value and salt go, and a record joins img->redacted
+ * (ascending positions): the column's commitment, or, for a format-2
+ * column that was hashed as it is (not personal when written), a sealed
+ * record (docs/format.md, "Sealed columns"), after which the caller must
+ * record the entry's seal.  Returns the number of values erased; img's
  * values, salts and redacted are replaced when it is not 0.
  */
 static int64
-erase_in_image(const LayoutInfo *l, NotaryImage *img, List *columns)
+erase_in_image(const LayoutInfo *l, NotaryImage *img, int format_version,
+			   List *columns)
 {
 	StringInfoData red;
 	ListCell   *lc;
@@ -229,7 +251,7 @@ erase_in_image(const LayoutInfo *l, NotaryImage *img, List *columns)
 	initStringInfo(&red);
 	for (p = 0, personal_rank = 0; p < l->ncols; p++)
 	{
-		const uint8 *kept = format_redacted_commitment(img, p);
+		const uint8 *kept = redacted_record(img, p);
 		bool		personal = (personal_rank < l->npersonal && l->personal[personal_rank] == p);
 		bool		wanted = false;
 		uint8		commit[NOTARY_HASH_LEN];
@@ -239,17 +261,21 @@ erase_in_image(const LayoutInfo *l, NotaryImage *img, List *columns)
 			if (strcmp((char *) lfirst(lc), l->names[p]) == 0)
 				wanted = true;
 		if (kept != NULL)
-		{
-			appendBinaryStringInfo(&red, (char *) pos, 2);
-			appendBinaryStringInfo(&red, (const char *) kept, NOTARY_HASH_LEN);
-		}
+			appendBinaryStringInfo(&red, (const char *) kept, NOTARY_REDACTED_LEN);
 		else if (wanted && img->values[p] != NULL)
 		{
 			const uint8 *salt = NULL;
 
 			if (personal && personal_rank < nsalts)
 				salt = salts + personal_rank * NOTARY_SALT_LEN;
-			format_column_commitment(img->values[p], salt, salt ? NOTARY_SALT_LEN : 0, commit);
+			if (format_version == 2 && !personal)
+			{
+				/* hashed as it is: nothing can stand in for it */
+				pos[0] |= (uint8) (NOTARY_SEALED_FLAG >> 8);
+				memset(commit, 0, NOTARY_HASH_LEN);
+			}
+			else
+				format_column_commitment(img->values[p], salt, salt ? NOTARY_SALT_LEN : 0, commit);
 			appendBinaryStringInfo(&red, (char *) pos, 2);
 			appendBinaryStringInfo(&red, (const char *) commit, NOTARY_HASH_LEN);
 			img->values[p] = NULL;
@@ -280,10 +306,33 @@ erase_in_image(const LayoutInfo *l, NotaryImage *img, List *columns)
 	return erased;
 }
 
+/*
+ * If the entry (its hashed fields e, its image img under layout l, as they
+ * are stored now) has sealed columns, add its seal to *sealed, as the text
+ * "<seq>": "<hex>" of the REDACT entry's "sealed" object.
+ */
+static void
+note_seal(const LayoutInfo *l, NotaryEntry *e, const NotaryImage *img,
+		  const uint8 *prev, const uint8 *stored, List **sealed)
+{
+	uint8		seal[NOTARY_HASH_LEN];
+
+	if (e->format_version != 2 || !format_image_sealed(img))
+		return;
+	e->has_image = true;
+	e->layout_digest = l->digest;
+	e->image = img;
+	e->personal = l->personal;
+	e->npersonal = l->npersonal;
+	format_entry_seal(stored, prev, e, seal);
+	*sealed = lappend(*sealed, psprintf("\"" INT64_FORMAT "\": \"%s\"",
+										e->seq, format_hex(seal, NOTARY_HASH_LEN)));
+}
+
 /* Erase in the single entries (notary.ledger_entries). */
 static int64
 erase_in_entries(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
-				 List **affected)
+				 List **affected, List **sealed)
 {
 	Oid			argtypes[2] = {INT4OID, INT8ARRAYOID};
 	Datum		args[2];
@@ -320,6 +369,7 @@ erase_in_entries(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
 		bool		replace[LEDGER_NATTS];
 		bool		repl_nulls[LEDGER_NATTS];
 		NotaryImage img;
+		NotaryEntry e;
 		int64		here;
 
 		if (l == NULL || !l->well_formed)
@@ -330,14 +380,28 @@ erase_in_entries(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
 		copy = heap_copytuple(&tup);
 		ReleaseBuffer(buf);
 		heap_deform_tuple(copy, desc, values, nulls);
+		if (desc->natts < LEDGER_ATT_FORMAT)
+		{
+			/* before 0.4 every entry is format 1 */
+			values[LEDGER_ATT_FORMAT - 1] = Int16GetDatum(1);
+			nulls[LEDGER_ATT_FORMAT - 1] = false;
+		}
 		read_image(values[LEDGER_ATT_ROW_IMAGE - 1], nulls[LEDGER_ATT_ROW_SALTS - 1],
 				   values[LEDGER_ATT_ROW_SALTS - 1], &img);
 		if (!nulls[LEDGER_ATT_REDACTED - 1])
 			img.redacted = DatumGetByteaPP(values[LEDGER_ATT_REDACTED - 1]);
-		here = erase_in_image(l, &img, columns);
+		if (!ledger_entry_from_values(values, nulls, &e))
+			continue;			/* verify() reports it */
+		here = erase_in_image(l, &img, e.format_version, columns);
 		if (here == 0)
 			continue;
 		erased += here;
+		if (!nulls[3] && !nulls[4] &&
+			VARSIZE_ANY_EXHDR(DatumGetByteaPP(values[3])) == NOTARY_HASH_LEN &&
+			VARSIZE_ANY_EXHDR(DatumGetByteaPP(values[4])) == NOTARY_HASH_LEN)
+			note_seal(l, &e, &img,
+					  (const uint8 *) VARDATA_ANY(DatumGetByteaPP(values[3])),
+					  (const uint8 *) VARDATA_ANY(DatumGetByteaPP(values[4])), sealed);
 
 		memset(replace, false, sizeof(replace));
 		{
@@ -381,7 +445,7 @@ erase_in_entries(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
  */
 static int64
 erase_in_packs(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
-			   List **affected)
+			   List **affected, List **sealed)
 {
 	Oid			argtypes[2] = {INT4OID, INT8ARRAYOID};
 	Datum		args[2];
@@ -460,18 +524,21 @@ erase_in_packs(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
 			continue;
 		first = DatumGetInt64(values[PACKS_ATT_FIRST_POS - 1]);
 		body = DatumGetByteaPP(values[PACKS_ATT_ENTRIES - 1]);
+		/* with the pack's xid, which a seal covers */
 		n = pack_decode(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), chains[i], first,
-						0, &es, &why);
+						U64FromFullTransactionId(DatumGetFullTransactionId(values[PACKS_ATT_XID - 1])),
+						&es, &why);
 		k = (int) (positions[i] - first);
 		if (n < 0 || k < 0 || k >= n || !es[k].e.has_image)
 			continue;			/* verify() reports it */
 		l = layouts_find(layouts, es[k].e.layout_id);
 		if (l == NULL || !l->well_formed)
 			continue;
-		here = erase_in_image(l, &es[k].img, columns);
+		here = erase_in_image(l, &es[k].img, es[k].e.format_version, columns);
 		if (here == 0)
 			continue;
 		erased += here;
+		note_seal(l, &es[k].e, &es[k].img, es[k].prev_hash, es[k].entry_hash, sealed);
 		values[PACKS_ATT_ENTRIES - 1] = PointerGetDatum(pack_encode(es, n));
 		CatalogTupleUpdate(packs, &copy->t_self,
 						   heap_modify_tuple(copy, desc, values, nulls, replace));
@@ -488,7 +555,8 @@ erase_in_packs(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
  * the seqs of the entries changed, ascending.  (SPI connected, as owner.)
  */
 static int64
-erase_columns(int32 table_id, ArrayType *seqs, List *columns, List **affected)
+erase_columns(int32 table_id, ArrayType *seqs, List *columns, List **affected,
+			  List **sealed)
 {
 	HTAB	   *layouts = layouts_load(table_id, CurrentMemoryContext);
 	List	   *from_entries = NIL;
@@ -508,17 +576,22 @@ erase_columns(int32 table_id, ArrayType *seqs, List *columns, List **affected)
 				 errmsg("cannot redact while this transaction holds ledger entries of an enclosing subtransaction not stored yet"),
 				 errhint("Run the redaction in a statement of its own, outside the exception block.")));
 	*affected = NIL;
-	erased = erase_in_entries(layouts, table_id, seqs, columns, &from_entries);
+	*sealed = NIL;
+	erased = erase_in_entries(layouts, table_id, seqs, columns, &from_entries, sealed);
 	if (OidIsValid(notary_catalog()->packs_oid))
-		erased += erase_in_packs(layouts, table_id, seqs, columns, &from_packs);
+		erased += erase_in_packs(layouts, table_id, seqs, columns, &from_packs, sealed);
 	*affected = list_concat(from_entries, from_packs);
 	list_sort(*affected, compare_seq_text);
 	return erased;
 }
 
-/* Append the REDACT entry that records a redaction. */
+/*
+ * Append the REDACT entry that records a redaction, with the seals of the
+ * entries it sealed ("<seq>": "<hex>" texts).
+ */
 static void
-record_redaction(int32 table_id, List *columns, List *affected, const char *reason)
+record_redaction(int32 table_id, List *columns, List *affected, List *sealed,
+				 const char *reason)
 {
 	StringInfoData sb;
 	ListCell   *lc;
@@ -535,6 +608,17 @@ record_redaction(int32 table_id, List *columns, List *affected, const char *reas
 	}
 	appendStringInfoString(&sb, "], \"reason\": ");
 	escape_json(&sb, reason);
+	if (sealed != NIL)
+	{
+		appendStringInfoString(&sb, ", \"sealed\": {");
+		foreach(lc, sealed)
+		{
+			if (lc != list_head(sealed))
+				appendStringInfoString(&sb, ", ");
+			appendStringInfoString(&sb, (char *) lfirst(lc));
+		}
+		appendStringInfoChar(&sb, '}');
+	}
 	appendStringInfoChar(&sb, '}');
 	ledger_append_event(NOTARY_OP_REDACT, true, table_id, sb.data);
 }
@@ -644,6 +728,7 @@ notary_redact(PG_FUNCTION_ARGS)
 	int32		table_id;
 	ArrayType  *seqs;
 	List	   *affected;
+	List	   *sealed;
 	int64		erased;
 	MemoryContext callcxt = CurrentMemoryContext;
 
@@ -662,14 +747,15 @@ notary_redact(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("the ledger holds no history of that row of %s", table_name_of(relid))));
-	erased = erase_columns(table_id, seqs, columns, &affected);
+	erased = erase_columns(table_id, seqs, columns, &affected, &sealed);
 	affected = copy_strings(affected, callcxt);
+	sealed = copy_strings(sealed, callcxt);
 	notary_spi_end(&sw);
 	if (erased == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("nothing to redact: those columns of that row are already redacted or empty")));
-	record_redaction(table_id, columns, affected, reason);
+	record_redaction(table_id, columns, affected, sealed, reason);
 	PG_RETURN_INT32((int32) erased);
 }
 
@@ -679,6 +765,7 @@ typedef struct RedactionRecord
 	int32		table_id;
 	List	   *columns;
 	List	   *affected;
+	List	   *sealed;		/* "<seq>": "<seal>" texts */
 } RedactionRecord;
 
 /* A growing array of seqs. */
@@ -757,6 +844,7 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 		uint64		n;
 		uint64		k;
 		List	   *affected;
+		List	   *sealed;
 		int64		erased;
 
 		if (att == InvalidAttrNumber)
@@ -818,7 +906,7 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 		erased = erase_columns(table_id,
 							   construct_array(seqset.d, seqset.n, INT8OID, 8,
 											   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE),
-							   personal, &affected);
+							   personal, &affected, &sealed);
 		if (erased > 0)
 		{
 			/* kept past notary_spi_end(), which frees SPI's memory */
@@ -828,6 +916,7 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 			r->table_id = table_id;
 			r->columns = copy_strings(personal, callcxt);
 			r->affected = copy_strings(affected, callcxt);
+			r->sealed = copy_strings(sealed, callcxt);
 			records = lappend(records, r);
 			MemoryContextSwitchTo(old);
 			total += erased;
@@ -847,7 +936,7 @@ notary_redact_subject(PG_FUNCTION_ARGS)
 	{
 		RedactionRecord *r = (RedactionRecord *) lfirst(lc);
 
-		record_redaction(r->table_id, r->columns, r->affected, reason);
+		record_redaction(r->table_id, r->columns, r->affected, r->sealed, reason);
 	}
 	PG_RETURN_INT32((int32) total);
 }

@@ -116,10 +116,43 @@ typedef struct RedactionItem
 	int64		recorded_by;	/* seq of a later REDACT entry naming it */
 } RedactionItem;
 
+/*
+ * Seals (docs/format.md, "Sealed columns"): a format-2 entry with sealed
+ * columns is checked against the seal the newest later REDACT entry that
+ * names it recorded.
+ */
+typedef struct SealItem
+{
+	int64		seq;			/* hash key */
+	bool		sealed;			/* the entry has sealed columns: computed is set */
+	uint8		computed[NOTARY_HASH_LEN];
+	int32		chain_id;
+	int64		chain_pos;
+	int64		recorded_by;	/* seq of the newest later REDACT entry sealing it */
+	uint8		recorded[NOTARY_HASH_LEN];
+	bool		recorded_ok;	/* what it recorded is 32 bytes of hex */
+} SealItem;
+
 typedef struct Redactions
 {
 	HTAB	   *items;
+	HTAB	   *seals;
 } Redactions;
+
+static SealItem *
+seal_item(Redactions *r, int64 seq)
+{
+	bool		found;
+	SealItem   *it = hash_search(r->seals, &seq, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		it->sealed = false;
+		it->recorded_by = 0;
+		it->recorded_ok = false;
+	}
+	return it;
+}
 
 static RedactionItem *
 redaction_item(Redactions *r, int64 seq, const char *column)
@@ -140,9 +173,13 @@ redaction_item(Redactions *r, int64 seq, const char *column)
 	return it;
 }
 
-/* Is the redacted field of an entry well formed for its image? */
+/*
+ * Is the redacted field of an entry well formed for its image?  Sealed
+ * columns exist only in format 2.
+ */
 static bool
-redacted_well_formed(bytea *redacted, const NotaryImage *img, const char **why)
+redacted_well_formed(bytea *redacted, const NotaryImage *img, int format_version,
+					 const char **why)
 {
 	int			len = VARSIZE_ANY_EXHDR(redacted);
 	const uint8 *r = (const uint8 *) VARDATA_ANY(redacted);
@@ -156,8 +193,14 @@ redacted_well_formed(bytea *redacted, const NotaryImage *img, const char **why)
 	}
 	for (k = 0; k < len / NOTARY_REDACTED_LEN; k++, r += NOTARY_REDACTED_LEN)
 	{
-		int			pos = (r[0] << 8) | r[1];
+		int			raw = (r[0] << 8) | r[1];
+		int			pos = raw & ~NOTARY_SEALED_FLAG;
 
+		if ((raw & NOTARY_SEALED_FLAG) && format_version != 2)
+		{
+			*why = "a format-1 entry has a sealed column";
+			return false;
+		}
 		if (pos <= last || pos >= img->ncols)
 		{
 			*why = "a redacted position is out of range or out of order";
@@ -184,7 +227,7 @@ redactions_note(Redactions *r, const NotaryEntry *e, const LayoutInfo *l,
 
 	for (k = 0; k < n; k++, p += NOTARY_REDACTED_LEN)
 	{
-		const char *name = l->names[(p[0] << 8) | p[1]];
+		const char *name = l->names[((p[0] << 8) | p[1]) & ~NOTARY_SEALED_FLAG];
 		RedactionItem *it;
 
 		if (name == NULL)
@@ -221,6 +264,48 @@ json_seq(Numeric num, bool *bad)
 	return (int64) v;
 }
 
+/*
+ * The seals a REDACT entry records: {"sealed": {"<seq>": "<hex>", ...}}.
+ * Each entry's newest seal counts (entries arrive in chain order, not seq
+ * order).
+ */
+static void
+seals_record(Redactions *r, int64 redact_seq, Jsonb *detail)
+{
+	JsonbValue *sealed = getKeyJsonValueFromContainer(&detail->root, "sealed", 6, NULL);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (sealed == NULL || sealed->type != jbvBinary)
+		return;
+	it = JsonbIteratorInit(sealed->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && key != NULL)
+		{
+			char	   *end;
+			long long	seq;
+			SealItem   *si;
+
+			errno = 0;
+			seq = strtoll(key, &end, 10);
+			if (errno != 0 || end == key || *end != '\0' || seq >= redact_seq)
+				continue;		/* a redaction seals only earlier entries */
+			si = seal_item(r, (int64) seq);
+			if (si->recorded_by > redact_seq)
+				continue;
+			si->recorded_by = redact_seq;
+			si->recorded_ok = v.type == jbvString && v.val.string.len == 2 * NOTARY_HASH_LEN &&
+				format_unhex(pnstrdup(v.val.string.val, v.val.string.len), si->recorded,
+							 NOTARY_HASH_LEN);
+		}
+	}
+}
+
 /* What a REDACT entry records: {"columns": [...], "entries": [seq, ...]} */
 static void
 redactions_record(Redactions *r, int64 redact_seq, Jsonb *detail)
@@ -232,6 +317,8 @@ redactions_record(Redactions *r, int64 redact_seq, Jsonb *detail)
 	JsonbIteratorToken tok;
 	List	   *names = NIL;
 	ListCell   *lc;
+
+	seals_record(r, redact_seq, detail);
 
 	if (cols == NULL || ents == NULL || cols->type != jbvBinary || ents->type != jbvBinary)
 		return;
@@ -303,37 +390,39 @@ get_text(LedgerRow *t, int col)
 /*
  * Recompute the hash of one entry (columns as selected below).  Returns
  * false with *why set when the entry is malformed and cannot be hashed.
+ * A format-2 entry with sealed columns gets its seal instead, computed
+ * with its stored hash, and *sealed set.
  */
 static bool
 recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
-				uint8 *out, const char **why, Redactions *r)
+				const uint8 *stored, uint8 *out, bool *sealed,
+				const char **why, Redactions *r)
 {
 	NotaryEntry e;
+	NotaryImage img;
 	bool		isnull;
 	Datum		v;
 
-	memset(&e, 0, sizeof(e));
-	e.seq = DatumGetInt64(row_get(t, 1, &isnull));
-	e.chain_id = DatumGetInt32(row_get(t, 2, &isnull));
-	e.chain_pos = DatumGetInt64(row_get(t, 3, &isnull));
-	e.op = get_text(t, 6);
-	e.xid = U64FromFullTransactionId(DatumGetFullTransactionId(row_get(t, 7, &isnull)));
-	e.logged_at_us = (int64) DatumGetTimestampTz(row_get(t, 8, &isnull)) +
-		UNIX_EPOCH_OFFSET_US;
-	e.session_user_name = get_text(t, 9);
-	e.current_user_name = get_text(t, 10);
-	e.application_name = get_text(t, 11);
-	e.client_addr = get_text(t, 12);
-	v = row_get(t, 13, &isnull);
-	e.has_table = !isnull;
-	e.table_id = isnull ? 0 : DatumGetInt32(v);
+	*sealed = false;
+	if (!ledger_entry_from_values(t->v, t->n, &e))
+	{
+		*why = "old_digest is not 32 bytes";
+		return false;
+	}
+	if (t->pe != NULL)
+		e.detail = t->pe->e.detail;	/* as stored: the hash covers those bytes */
+	if (e.format_version != 1 && e.format_version != 2)
+	{
+		*why = t->n[LEDGER_ATT_FORMAT - 1] ? "format_version is null" :
+			psprintf("format_version %d is neither 1 nor 2", e.format_version);
+		return false;
+	}
 
 	v = row_get(t, 14, &isnull);
 	if (!isnull)
 	{
 		int64		layout_id = DatumGetInt64(v);
 		LayoutInfo *l = layouts_find(layouts, layout_id);
-		NotaryImage img;
 		bool		img_null;
 		bool		salts_null;
 		Datum		imgd = row_get(t, 15, &img_null);
@@ -365,7 +454,7 @@ recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
 		if (!isnull)
 		{
 			img.redacted = DatumGetByteaPP(v);
-			if (!redacted_well_formed(img.redacted, &img, why))
+			if (!redacted_well_formed(img.redacted, &img, e.format_version, why))
 				return false;
 			redactions_note(r, &e, l, img.redacted);
 		}
@@ -376,8 +465,17 @@ recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
 			return false;
 		}
 		e.has_image = true;
-		format_image_digest(l->digest, &img, l->personal, l->npersonal,
-							e.image_digest);
+		if (e.format_version == 1)
+			format_image_digest(l->digest, &img, l->personal, l->npersonal,
+								e.image_digest);
+		else
+		{
+			e.layout_digest = l->digest;
+			e.image = &img;
+			e.personal = l->personal;
+			e.npersonal = l->npersonal;
+			*sealed = format_image_sealed(&img);
+		}
 	}
 	else
 	{
@@ -389,28 +487,16 @@ recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
 		}
 	}
 
-	(void) row_get(t, 17, &isnull);
-	if (!isnull)
-	{
-		if (!get_hash(t, 17, e.old_digest))
-		{
-			*why = "old_digest is not 32 bytes";
-			return false;
-		}
-		e.has_old = true;
-	}
-	v = row_get(t, 18, &isnull);
-	if (t->pe != NULL)
-		e.detail = t->pe->e.detail;	/* as stored: the hash covers those bytes */
-	else
-		e.detail = isnull ? NULL : DatumGetCString(DirectFunctionCall1(jsonb_out, v));
 
 	if (e.op == NULL || e.session_user_name == NULL || e.current_user_name == NULL)
 	{
 		*why = "a required field is null";
 		return false;
 	}
-	format_entry_hash(prev, &e, out);
+	if (*sealed)
+		format_entry_seal(stored, prev, &e, out);
+	else
+		format_entry_hash(prev, &e, out);
 	return true;
 }
 
@@ -511,6 +597,10 @@ notary_verify(PG_FUNCTION_ARGS)
 		ctl.hcxt = CurrentMemoryContext;
 		redactions.items = hash_create("pg_notary redactions", 64, &ctl,
 									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(SealItem);
+		redactions.seals = hash_create("pg_notary seals", 64, &ctl,
+									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 	f.store = rsinfo->setResult;
 	f.desc = rsinfo->setDesc;
@@ -583,6 +673,7 @@ notary_verify(PG_FUNCTION_ARGS)
 			uint8		computed[NOTARY_HASH_LEN];
 			const char *why = NULL;
 			bool		shape_ok;
+			bool		sealed;
 
 			/* a packed image is hashed from its decoded values, not via text[] */
 			ledger_item_values(item, row.v, row.n);
@@ -647,10 +738,23 @@ notary_verify(PG_FUNCTION_ARGS)
 						   psprintf("the entry does not link to the entry before it (chain %d, position " INT64_FORMAT "): that entry was rewritten with a new hash, or this link was changed",
 									chain, pos - 1));
 				MemoryContextSwitchTo(scratch);
-				if (!recompute_entry(t, layouts, prev, computed, &why, &redactions))
+				if (!recompute_entry(t, layouts, prev, stored, computed, &sealed, &why,
+									 &redactions))
 				{
 					MemoryContextSwitchTo(callcxt);
 					report(&f, true, seq, chain, pos, "malformed_entry", why);
+				}
+				else if (sealed)
+				{
+					/* checked at the end, against the REDACT entry's seal */
+					SealItem   *si;
+
+					MemoryContextSwitchTo(callcxt);
+					si = seal_item(&redactions, seq);
+					si->sealed = true;
+					memcpy(si->computed, computed, NOTARY_HASH_LEN);
+					si->chain_id = chain;
+					si->chain_pos = pos;
 				}
 				else if (memcmp(computed, stored, NOTARY_HASH_LEN) != 0)
 				{
@@ -700,6 +804,25 @@ notary_verify(PG_FUNCTION_ARGS)
 				report(&f, true, ri->key.seq, ri->chain_id, ri->chain_pos, "forged_redaction",
 					   psprintf("column \"%s\" of this entry was erased, but no REDACT entry records it: a value was changed or erased by hand",
 								ri->key.column));
+	}
+	{
+		HASH_SEQ_STATUS ss;
+		SealItem   *si;
+
+		hash_seq_init(&ss, redactions.seals);
+		while ((si = hash_seq_search(&ss)) != NULL)
+		{
+			if (!si->sealed)
+				continue;
+			if (si->recorded_by == 0)
+				report(&f, true, si->seq, si->chain_id, si->chain_pos, "forged_redaction",
+					   "the entry has sealed columns, but no REDACT entry records its seal: a value was erased by hand");
+			else if (!si->recorded_ok ||
+					 memcmp(si->computed, si->recorded, NOTARY_HASH_LEN) != 0)
+				report(&f, true, si->seq, si->chain_id, si->chain_pos, "altered_entry",
+					   psprintf("the entry does not match the seal that REDACT entry " INT64_FORMAT " recorded for it: it was changed after it was sealed",
+								si->recorded_by));
+		}
 	}
 	MemoryContextDelete(scratch);
 	return (Datum) 0;
