@@ -664,8 +664,13 @@ def recompute(entries, layouts, all_entries=None):
     return problems, stats
 
 
-WORKLOAD = r"""
-CREATE EXTENSION pg_notary;
+# The workload starts on extension version 0.3, which writes format 1 (and
+# packs of version 1), and is updated to 0.4 (format 2) after row 2 is
+# inserted: the ledger mixes both formats, and the redaction of u, classified
+# late, keeps an unsalted commitment in row 1's format-1 entry and seals its
+# format-2 UPDATE.
+WORKLOAD_V1 = r"""
+CREATE EXTENSION pg_notary VERSION '0.3';
 CREATE SCHEMA s;
 CREATE TYPE s.pair AS (a int, b text);
 CREATE TABLE s.t (id int PRIMARY KEY, n numeric, f float8, ts timestamptz, d date,
@@ -674,6 +679,9 @@ INSERT INTO s.t VALUES (1, 1.50, 'NaN', '2024-01-01 10:00+07', '2024-02-29', '1 
   '\x00ff', '{a,NULL,"b c"}', '{"k": [1, 2]}', ROW(1, 'x y'), '[2024-01-01,2024-02-01)', 'Jakarta ꦗꦏꦂꦠ');
 SELECT notary.enable('s');
 INSERT INTO s.t VALUES (2, -0.001, '-Infinity', 'infinity', '-infinity', '-3 mons', '\x', '{}', 'null', NULL, 'empty', NULL);
+"""
+WORKLOAD = r"""
+ALTER EXTENSION pg_notary UPDATE;
 UPDATE s.t SET n = n * 2, u = 'rubah';
 SELECT notary.classify('s.t', 'u', 'identifier');
 UPDATE s.t SET u = 'kancil' WHERE id = 1;
@@ -696,7 +704,9 @@ SELECT notary.disable('s');
 # a SELECT, a SECURITY DEFINER function, session_authorization), NULLs in row
 # images, a personal column with salts, an entry made in a subtransaction
 # while the pack is open (stored as a single entry), and enough rows to fill
-# several packs.  WORKLOAD itself gives packs with event entries (detail),
+# several packs, and a few entries in format 1 (notary.entry_format set in
+# a SELECT, so with the pack open: the format changes mid-pack).  WORKLOAD
+# itself gives packs with event entries (detail),
 # entries without a table, and the packed entries a redaction rewrote.
 WORKLOAD_PACKS = r"""
 CREATE ROLE notary_fmt_clerk;
@@ -726,8 +736,9 @@ SELECT set_config('application_name', 'kasir', true);
 SELECT s.as_clerk(4);
 SELECT s.in_subtransaction(5);
 INSERT INTO s.nopk SELECT repeat('long row ', 8) || g, g FROM generate_series(1, 40) g;
+SELECT set_config('notary.entry_format', '1', true);
 SELECT set_config('session_authorization', 'notary_fmt_clerk', true);
-DELETE FROM s.nopk WHERE y = 3;
+DELETE FROM s.nopk WHERE y = 3 OR y > 38;
 COMMIT;
 """
 
@@ -795,13 +806,16 @@ def check_packs(entries):
                     ("names stored as 'the same' across an entry without the field",
                      stats["names_same_across_a_null"]),
                     ("NULL values in packed row images", stats["null_values"]),
-                    ("single entries (notary.ledger_entries)", len(singles))] + \
+                    ("single entries (notary.ledger_entries)", len(singles)),
+                    ("packs of version 1", stats.get("pack_version_1", 0)),
+                    ("packs of version 2", stats.get("pack_version_2", 0))] + \
             [("packed entries with " + k, v) for k, v in seen.items()]:
         if n == 0:
             fail("the workload gave no %s: the pack check would pass vacuously" % what)
-    print("ok: decoded %d packs (%d of several entries) holding %d entries, each compared "
-          "field by field with notary.ledger; %d single entries besides"
-          % (packs, multi, decoded, len(singles)))
+    print("ok: decoded %d packs (%d of version 1, %d of version 2; %d of several entries) holding "
+          "%d entries, each compared field by field with notary.ledger; %d single entries besides"
+          % (packs, stats.get("pack_version_1", 0), stats.get("pack_version_2", 0), multi, decoded,
+             len(singles)))
     print("    packed: %s; names: %d 'same as before' (%d of them across an entry without "
           "the field), %d changed mid-pack, %d repeated explicitly; %d NULL values; "
           "%d ops as text"
@@ -818,6 +832,7 @@ def check_ledger():
     try:
         odd = ("-c TimeZone=Asia/Jakarta -c DateStyle=SQL,DMY -c extra_float_digits=0 "
                "-c bytea_output=escape -c IntervalStyle=sql_standard")
+        psql(WORKLOAD_V1, settings=odd)
         psql(WORKLOAD, settings=odd)
         psql(WORKLOAD_PACKS, settings=odd, script=True)
         layouts = read_layouts()
@@ -866,6 +881,24 @@ def check_ledger():
             fail("notary.verify() reports %s findings on the untouched ledger" % findings)
         if not entries or not layouts:
             fail("the ledger holds %d entries and %d layouts" % (len(entries), len(layouts)))
+        # both formats, and what each does with a late-classified column
+        first_v2 = min((e["seq"] for e in entries if e.get("format_version") == 2), default=None)
+        late_v1 = [e for e in entries if e.get("format_version") == 1 and first_v2 is not None
+                   and e["seq"] > first_v2]
+        v1_kept = [e for e in entries if e.get("format_version") == 1 and e["redacted"]
+                   and not sealed_positions(e)]
+        for what, n in [("format-1 entries (written by 0.3)", hstats["format 1"] - len(late_v1)),
+                        ("format-1 entries written by 0.4 (notary.entry_format = 1)", len(late_v1)),
+                        ("format-2 entries", hstats["format 2"]),
+                        ("format-2 entries with personal columns", hstats["format 2 personal"]),
+                        ("format-2 entries with a NULL value", hstats["format 2 NULL"]),
+                        ("format-2 entries with a kept (salted) commitment",
+                         hstats["format 2 kept commitment"]),
+                        ("sealed format-2 entries", hstats["sealed"]),
+                        ("format-1 entries with a kept commitment of a late-classified column",
+                         len(v1_kept))]:
+            if n == 0:
+                fail("the workload gave no %s: the check would pass vacuously" % what)
         print("ok: recomputed %d entries and %d layouts independently; %d entries parsed from packs"
               % (len(entries), len(layouts), npacked))
         print("    hashed: %s" % ", ".join("%d %s" % (v, k) for k, v in hstats.items()))
