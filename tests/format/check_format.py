@@ -5,9 +5,15 @@ Recomputes, with Python's own BLAKE2b (hashlib) and nothing of the
 extension's C code, (1) the test vectors printed in docs/format.md (formats
 1 and 2: entry_hash(), entry_hash_v2(), seal_v2(), entry_hash_any()) and
 (2) every layout digest, image digest, row digest and entry hash of a real
-ledger written by the extension under odd session settings, and (3) decodes
-every row of notary.ledger_packs with the byte layout of docs/format.md
-("Storage: single entries and packs") and compares each decoded entry, field
+ledger written by the extension under odd session settings, in both formats
+(the workload starts on extension 0.3, which writes format 1, is updated to
+0.4 mid-way, and writes a few entries with notary.entry_format = 1), with
+sealed entries checked through the seals their REDACT entries record, and
+(4) a scenario of columns classified personal after rows were written and
+then erased (seals recomputed from the REDACT details, replaced by a later
+redaction, and broken by an edit of a sealed entry); and (3) decodes
+every row of notary.ledger_packs (version 1 or 2) with the byte layout of
+docs/format.md ("Storage: single entries and packs") and compares each decoded entry, field
 by field, with the row notary.ledger shows for it; a second, structural
 reader (pack_spans, also used to rewrite history in tests/format/
 rewrite_history.py) must find the same entries.  If the C code, the
