@@ -670,6 +670,45 @@ def recompute(entries, layouts, all_entries=None):
     return problems, stats
 
 
+
+def check_export(db, view_entries, where):
+    """docs/format.md, "Exporting": the entry lines of notary.export() hold
+    exactly the values of the view, format_version included, and every hash
+    and seal recomputes from the export alone (layouts from its own layout
+    lines).  Without format_version, a line means format 1: stripped of it,
+    the format-2 lines must no longer verify."""
+    lines = [json.loads(l) for l in psql("SELECT * FROM notary.export()", db=db).splitlines()]
+    layouts = {}
+    for l in (x for x in lines if x["type"] == "layout"):
+        personal = [p - 1 for p in l["personal_columns"]]
+        layouts[l["layout_id"]] = (layout_digest(l["table_id"], l["schema_name"], l["table_name"],
+                                                 l["column_names"], l["column_types"],
+                                                 [k - 1 for k in l["key_columns"]], personal),
+                                   personal, l["layout_digest"])
+    exported = sorted((x for x in lines if x["type"] == "entry"),
+                      key=lambda x: (x["chain_id"], x["chain_pos"]))
+    view = {e["seq"]: e for e in view_entries}
+    if sorted(x["seq"] for x in exported) != sorted(view):
+        fail("%s: export() and notary.ledger hold different entries" % where)
+        return
+    for x in exported:
+        for field, value in view[x["seq"]].items():
+            if x.get(field, "(absent)") != value:
+                fail("%s: export line of seq %s has %s %r, notary.ledger %r"
+                     % (where, x["seq"], field, x.get(field, "(absent)"), value))
+    problems, stats = recompute(exported, layouts)
+    for seq, msg in problems:
+        fail("%s: from export(), seq %s: %s" % (where, seq, msg))
+    old_style = [{k: v for k, v in x.items() if k != "format_version"} for x in exported]
+    bad = {seq for seq, _ in recompute(old_style, layouts)[0]}
+    v2 = {x["seq"] for x in exported if x.get("format_version") == 2 and not sealed_positions(x)}
+    if not v2 or not v2 <= bad:
+        fail("%s: export lines without format_version still verify as format 2 (%d of %d failed)"
+             % (where, len(v2 & bad), len(v2)))
+    if not problems:
+        print("ok: %s: every hash recomputed from export() alone (%s)"
+              % (where, ", ".join("%d %s" % (v, k) for k, v in stats.items() if v)))
+
 # The workload starts on extension version 0.3, which writes format 1 (and
 # packs of version 1), and is updated to 0.4 (format 2) after row 2 is
 # inserted: the ledger mixes both formats, and the redaction of u, classified
@@ -909,6 +948,7 @@ def check_ledger():
               % (len(entries), len(layouts), npacked))
         print("    hashed: %s" % ", ".join("%d %s" % (v, k) for k, v in hstats.items()))
         check_packs(entries)
+        check_export(DB, entries, "mixed ledger")
     finally:
         if not os.environ.get("KEEP"):
             psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
@@ -1035,6 +1075,7 @@ def check_sealing():
                  % (sorted(got), sorted(e["seq"] for e in sealed)))
         print("ok: seals: %d entries sealed (some twice), each seal recomputed from the newest "
               "REDACT entry's detail; %s" % (len(sealed), ", ".join("%d %s" % (v, k) for k, v in stats.items())))
+        check_export(SEAL_DB, entries, "seal scenario")
         check_sealed_tamper(layouts, sealed)
     finally:
         if not os.environ.get("KEEP"):
