@@ -205,10 +205,10 @@ sql('old_ledger', q{
 });
 is(sql('old_ledger', qq{SELECT format_version || ':' || count(*) FROM notary.ledger
                         WHERE seq > (SELECT max(seq) FROM notary.ledger WHERE format_version = 1)
-                        GROUP BY 1}),
+                        GROUP BY format_version}),
 	'2:3', 'capture after the upgrade to 0.4 writes format-2 entries');
 is(sql('old_ledger', q{SELECT count(*) FROM notary.ledger_packs WHERE get_byte(entries, 0) = 2}),
-	'1', 'in a pack of version 2');
+	'3', 'in packs of version 2, one per transaction');
 ok( sql('old_ledger', q{SELECT count(*) FROM notary.ledger n JOIN notary.ledger o
 	                      ON o.chain_id = n.chain_id AND o.chain_pos = n.chain_pos - 1
 	                     WHERE n.format_version = 2 AND o.format_version = 1}) > 0,
