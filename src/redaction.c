@@ -36,7 +36,6 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/xid8.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -499,7 +498,7 @@ erase_in_packs(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
 		int			n;
 		int			k;
 		int64		first;
-		bytea	   *body;
+		int64		last;
 		LayoutInfo *l;
 		int64		here;
 
@@ -520,14 +519,9 @@ erase_in_packs(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
 		copy = heap_copytuple(&tup);
 		ReleaseBuffer(buf);
 		heap_deform_tuple(copy, desc, values, nulls);
-		if (nulls[PACKS_ATT_ENTRIES - 1] || nulls[PACKS_ATT_XID - 1])
-			continue;
-		first = DatumGetInt64(values[PACKS_ATT_FIRST_POS - 1]);
-		body = DatumGetByteaPP(values[PACKS_ATT_ENTRIES - 1]);
 		/* with the pack's xid, which a seal covers */
-		n = pack_decode(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), chains[i], first,
-						U64FromFullTransactionId(DatumGetFullTransactionId(values[PACKS_ATT_XID - 1])),
-						&es, &why);
+		n = pack_decode_row(values, nulls, &es, &last, &why);
+		first = DatumGetInt64(values[PACKS_ATT_FIRST_POS - 1]);
 		k = (int) (positions[i] - first);
 		if (n < 0 || k < 0 || k >= n || !es[k].e.has_image)
 			continue;			/* verify() reports it */
