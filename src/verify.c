@@ -203,6 +203,16 @@ redacted_well_formed(bytea *redacted, const NotaryImage *img, int format_version
 			*why = "a format-1 entry has a sealed column";
 			return false;
 		}
+		if (raw & NOTARY_SEALED_FLAG)
+		{
+			static const uint8 zeros[NOTARY_HASH_LEN] = {0};
+
+			if (memcmp(r + 2, zeros, NOTARY_HASH_LEN) != 0)
+			{
+				*why = "a sealed column's record is not followed by 32 zero bytes";
+				return false;
+			}
+		}
 		if (pos <= last || pos >= img->ncols)
 		{
 			*why = "a redacted position is out of range or out of order";
