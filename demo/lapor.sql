@@ -321,11 +321,12 @@ DROP VIEW ledger_files;
 \echo '================================================================'
 \echo 'Someone wants to blur how the corruption complaint (1) was handled.  A'
 \echo 'superuser switches the guards of the ledger''s tables off and erases the'
-\echo 'status ''closed'' of the officer''s closing entry the way a redaction would:'
-\echo 'value set to NULL and a (position, commitment) record added to `redacted`,'
-\echo 'the commitment computed with the public formula of docs/format.md, so that'
-\echo 'the entry hash still holds.  Sloppier, they also erase the status'
-\echo '''in progress'' of the officer''s entry before it, with a made-up commitment.'
+\echo 'status ''closed'' of the officer''s closing entry the way a redaction would.'
+\echo 'Status is not personal, so the entry (format 2) hashed it as it is: a'
+\echo 'redaction would *seal* it, value set to NULL and a sealed record added to'
+\echo '`redacted`, the seal itself going into the REDACT entry.  Sloppier, they'
+\echo 'also erase the status ''in progress'' of the officer''s entry before it,'
+\echo 'with a made-up commitment in its place.'
 \echo 'No REDACT entry records either.  The entries are packed, so the edit is'
 \echo 'made in the bytes of their packs (the layout of src/pack.c), by'
 \echo 'demo/forge_history.py, the attacker''s tool of part 1:'
@@ -348,7 +349,8 @@ SELECT array_position(y.column_names, 'status') AS status_col,
        l.row_image[array_position(y.column_names, 'status')] AS closed_status
   FROM notary.ledger l JOIN notary.layouts y USING (layout_id)
  WHERE l.seq = :closed_seq \gset
--- commitment(value, no salt): status is public, so its commitment is unsalted
+-- commitment(value, no salt): given the true commitment of a column the entry
+-- hashed as it is, forge_history.py seals it as redact() would
 -- (tests/format/check_format.py implements docs/format.md in Python).
 \set commitment `python3 -B -c 'import sys; sys.path.insert(0, "tests/format"); import check_format as f; print(f.column_commitment(sys.argv[1]).hex())' :'closed_status'`
 \set forged_1 'Entry ' :closed_seq ': status ' :closed_status ' -> NULL, commitment ' :commitment
@@ -383,8 +385,9 @@ SELECT seq, op, current_user_name AS who,
        after ->> 'closed_at' AS closed_at
   FROM notary.history('lapor.complaints', '1');
 \echo 'But notary.verify() knows that every erased column must be named by a later'
-\echo 'REDACT entry: forged_redaction for both entries; the made-up commitment'
-\echo 'no longer matches the entry''s hash: altered_entry for the second one.'
+\echo 'REDACT entry, and a sealed entry must have its seal there: forged_redaction'
+\echo 'for both entries; the made-up commitment was never part of the entry''s'
+\echo 'hash: altered_entry for the second one.'
 \x on
 SELECT seq, chain_id, chain_pos, problem, detail FROM notary.verify() ORDER BY seq, problem;
 \x off

@@ -28,6 +28,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
@@ -533,6 +534,8 @@ typedef struct CpFindings
 	TupleDesc	desc;
 } CpFindings;
 
+static void check_seals_after(CpFindings *f, const NotaryCheckpoint *cp);
+
 static void
 cp_report(CpFindings *f, const char *problem, bool has_chain, int32 chain,
 		  int64 position, const char *detail)
@@ -708,9 +711,68 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 		cp_report(&f, "history_rewritten", false, 0, 0,
 				  psprintf("the Merkle root over the " INT64_FORMAT " entries the checkpoint covers differs (the ledger has " INT64_FORMAT "): entries before the checkpoint were changed",
 						   cp.entries, now.entries));
+	check_seals_after(&f, &cp);
 
 	notary_spi_end(&sw);
 	return (Datum) 0;
+}
+
+/*
+ * Sealed entries the checkpoint covers whose content now rests on a seal
+ * recorded by a REDACT entry the checkpoint does not cover: the checkpoint
+ * vouches for their stored hash only, and what is left of them could have
+ * been rewritten and sealed again since (docs/format.md, "Sealed columns").
+ * (SPI connected.)
+ */
+static void
+check_seals_after(CpFindings *f, const NotaryCheckpoint *cp)
+{
+	Oid			argtypes[2] = {INT4ARRAYOID, INT8ARRAYOID};
+	Datum		args[2];
+	Datum	   *chains = palloc(sizeof(Datum) * Max(cp->nchains, 1));
+	Datum	   *positions = palloc(sizeof(Datum) * Max(cp->nchains, 1));
+
+	if (notary_catalog()->max_format < 2)
+		return;
+	for (int i = 0; i < cp->nchains; i++)
+	{
+		chains[i] = Int32GetDatum(cp->chains[i].chain_id);
+		positions[i] = Int64GetDatum(cp->chains[i].position);
+	}
+	args[0] = PointerGetDatum(construct_array(chains, cp->nchains, INT4OID, 4, true, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(positions, cp->nchains, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_with_args(
+		"WITH cov AS (SELECT c, p FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(c, p)), "
+		"sealed AS (SELECT l.seq, l.chain_id, l.chain_pos FROM notary.ledger l "
+		"  JOIN cov ON l.chain_id OPERATOR(pg_catalog.=) cov.c AND l.chain_pos OPERATOR(pg_catalog.<=) cov.p "
+		"  WHERE l.format_version OPERATOR(pg_catalog.=) 2 AND l.redacted IS NOT NULL "
+		"  AND pg_catalog.encode(l.redacted, 'hex') OPERATOR(pg_catalog.~) '^([0-9a-f]{68})*[89a-f]'), "
+		"seals AS (SELECT r.seq AS rseq, r.chain_id, r.chain_pos, k.key FROM notary.ledger r, "
+		"  pg_catalog.jsonb_object_keys(CASE WHEN pg_catalog.jsonb_typeof(r.detail OPERATOR(pg_catalog.->) 'sealed') OPERATOR(pg_catalog.=) 'object' "
+		"  THEN r.detail OPERATOR(pg_catalog.->) 'sealed' ELSE '{}'::pg_catalog.jsonb END) AS k(key) "
+		"  WHERE r.op OPERATOR(pg_catalog.=) 'REDACT') "
+		"SELECT s.seq, s.chain_id, s.chain_pos, n.rseq, n.chain_id, n.chain_pos FROM sealed s "
+		"CROSS JOIN LATERAL (SELECT * FROM seals WHERE seals.key OPERATOR(pg_catalog.=) s.seq::pg_catalog.text "
+		"  AND seals.rseq OPERATOR(pg_catalog.>) s.seq ORDER BY seals.rseq DESC LIMIT 1) n "
+		"WHERE NOT EXISTS (SELECT 1 FROM cov WHERE cov.c OPERATOR(pg_catalog.=) n.chain_id "
+		"  AND n.chain_pos OPERATOR(pg_catalog.<=) cov.p) ORDER BY s.seq",
+		2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the seals of the ledger");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		cp_report(f, "sealed_after_checkpoint", true,
+				  DatumGetInt32(SPI_getbinval(t, d, 2, &isnull)),
+				  DatumGetInt64(SPI_getbinval(t, d, 3, &isnull)),
+				  psprintf("entry " INT64_FORMAT " is covered by the checkpoint, but what is left of it is vouched for by the seal of REDACT entry " INT64_FORMAT " (chain %d, position " INT64_FORMAT "), which the checkpoint does not cover: its content cannot be checked against this checkpoint",
+						   DatumGetInt64(SPI_getbinval(t, d, 1, &isnull)),
+						   DatumGetInt64(SPI_getbinval(t, d, 4, &isnull)),
+						   DatumGetInt32(SPI_getbinval(t, d, 5, &isnull)),
+						   DatumGetInt64(SPI_getbinval(t, d, 6, &isnull))));
+	}
 }
 
 /*

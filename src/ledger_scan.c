@@ -150,40 +150,19 @@ source_next(Source *src)
 			MemoryContextReset(src->packcxt);
 			old = MemoryContextSwitchTo(src->packcxt);
 			heap_deform_tuple(tup, desc, v, n);
-			MemoryContextSwitchTo(old);
 			if (n[PACKS_ATT_CHAIN_ID - 1] || n[PACKS_ATT_FIRST_POS - 1])
-				continue;		/* the primary key forbids it */
-			if (n[PACKS_ATT_ENTRIES - 1] || n[PACKS_ATT_XID - 1] || n[PACKS_ATT_LAST_POS - 1])
 			{
-				src->es = NULL;
-				src->chain = DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]);
-				src->pos = DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]);
-				src->bad = true;
-				src->why = "a column of the pack is null";
-				src->bad_last = n[PACKS_ATT_LAST_POS - 1] ? src->pos :
-					DatumGetInt64(v[PACKS_ATT_LAST_POS - 1]);
-				src->has = true;
-				return;
-			}
-			{
-				bytea	   *b;
-
-				old = MemoryContextSwitchTo(src->packcxt);
-				b = DatumGetByteaPP(v[PACKS_ATT_ENTRIES - 1]);
 				MemoryContextSwitchTo(old);
-				source_load_pack(src, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
-								 DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]),
-								 DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]),
-								 DatumGetInt64(v[PACKS_ATT_LAST_POS - 1]),
-								 U64FromFullTransactionId(DatumGetFullTransactionId(v[PACKS_ATT_XID - 1])));
-				if (!src->bad && src->bad_last != src->pos + src->n - 1)
-				{
-					src->bad = true;
-					src->why = psprintf("the pack says it ends at position " INT64_FORMAT ", its entries end at " INT64_FORMAT,
-										src->bad_last, src->pos + src->n - 1);
-				}
-				return;
+				continue;		/* the primary key forbids it */
 			}
+			src->n = pack_decode_row(v, n, &src->es, &src->bad_last, &src->why);
+			MemoryContextSwitchTo(old);
+			src->i = 0;
+			src->chain = DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]);
+			src->pos = DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]);
+			src->bad = src->n < 0;
+			src->has = true;
+			return;
 		}
 	}
 }

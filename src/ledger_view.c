@@ -42,32 +42,20 @@
 #include "utils/snapmgr.h"
 #include "utils/xid8.h"
 
-/* last_pos of the pack not stored yet, which has no such column */
-#define PENDING_PACK	PG_INT64_MIN
-
 /*
- * Emit every entry of one pack body (of table only_table, if not 0); false
- * (with why) if it does not decode.
+ * Emit the decoded entries of one pack (of table only_table, if not 0, and
+ * op only_op, if not NULL); false (with why) if the pack did not decode
+ * (n < 0) or holds text the view must not hand out.
  */
 static bool
-emit_pack(Tuplestorestate *store, TupleDesc desc, const char *body, int len,
-		  int32 chain_id, int64 first_pos, int64 last_pos, uint64 xid,
+emit_pack(Tuplestorestate *store, TupleDesc desc, const PackedEntry *es, int n,
 		  int32 only_table, const char *only_op, const char **why)
 {
-	PackedEntry *es;
-	int			n = pack_decode(body, len, chain_id, first_pos, xid, &es, why);
 	Datum		values[LEDGER_NATTS];
 	bool		nulls[LEDGER_NATTS];
 
 	if (n < 0)
 		return false;
-	/* as verify() does: a stored pack must end where it says it does */
-	if (last_pos != PENDING_PACK && last_pos != first_pos + n - 1)
-	{
-		*why = psprintf("the pack says it ends at position " INT64_FORMAT ", its entries end at " INT64_FORMAT,
-						last_pos, first_pos + n - 1);
-		return false;
-	}
 	for (int i = 0; i < n; i++)
 	{
 		if (only_table != 0 && (!es[i].e.has_table || es[i].e.table_id != only_table))
@@ -146,24 +134,21 @@ emit_entries(ReturnSetInfo *rsinfo, int32 only_table, const char *only_op,
 	{
 		Datum		v[PACKS_NATTS];
 		bool		n[PACKS_NATTS];
-		bytea	   *b;
 
 		old = MemoryContextSwitchTo(scratch);
 		heap_deform_tuple(tup, RelationGetDescr(rel), v, n);
 		chain_id = n[PACKS_ATT_CHAIN_ID - 1] ? 0 : DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]);
 		first_pos = n[PACKS_ATT_FIRST_POS - 1] ? 0 : DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]);
-		if (n[PACKS_ATT_ENTRIES - 1] || n[PACKS_ATT_XID - 1] || n[PACKS_ATT_LAST_POS - 1] ||
-			n[PACKS_ATT_CHAIN_ID - 1] || n[PACKS_ATT_FIRST_POS - 1])
+		if (n[PACKS_ATT_CHAIN_ID - 1] || n[PACKS_ATT_FIRST_POS - 1])
 			why = "a column of the pack is null";
 		else
 		{
-			int64		last_pos = DatumGetInt64(v[PACKS_ATT_LAST_POS - 1]);
+			PackedEntry *es;
+			int64		last_pos;
+			int			count = pack_decode_row(v, n, &es, &last_pos, &why);
 
-			b = DatumGetByteaPP(v[PACKS_ATT_ENTRIES - 1]);
-			xid = U64FromFullTransactionId(DatumGetFullTransactionId(v[PACKS_ATT_XID - 1]));
-			(void) emit_pack(rsinfo->setResult, rsinfo->setDesc,
-							 VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
-							 chain_id, first_pos, last_pos, xid, only_table, only_op, &why);
+			(void) emit_pack(rsinfo->setResult, rsinfo->setDesc, es, count,
+							 only_table, only_op, &why);
 		}
 		MemoryContextSwitchTo(old);
 		if (why != NULL)
@@ -177,9 +162,13 @@ emit_entries(ReturnSetInfo *rsinfo, int32 only_table, const char *only_op,
 	/* this transaction's entries not inserted yet */
 	if (ledger_pending(&body, &len, &chain_id, &first_pos, &xid))
 	{
+		PackedEntry *es;
+		int			count;
+
 		old = MemoryContextSwitchTo(scratch);
-		if (!emit_pack(rsinfo->setResult, rsinfo->setDesc, body, len,
-					   chain_id, first_pos, PENDING_PACK, xid, only_table, only_op, &why))
+		count = pack_decode(body, len, chain_id, first_pos, xid, &es, &why);
+		if (!emit_pack(rsinfo->setResult, rsinfo->setDesc, es, count,
+					   only_table, only_op, &why))
 			elog(ERROR, "pg_notary: the pending pack does not decode: %s", why);
 		MemoryContextSwitchTo(old);
 	}

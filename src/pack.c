@@ -36,6 +36,7 @@
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/memutils.h"
+#include "utils/xid8.h"
 
 #define F_TABLE		0x01
 #define F_IMAGE		0x02
@@ -519,6 +520,45 @@ pack_last_hash(const char *body, int len, int64 *count, uint8 *hash)
 	*count = n;
 	memcpy(hash, es[n - 1].entry_hash, NOTARY_HASH_LEN);
 	return true;
+}
+
+/*
+ * Decode a stored row of notary.ledger_packs (v and n as heap_deform_tuple
+ * gives them; chain_id and first_pos not null, which the primary key
+ * ensures): what every reader checks.  Returns the number of entries, or
+ * -1 with *why set: a null column, a body that does not decode, or a
+ * last_pos that is not where the entries end.  *last is last_pos as
+ * stored (first_pos when null), so that a reader can step over an
+ * unreadable pack.  Allocates in the current memory context, the
+ * detoasted body included.
+ */
+int
+pack_decode_row(const Datum *v, const bool *n, PackedEntry **out, int64 *last,
+				const char **why)
+{
+	int32		chain = DatumGetInt32(v[PACKS_ATT_CHAIN_ID - 1]);
+	int64		first = DatumGetInt64(v[PACKS_ATT_FIRST_POS - 1]);
+	bytea	   *b;
+	int			count;
+
+	*out = NULL;
+	*last = n[PACKS_ATT_LAST_POS - 1] ? first : DatumGetInt64(v[PACKS_ATT_LAST_POS - 1]);
+	if (n[PACKS_ATT_ENTRIES - 1] || n[PACKS_ATT_XID - 1] || n[PACKS_ATT_LAST_POS - 1])
+	{
+		*why = "a column of the pack is null";
+		return -1;
+	}
+	b = DatumGetByteaPP(v[PACKS_ATT_ENTRIES - 1]);
+	count = pack_decode(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), chain, first,
+						U64FromFullTransactionId(DatumGetFullTransactionId(v[PACKS_ATT_XID - 1])),
+						out, why);
+	if (count >= 0 && *last != first + count - 1)
+	{
+		*why = psprintf("the pack says it ends at position " INT64_FORMAT ", its entries end at " INT64_FORMAT,
+						*last, first + count - 1);
+		return -1;
+	}
+	return count;
 }
 
 /*

@@ -70,6 +70,8 @@ extern void pack_add(StringInfo body, PackCursor *cur, const NotaryEntry *e,
 					 const uint8 *entry_hash);
 extern int	pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
 						uint64 xid, PackedEntry **out, const char **why);
+extern int	pack_decode_row(const Datum *v, const bool *n, PackedEntry **out,
+							int64 *last, const char **why);
 extern bytea *pack_encode(const PackedEntry *entries, int n);
 extern void pack_entry_values(const PackedEntry *pe, Datum *values, bool *nulls,
 							  bool with_image);

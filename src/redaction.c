@@ -36,7 +36,6 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/xid8.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -329,10 +328,109 @@ note_seal(const LayoutInfo *l, NotaryEntry *e, const NotaryImage *img,
 										e->seq, format_hex(seal, NOTARY_HASH_LEN)));
 }
 
+/*
+ * The seals recorded so far for entries of one table: for each sealed seq,
+ * the newest REDACT entry naming it and the seal it recorded.
+ */
+typedef struct RecordedSeal
+{
+	int64		seq;			/* hash key */
+	int64		redact_seq;
+	char	   *hex;
+} RecordedSeal;
+
+static HTAB *
+recorded_seals_load(int32 table_id)
+{
+	HASHCTL		ctl;
+	HTAB	   *h;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1];
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(RecordedSeal);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("pg_notary recorded seals", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (notary_catalog()->max_format < 2)
+		return h;
+	args[0] = Int32GetDatum(table_id);
+	if (SPI_execute_with_args("SELECT r.seq, s.key, s.value FROM ("
+							  "SELECT seq, detail FROM notary.ledger_entries "
+							  " WHERE table_id OPERATOR(pg_catalog.=) $1 AND op OPERATOR(pg_catalog.=) 'REDACT' "
+							  "UNION ALL SELECT seq, detail FROM notary.ledger_rows($1) "
+							  " WHERE op OPERATOR(pg_catalog.=) 'REDACT') r, "
+							  "LATERAL pg_catalog.jsonb_each_text(CASE WHEN pg_catalog.jsonb_typeof(r.detail->'sealed') OPERATOR(pg_catalog.=) 'object' "
+							  "THEN r.detail->'sealed' ELSE '{}'::pg_catalog.jsonb END) s ORDER BY r.seq",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the seals recorded so far");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		rseq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *key = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		char	   *val = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		char	   *end;
+		long long	seq;
+		bool		found;
+		RecordedSeal *rs;
+
+		errno = 0;
+		seq = strtoll(key, &end, 10);
+		if (errno != 0 || end == key || *end != '\0' || seq >= rseq)
+			continue;
+		rs = hash_search(h, &seq, HASH_ENTER, &found);
+		rs->redact_seq = rseq;	/* ascending: the newest wins */
+		rs->hex = val;
+	}
+	return h;
+}
+
+/*
+ * Refuse to redact (and so to seal) a format-2 entry whose content no
+ * longer matches its hash, or, when sealed already, its newest seal: a
+ * seal over changed content would make verify() accept the change.
+ */
+static void
+check_entry_intact(const LayoutInfo *l, NotaryEntry *e, const NotaryImage *img,
+				   const uint8 *prev, const uint8 *stored, HTAB *seals)
+{
+	uint8		h[NOTARY_HASH_LEN];
+	bool		ok;
+
+	if (e->format_version != 2)
+		return;					/* format 1 stays checkable after erasure */
+	e->has_image = true;
+	e->layout_digest = l->digest;
+	e->image = img;
+	e->personal = l->personal;
+	e->npersonal = l->npersonal;
+	if (prev == NULL || stored == NULL)
+		ok = false;
+	else if (!format_image_sealed(img))
+	{
+		format_entry_hash(prev, e, h);
+		ok = memcmp(h, stored, NOTARY_HASH_LEN) == 0;
+	}
+	else
+	{
+		bool		found;
+		RecordedSeal *rs = hash_search(seals, &e->seq, HASH_FIND, &found);
+
+		format_entry_seal(stored, prev, e, h);
+		ok = found && rs->hex != NULL && strcmp(rs->hex, format_hex(h, NOTARY_HASH_LEN)) == 0;
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger entry " INT64_FORMAT " does not match its hash or seal: it was changed after it was written", e->seq),
+				 errhint("Run notary.verify(); a redaction would seal the changed entry and hide the change.")));
+}
+
 /* Erase in the single entries (notary.ledger_entries). */
 static int64
 erase_in_entries(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
-				 List **affected, List **sealed)
+				 List **affected, List **sealed, HTAB *seals)
 {
 	Oid			argtypes[2] = {INT4OID, INT8ARRAYOID};
 	Datum		args[2];
@@ -392,6 +490,12 @@ erase_in_entries(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
 			img.redacted = DatumGetByteaPP(values[LEDGER_ATT_REDACTED - 1]);
 		if (!ledger_entry_from_values(values, nulls, &e))
 			continue;			/* verify() reports it */
+		check_entry_intact(l, &e, &img,
+						   (!nulls[3] && VARSIZE_ANY_EXHDR(DatumGetByteaPP(values[3])) == NOTARY_HASH_LEN) ?
+						   (const uint8 *) VARDATA_ANY(DatumGetByteaPP(values[3])) : NULL,
+						   (!nulls[4] && VARSIZE_ANY_EXHDR(DatumGetByteaPP(values[4])) == NOTARY_HASH_LEN) ?
+						   (const uint8 *) VARDATA_ANY(DatumGetByteaPP(values[4])) : NULL,
+						   seals);
 		here = erase_in_image(l, &img, e.format_version, columns);
 		if (here == 0)
 			continue;
@@ -445,7 +549,7 @@ erase_in_entries(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
  */
 static int64
 erase_in_packs(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
-			   List **affected, List **sealed)
+			   List **affected, List **sealed, HTAB *seals)
 {
 	Oid			argtypes[2] = {INT4OID, INT8ARRAYOID};
 	Datum		args[2];
@@ -499,7 +603,7 @@ erase_in_packs(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
 		int			n;
 		int			k;
 		int64		first;
-		bytea	   *body;
+		int64		last;
 		LayoutInfo *l;
 		int64		here;
 
@@ -520,20 +624,16 @@ erase_in_packs(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
 		copy = heap_copytuple(&tup);
 		ReleaseBuffer(buf);
 		heap_deform_tuple(copy, desc, values, nulls);
-		if (nulls[PACKS_ATT_ENTRIES - 1] || nulls[PACKS_ATT_XID - 1])
-			continue;
-		first = DatumGetInt64(values[PACKS_ATT_FIRST_POS - 1]);
-		body = DatumGetByteaPP(values[PACKS_ATT_ENTRIES - 1]);
 		/* with the pack's xid, which a seal covers */
-		n = pack_decode(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), chains[i], first,
-						U64FromFullTransactionId(DatumGetFullTransactionId(values[PACKS_ATT_XID - 1])),
-						&es, &why);
+		n = pack_decode_row(values, nulls, &es, &last, &why);
+		first = DatumGetInt64(values[PACKS_ATT_FIRST_POS - 1]);
 		k = (int) (positions[i] - first);
 		if (n < 0 || k < 0 || k >= n || !es[k].e.has_image)
 			continue;			/* verify() reports it */
 		l = layouts_find(layouts, es[k].e.layout_id);
 		if (l == NULL || !l->well_formed)
 			continue;
+		check_entry_intact(l, &es[k].e, &es[k].img, es[k].prev_hash, es[k].entry_hash, seals);
 		here = erase_in_image(l, &es[k].img, es[k].e.format_version, columns);
 		if (here == 0)
 			continue;
@@ -562,6 +662,7 @@ erase_columns(int32 table_id, ArrayType *seqs, List *columns, List **affected,
 	List	   *from_entries = NIL;
 	List	   *from_packs = NIL;
 	int64		erased;
+	HTAB	   *seals;
 	const char *body;
 	int			len;
 	int32		chain;
@@ -577,9 +678,10 @@ erase_columns(int32 table_id, ArrayType *seqs, List *columns, List **affected,
 				 errhint("Run the redaction in a statement of its own, outside the exception block.")));
 	*affected = NIL;
 	*sealed = NIL;
-	erased = erase_in_entries(layouts, table_id, seqs, columns, &from_entries, sealed);
+	seals = recorded_seals_load(table_id);
+	erased = erase_in_entries(layouts, table_id, seqs, columns, &from_entries, sealed, seals);
 	if (OidIsValid(notary_catalog()->packs_oid))
-		erased += erase_in_packs(layouts, table_id, seqs, columns, &from_packs, sealed);
+		erased += erase_in_packs(layouts, table_id, seqs, columns, &from_packs, sealed, seals);
 	*affected = list_concat(from_entries, from_packs);
 	list_sort(*affected, compare_seq_text);
 	return erased;

@@ -446,18 +446,26 @@ relinfo_build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple,
 					bool with_salts, NotaryImage *img)
 {
 	int			i;
+	Datum	   *d = palloc(sizeof(Datum) * Max(tupdesc->natts, 1));
+	bool	   *isnull = palloc(sizeof(bool) * Max(tupdesc->natts, 1));
 
+	/*
+	 * One pass over the tuple: heap_getattr() per column walks it again
+	 * from the start for every column after a variable-length one.
+	 */
+	heap_deform_tuple(tuple, tupdesc, d, isnull);
 	img->ncols = ri->ncols;
 	img->values = palloc(sizeof(char *) * Max(ri->ncols, 1));
 	img->salts = NULL;
 	img->redacted = NULL;
 	for (i = 0; i < ri->ncols; i++)
 	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, ri->attnums[i], tupdesc, &isnull);
+		int			a = ri->attnums[i] - 1;
 
-		img->values[i] = isnull ? NULL : canon_text(ri->codecs[i], d);
+		img->values[i] = isnull[a] ? NULL : canon_text(ri->codecs[i], d[a]);
 	}
+	pfree(d);
+	pfree(isnull);
 	if (with_salts && ri->npersonal > 0)
 	{
 		int			len = ri->npersonal * NOTARY_SALT_LEN;

@@ -131,6 +131,7 @@ typedef struct SealItem
 	int64		recorded_by;	/* seq of the newest later REDACT entry sealing it */
 	uint8		recorded[NOTARY_HASH_LEN];
 	bool		recorded_ok;	/* what it recorded is 32 bytes of hex */
+	bool		forged_column;	/* a column of it was reported forged_redaction */
 } SealItem;
 
 typedef struct Redactions
@@ -150,6 +151,7 @@ seal_item(Redactions *r, int64 seq)
 		it->sealed = false;
 		it->recorded_by = 0;
 		it->recorded_ok = false;
+		it->forged_column = false;
 	}
 	return it;
 }
@@ -200,6 +202,16 @@ redacted_well_formed(bytea *redacted, const NotaryImage *img, int format_version
 		{
 			*why = "a format-1 entry has a sealed column";
 			return false;
+		}
+		if (raw & NOTARY_SEALED_FLAG)
+		{
+			static const uint8 zeros[NOTARY_HASH_LEN] = {0};
+
+			if (memcmp(r + 2, zeros, NOTARY_HASH_LEN) != 0)
+			{
+				*why = "a sealed column's record is not followed by 32 zero bytes";
+				return false;
+			}
 		}
 		if (pos <= last || pos >= img->ncols)
 		{
@@ -801,9 +813,15 @@ notary_verify(PG_FUNCTION_ARGS)
 		hash_seq_init(&rs, redactions.items);
 		while ((ri = hash_seq_search(&rs)) != NULL)
 			if (ri->erased && ri->recorded_by == 0)
+			{
+				SealItem   *si = hash_search(redactions.seals, &ri->key.seq, HASH_FIND, NULL);
+
 				report(&f, true, ri->key.seq, ri->chain_id, ri->chain_pos, "forged_redaction",
 					   psprintf("column \"%s\" of this entry was erased, but no REDACT entry records it: a value was changed or erased by hand",
 								ri->key.column));
+				if (si != NULL)
+					si->forged_column = true;
+			}
 	}
 	{
 		HASH_SEQ_STATUS ss;
@@ -815,8 +833,12 @@ notary_verify(PG_FUNCTION_ARGS)
 			if (!si->sealed)
 				continue;
 			if (si->recorded_by == 0)
-				report(&f, true, si->seq, si->chain_id, si->chain_pos, "forged_redaction",
-					   "the entry has sealed columns, but no REDACT entry records its seal: a value was erased by hand");
+			{
+				/* one finding per entry erased by hand */
+				if (!si->forged_column)
+					report(&f, true, si->seq, si->chain_id, si->chain_pos, "forged_redaction",
+						   "the entry has sealed columns, but no REDACT entry records its seal: a value was erased by hand");
+			}
 			else if (!si->recorded_ok ||
 					 memcmp(si->computed, si->recorded, NOTARY_HASH_LEN) != 0)
 				report(&f, true, si->seq, si->chain_id, si->chain_pos, "altered_entry",

@@ -5,9 +5,15 @@ Recomputes, with Python's own BLAKE2b (hashlib) and nothing of the
 extension's C code, (1) the test vectors printed in docs/format.md (formats
 1 and 2: entry_hash(), entry_hash_v2(), seal_v2(), entry_hash_any()) and
 (2) every layout digest, image digest, row digest and entry hash of a real
-ledger written by the extension under odd session settings, and (3) decodes
-every row of notary.ledger_packs with the byte layout of docs/format.md
-("Storage: single entries and packs") and compares each decoded entry, field
+ledger written by the extension under odd session settings, in both formats
+(the workload starts on extension 0.3, which writes format 1, is updated to
+0.4 mid-way, and writes a few entries with notary.entry_format = 1), with
+sealed entries checked through the seals their REDACT entries record, and
+(4) a scenario of columns classified personal after rows were written and
+then erased (seals recomputed from the REDACT details, replaced by a later
+redaction, and broken by an edit of a sealed entry); and (3) decodes
+every row of notary.ledger_packs (version 1 or 2) with the byte layout of
+docs/format.md ("Storage: single entries and packs") and compares each decoded entry, field
 by field, with the row notary.ledger shows for it; a second, structural
 reader (pack_spans, also used to rewrite history in tests/format/
 rewrite_history.py) must find the same entries.  If the C code, the
@@ -664,8 +670,52 @@ def recompute(entries, layouts, all_entries=None):
     return problems, stats
 
 
-WORKLOAD = r"""
-CREATE EXTENSION pg_notary;
+
+def check_export(db, view_entries, where):
+    """docs/format.md, "Exporting": the entry lines of notary.export() hold
+    exactly the values of the view, format_version included, and every hash
+    and seal recomputes from the export alone (layouts from its own layout
+    lines).  Without format_version, a line means format 1: stripped of it,
+    the format-2 lines must no longer verify."""
+    lines = [json.loads(l) for l in psql("SELECT * FROM notary.export()", db=db).splitlines()]
+    layouts = {}
+    for l in (x for x in lines if x["type"] == "layout"):
+        personal = [p - 1 for p in l["personal_columns"]]
+        layouts[l["layout_id"]] = (layout_digest(l["table_id"], l["schema_name"], l["table_name"],
+                                                 l["column_names"], l["column_types"],
+                                                 [k - 1 for k in l["key_columns"]], personal),
+                                   personal, l["layout_digest"])
+    exported = sorted((x for x in lines if x["type"] == "entry"),
+                      key=lambda x: (x["chain_id"], x["chain_pos"]))
+    view = {e["seq"]: e for e in view_entries}
+    if sorted(x["seq"] for x in exported) != sorted(view):
+        fail("%s: export() and notary.ledger hold different entries" % where)
+        return
+    for x in exported:
+        for field, value in view[x["seq"]].items():
+            if x.get(field, "(absent)") != value:
+                fail("%s: export line of seq %s has %s %r, notary.ledger %r"
+                     % (where, x["seq"], field, x.get(field, "(absent)"), value))
+    problems, stats = recompute(exported, layouts)
+    for seq, msg in problems:
+        fail("%s: from export(), seq %s: %s" % (where, seq, msg))
+    old_style = [{k: v for k, v in x.items() if k != "format_version"} for x in exported]
+    bad = {seq for seq, _ in recompute(old_style, layouts)[0]}
+    v2 = {x["seq"] for x in exported if x.get("format_version") == 2 and not sealed_positions(x)}
+    if not v2 or not v2 <= bad:
+        fail("%s: export lines without format_version still verify as format 2 (%d of %d failed)"
+             % (where, len(v2 & bad), len(v2)))
+    if not problems:
+        print("ok: %s: every hash recomputed from export() alone (%s)"
+              % (where, ", ".join("%d %s" % (v, k) for k, v in stats.items() if v)))
+
+# The workload starts on extension version 0.3, which writes format 1 (and
+# packs of version 1), and is updated to 0.4 (format 2) after row 2 is
+# inserted: the ledger mixes both formats, and the redaction of u, classified
+# late, keeps an unsalted commitment in row 1's format-1 entry and seals its
+# format-2 UPDATE.
+WORKLOAD_V1 = r"""
+CREATE EXTENSION pg_notary VERSION '0.3';
 CREATE SCHEMA s;
 CREATE TYPE s.pair AS (a int, b text);
 CREATE TABLE s.t (id int PRIMARY KEY, n numeric, f float8, ts timestamptz, d date,
@@ -674,6 +724,9 @@ INSERT INTO s.t VALUES (1, 1.50, 'NaN', '2024-01-01 10:00+07', '2024-02-29', '1 
   '\x00ff', '{a,NULL,"b c"}', '{"k": [1, 2]}', ROW(1, 'x y'), '[2024-01-01,2024-02-01)', 'Jakarta ꦗꦏꦂꦠ');
 SELECT notary.enable('s');
 INSERT INTO s.t VALUES (2, -0.001, '-Infinity', 'infinity', '-infinity', '-3 mons', '\x', '{}', 'null', NULL, 'empty', NULL);
+"""
+WORKLOAD = r"""
+ALTER EXTENSION pg_notary UPDATE;
 UPDATE s.t SET n = n * 2, u = 'rubah';
 SELECT notary.classify('s.t', 'u', 'identifier');
 UPDATE s.t SET u = 'kancil' WHERE id = 1;
@@ -696,7 +749,9 @@ SELECT notary.disable('s');
 # a SELECT, a SECURITY DEFINER function, session_authorization), NULLs in row
 # images, a personal column with salts, an entry made in a subtransaction
 # while the pack is open (stored as a single entry), and enough rows to fill
-# several packs.  WORKLOAD itself gives packs with event entries (detail),
+# several packs, and a few entries in format 1 (notary.entry_format set in
+# a SELECT, so with the pack open: the format changes mid-pack).  WORKLOAD
+# itself gives packs with event entries (detail),
 # entries without a table, and the packed entries a redaction rewrote.
 WORKLOAD_PACKS = r"""
 CREATE ROLE notary_fmt_clerk;
@@ -726,8 +781,9 @@ SELECT set_config('application_name', 'kasir', true);
 SELECT s.as_clerk(4);
 SELECT s.in_subtransaction(5);
 INSERT INTO s.nopk SELECT repeat('long row ', 8) || g, g FROM generate_series(1, 40) g;
+SELECT set_config('notary.entry_format', '1', true);
 SELECT set_config('session_authorization', 'notary_fmt_clerk', true);
-DELETE FROM s.nopk WHERE y = 3;
+DELETE FROM s.nopk WHERE y = 3 OR y > 38;
 COMMIT;
 """
 
@@ -795,13 +851,16 @@ def check_packs(entries):
                     ("names stored as 'the same' across an entry without the field",
                      stats["names_same_across_a_null"]),
                     ("NULL values in packed row images", stats["null_values"]),
-                    ("single entries (notary.ledger_entries)", len(singles))] + \
+                    ("single entries (notary.ledger_entries)", len(singles)),
+                    ("packs of version 1", stats.get("pack_version_1", 0)),
+                    ("packs of version 2", stats.get("pack_version_2", 0))] + \
             [("packed entries with " + k, v) for k, v in seen.items()]:
         if n == 0:
             fail("the workload gave no %s: the pack check would pass vacuously" % what)
-    print("ok: decoded %d packs (%d of several entries) holding %d entries, each compared "
-          "field by field with notary.ledger; %d single entries besides"
-          % (packs, multi, decoded, len(singles)))
+    print("ok: decoded %d packs (%d of version 1, %d of version 2; %d of several entries) holding "
+          "%d entries, each compared field by field with notary.ledger; %d single entries besides"
+          % (packs, stats.get("pack_version_1", 0), stats.get("pack_version_2", 0), multi, decoded,
+             len(singles)))
     print("    packed: %s; names: %d 'same as before' (%d of them across an entry without "
           "the field), %d changed mid-pack, %d repeated explicitly; %d NULL values; "
           "%d ops as text"
@@ -818,6 +877,7 @@ def check_ledger():
     try:
         odd = ("-c TimeZone=Asia/Jakarta -c DateStyle=SQL,DMY -c extra_float_digits=0 "
                "-c bytea_output=escape -c IntervalStyle=sql_standard")
+        psql(WORKLOAD_V1, settings=odd)
         psql(WORKLOAD, settings=odd)
         psql(WORKLOAD_PACKS, settings=odd, script=True)
         layouts = read_layouts()
@@ -866,10 +926,29 @@ def check_ledger():
             fail("notary.verify() reports %s findings on the untouched ledger" % findings)
         if not entries or not layouts:
             fail("the ledger holds %d entries and %d layouts" % (len(entries), len(layouts)))
+        # both formats, and what each does with a late-classified column
+        first_v2 = min((e["seq"] for e in entries if e.get("format_version") == 2), default=None)
+        late_v1 = [e for e in entries if e.get("format_version") == 1 and first_v2 is not None
+                   and e["seq"] > first_v2]
+        v1_kept = [e for e in entries if e.get("format_version") == 1 and e["redacted"]
+                   and not sealed_positions(e)]
+        for what, n in [("format-1 entries (written by 0.3)", hstats["format 1"] - len(late_v1)),
+                        ("format-1 entries written by 0.4 (notary.entry_format = 1)", len(late_v1)),
+                        ("format-2 entries", hstats["format 2"]),
+                        ("format-2 entries with personal columns", hstats["format 2 personal"]),
+                        ("format-2 entries with a NULL value", hstats["format 2 NULL"]),
+                        ("format-2 entries with a kept (salted) commitment",
+                         hstats["format 2 kept commitment"]),
+                        ("sealed format-2 entries", hstats["sealed"]),
+                        ("format-1 entries with a kept commitment of a late-classified column",
+                         len(v1_kept))]:
+            if n == 0:
+                fail("the workload gave no %s: the check would pass vacuously" % what)
         print("ok: recomputed %d entries and %d layouts independently; %d entries parsed from packs"
               % (len(entries), len(layouts), npacked))
         print("    hashed: %s" % ", ".join("%d %s" % (v, k) for k, v in hstats.items()))
         check_packs(entries)
+        check_export(DB, entries, "mixed ledger")
     finally:
         if not os.environ.get("KEEP"):
             psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
@@ -926,40 +1005,43 @@ def check_sealing():
         seals = [{int(k): v for k, v in (json.loads(r["detail"]).get("sealed") or {}).items()}
                  for r in redacts]
         sealed = [e for e in entries if sealed_positions(e)]
-        # every entry of row 1 from before phone was classified (INSERT,
-        # UPDATE packed, UPDATE single) is sealed, on phone (3) and note (5)
-        early = [e for e in entries if e["op"] in ("INSERT", "UPDATE") and e["row_image"][0] == "1"
-                 and e["seq"] < min(x["seq"] for x in entries if x["op"] == "CLASSIFY"
-                                    and '"phone"' in (x["detail"] or ""))]
-        if len(early) != 3 or {e["seq"] for e in early} != {e["seq"] for e in sealed}:
-            fail("seal scenario: sealed entries %s, expected row 1's three early entries %s"
-                 % (sorted(e["seq"] for e in sealed), sorted(e["seq"] for e in early)))
+        classified = {c: min(x["seq"] for x in entries if x["op"] == "CLASSIFY"
+                             and '"%s"' % c in (x["detail"] or "")) for c in ("phone", "note")}
+        row1 = [e for e in entries if e["row_image"] and e["row_image"][0] == "1"]
+        # row 1's entries from before phone was personal are sealed on phone
+        # (2) and note (4) by both REDACTs; those from before note was, on
+        # note by the second; the later ones on nothing
+        expect = {e["seq"]: ([2, 4] if e["seq"] < classified["phone"] else [4])
+                  for e in row1 if e["seq"] < classified["note"]}
+        got = {e["seq"]: sealed_positions(e) for e in sealed}
+        if got != expect or len([1 for v in expect.values() if v == [2, 4]]) != 3 or \
+                len([1 for v in expect.values() if v == [4]]) < 2:
+            fail("seal scenario: sealed entries and columns %s, expected %s" % (got, expect))
         for e in sealed:
-            if sealed_positions(e) != [2, 4]:
-                fail("seal scenario, seq %s: sealed columns %s, expected phone and note (2, 4 from 0)"
-                     % (e["seq"], sealed_positions(e)))
             red = bytes.fromhex(e["redacted"])
             for k in range(0, len(red), 34):
                 pos = int.from_bytes(red[k:k + 2], "big")
                 if pos & SEALED and red[k + 2:k + 34] != bytes(32):
                     fail("seal scenario, seq %s: sealed record %d holds a commitment" % (e["seq"], pos))
-            if e["row_image"][2] is not None or e["row_image"][4] is not None:
+            if any(e["row_image"][i] is not None for i in sealed_positions(e)):
                 fail("seal scenario, seq %s: a sealed value is still in row_image" % e["seq"])
             if e.get("format_version") != 2:
                 fail("seal scenario, seq %s: sealed, but format %r" % (e["seq"], e.get("format_version")))
-            # both REDACT entries seal it; the second one's seal (the newest)
-            # is the one that holds: the first no longer fits the entry
-            if e["seq"] not in seals[0] or e["seq"] not in seals[1]:
-                fail("seal scenario, seq %s: not named by both REDACT entries' \"sealed\"" % e["seq"])
+            # the newest REDACT naming it gives the seal that holds; the
+            # first REDACT's seal of a twice-sealed entry no longer fits it
+            twice = sealed_positions(e) == [2, 4]
+            if e["seq"] not in seals[1] or (e["seq"] in seals[0]) != twice:
+                fail("seal scenario, seq %s: named by REDACT 1: %s, by REDACT 2: %s"
+                     % (e["seq"], e["seq"] in seals[0], e["seq"] in seals[1]))
                 continue
             ld, personal = layouts[e["layout_id"]][:2]
             mine = seal_v2(bytes.fromhex(e["entry_hash"]), e, ld, personal).hex()
-            if mine != seals[1][e["seq"]] or mine == seals[0][e["seq"]]:
+            if mine != seals[1][e["seq"]] or (twice and mine == seals[0][e["seq"]]):
                 fail("seal scenario, seq %s: recomputed seal %s; REDACT 1 says %s, REDACT 2 %s"
-                     % (e["seq"], mine, seals[0][e["seq"]], seals[1][e["seq"]]))
-        if set(seals[1]) != {e["seq"] for e in sealed}:
-            fail("seal scenario: REDACT 2 seals %s, the sealed entries are %s"
-                 % (sorted(seals[1]), sorted(e["seq"] for e in sealed)))
+                     % (e["seq"], mine, seals[0].get(e["seq"]), seals[1][e["seq"]]))
+        if set(seals[1]) != set(expect) or set(seals[0]) != {s for s, v in expect.items() if v == [2, 4]}:
+            fail("seal scenario: REDACT 1 seals %s, REDACT 2 %s; expected %s"
+                 % (sorted(seals[0]), sorted(seals[1]), expect))
         # the entries written after the classification keep a commitment of phone
         kept = [e for e in entries if e["row_image"] and e["row_image"][0] == "1"
                 and e["redacted"] and not sealed_positions(e)]
@@ -991,8 +1073,9 @@ def check_sealing():
         if got != {e["seq"] for e in sealed}:
             fail("seal scenario: without the seals, %s are reported as forged, not %s"
                  % (sorted(got), sorted(e["seq"] for e in sealed)))
-        print("ok: seals: %d entries sealed (twice), each seal recomputed from the newest "
+        print("ok: seals: %d entries sealed (some twice), each seal recomputed from the newest "
               "REDACT entry's detail; %s" % (len(sealed), ", ".join("%d %s" % (v, k) for k, v in stats.items())))
+        check_export(SEAL_DB, entries, "seal scenario")
         check_sealed_tamper(layouts, sealed)
     finally:
         if not os.environ.get("KEEP"):

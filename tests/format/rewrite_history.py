@@ -5,7 +5,9 @@ The attack the checkpoint issue exists for: with the guards switched off, a
 superuser marks up a contract value in an old ledger entry (in place, in the
 bytes of its pack in notary.ledger_packs) and recomputes every later hash of
 its chain (this script does it with its own implementation of
-docs/format.md and of the pack layout, from check_format.py).  Then:
+docs/format.md and of the pack layout, from check_format.py), each entry in
+its own format, through a sealed entry (whose seal, recorded by a REDACT
+entry, is recomputed too).  Then:
   - notary.verify() finds nothing: the ledger is consistent again;
   - notary.verify_checkpoint() with a checkpoint taken before the rewrite
     reports history_rewritten;
@@ -45,14 +47,23 @@ def main():
     psql("DROP DATABASE IF EXISTS %s" % DB, db="postgres")
     psql("CREATE DATABASE %s" % DB, db="postgres")
     try:
+        # the history to rewrite spans both formats and a sealed entry: the
+        # first changes are written by 0.3 (format 1), the rest by 0.4
+        # (format 2), and vendor, classified late, is erased from contract
+        # 3, whose INSERT is then sealed
         psql("""
-CREATE EXTENSION pg_notary;
+CREATE EXTENSION pg_notary VERSION '0.3';
 CREATE SCHEMA procurement;
 CREATE TABLE procurement.contracts (id int PRIMARY KEY, vendor text, value numeric(14,2));
 SELECT notary.enable('procurement');
 INSERT INTO procurement.contracts VALUES (1, 'PT Sinar Jaya', 150000000), (2, 'CV Maju', 80000000);
+""")
+        psql("""
+ALTER EXTENSION pg_notary UPDATE;
 UPDATE procurement.contracts SET value = 155000000 WHERE id = 1;
 INSERT INTO procurement.contracts VALUES (3, 'PT Karya Abadi', 42000000);
+SELECT notary.classify('procurement.contracts', 'vendor', 'identifier');
+SELECT notary.redact('procurement.contracts', '{3}', '{vendor}', 'erasure request');
 """)
         cp = psql("SELECT notary.checkpoint()").strip()
         expect(findings("SELECT problem FROM notary.verify_checkpoint('%s')" % cp) == [],
@@ -78,6 +89,11 @@ INSERT INTO procurement.contracts VALUES (3, 'PT Karya Abadi', 42000000);
                == "950000000.00", "precondition: the view shows the marked-up value")
         expect([r[0] for r in findings("SELECT seq FROM notary.verify()")] == [str(target["seq"])],
                "before the rehash, verify() reports the edited entry")
+        later = f.read_entries(DB, "WHERE chain_id = %d AND chain_pos >= %d"
+                               % (target["chain_id"], target["chain_pos"]))
+        expect({e.get("format_version", 1) for e in later} == {1, 2}
+               and any(f.sealed_positions(e) for e in later),
+               "precondition: the chain from the edited entry on holds both formats and a sealed entry")
         updates, n = f.rehash_chain(DB, target["chain_id"], target["chain_pos"])
         psql("BEGIN;\n" + "\n".join(updates) + "\nCOMMIT;")
         psql("ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only; "
@@ -85,6 +101,8 @@ INSERT INTO procurement.contracts VALUES (3, 'PT Karya Abadi', 42000000);
 
         expect(findings("SELECT problem FROM notary.verify()") == [],
                "verify() cannot see a consistent rewrite (rehashed %d entries)" % n)
+        problems, _ = f.recompute(f.read_entries(DB), f.read_layouts(DB))
+        expect(problems == [], "check_format.py's own verifier agrees: %s" % problems)
         got = findings("SELECT problem, chain_id, position FROM notary.verify_checkpoint('%s')" % cp)
         expect(any(r[0] == "history_rewritten" and int(r[1]) == target["chain_id"] for r in got),
                "verify_checkpoint() with the earlier checkpoint reports history_rewritten on chain %d: %s"

@@ -1,10 +1,11 @@
-# 005_upgrade.pl -- a ledger written by pg_notary 0.1 and 0.2 survives
-# ALTER EXTENSION pg_notary UPDATE (0.1 -> 0.2 -> 0.3): every entry and
-# checkpoint still verifies, capture goes on into the same chains (in 0.3
-# as packs, in notary.ledger_packs, after the single entries 0.1 and 0.2
-# wrote, kept in notary.ledger_entries), old single entries and new packs
-# verify together, tampering with either is still found, and what the
-# upgrades add carries COMMENTs and grants nothing to PUBLIC.  (CREATE
+# 005_upgrade.pl -- a ledger written by pg_notary 0.1, 0.2 and 0.3 survives
+# ALTER EXTENSION pg_notary UPDATE (0.1 -> 0.2 -> 0.3 -> 0.4): every entry
+# and checkpoint still verifies, capture goes on into the same chains (in
+# 0.3 as packs, in notary.ledger_packs, after the single entries 0.1 and 0.2
+# wrote, kept in notary.ledger_entries; in 0.4 hashed in format 2, after
+# the format-1 entries of before), old and new entries verify together,
+# tampering with any of them is still found, and what the upgrades add
+# carries COMMENTs and grants nothing to PUBLIC.  (CREATE
 # EXTENSION itself runs the 0.1 script and then this same upgrade chain, so
 # every other test covers the fresh install.)
 
@@ -67,12 +68,12 @@ cmp_ok($entries_02, '>=', $entries_before + 13, "0.2 wrote more entries ($entrie
 is(sql('old_ledger', q{SELECT problem || ': ' || detail FROM notary.verify()}),
 	'', 'verify() finds nothing in the ledger written by 0.1 and 0.2');
 
-# --- upgrade to 0.3 (the default): packed storage --------------------------
-is(sql('old_ledger', q{SELECT default_version FROM pg_available_extensions WHERE name = 'pg_notary'}),
-	'0.3', 'the default version is 0.3');
-sql('old_ledger', 'ALTER EXTENSION pg_notary UPDATE');
+# --- upgrade to 0.3: packed storage -----------------------------------------
+# (The library is 0.4's: with the 0.3 schema it writes what 0.3 wrote,
+# format-1 entries in packs of up to 1.9 kB.)
+sql('old_ledger', q{ALTER EXTENSION pg_notary UPDATE TO '0.3'});
 is(sql('old_ledger', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_notary'}),
-	'0.3', 'ALTER EXTENSION UPDATE reaches the default version');
+	'0.3', 'ALTER EXTENSION UPDATE TO 0.3');
 is(sql('old_ledger', q{SELECT relkind FROM pg_class WHERE oid = 'notary.ledger'::regclass}),
 	'v', 'notary.ledger is a view now');
 is( sql('old_ledger', 'SELECT count(*) FROM notary.ledger_entries') . '/'
@@ -165,6 +166,82 @@ is(sql('old_ledger',
 		'precondition: the value was replaced inside the pack');
 	is(sql('old_ledger', 'SELECT seq || \' \' || problem FROM notary.verify()'),
 		"$new altered_entry", 'an altered packed entry is reported');
+	sql('old_ledger', q{
+		UPDATE notary.ledger_packs p SET entries = s.entries FROM public.saved s
+		 WHERE p.chain_id = s.chain_id AND p.first_pos = s.first_pos;
+		ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+		DROP TABLE public.saved;
+	});
+	is(sql('old_ledger', 'SELECT count(*) FROM notary.verify()'), '0', 'the pack restored: intact again');
+}
+
+# --- upgrade to 0.4 (the default): format 2, bigger packs ------------------
+is(sql('old_ledger', q{SELECT string_agg(DISTINCT get_byte(entries, 0)::text, ',') FROM notary.ledger_packs}),
+	'1', 'under the 0.3 schema every pack is version 1 (format-1 entries)');
+my $entries_03 = sql('old_ledger', 'SELECT count(*) FROM notary.ledger');
+is(sql('old_ledger', q{SELECT default_version FROM pg_available_extensions WHERE name = 'pg_notary'}),
+	'0.4', 'the default version is 0.4');
+sql('old_ledger', 'ALTER EXTENSION pg_notary UPDATE');
+is(sql('old_ledger', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_notary'}),
+	'0.4', 'ALTER EXTENSION UPDATE reaches the default version');
+is(sql('old_ledger', 'SELECT count(*) FROM notary.ledger'),
+	$entries_03, 'the upgrade to 0.4 neither adds nor removes ledger entries');
+is(sql('old_ledger', q{SELECT string_agg(DISTINCT format_version::text, ',') FROM notary.ledger}),
+	'1', 'every entry written before 0.4 is format 1');
+is(sql('old_ledger', q{SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'notary.ledger_packs'::regclass}),
+	'toast_tuple_target=8160', 'ledger_packs keeps packs of up to 8 kB inline');
+is(sql('old_ledger', q{SELECT problem || ': ' || detail FROM notary.verify()}),
+	'', 'verify() finds nothing in the ledger upgraded to 0.4');
+for my $c ([ '0.1', $cp ], [ '0.2', $cp2 ], [ '0.3', $cp3 ])
+{
+	is(sql('old_ledger',
+			q{SELECT problem FROM notary.verify_checkpoint('} . $c->[1] . q{'::jsonb)}),
+		'', "the checkpoint signed under $c->[0] verifies after the upgrade to 0.4");
+}
+sql('old_ledger', q{
+	INSERT INTO app.contracts VALUES (2000, 'written by 0.4', 1, '3201000000002000');
+	UPDATE app.contracts SET vendor = 'renamed again' WHERE id = 1;
+	DELETE FROM app.contracts WHERE id = 4;
+});
+is(sql('old_ledger', qq{SELECT format_version || ':' || count(*) FROM notary.ledger
+                        WHERE seq > (SELECT max(seq) FROM notary.ledger WHERE format_version = 1)
+                        GROUP BY format_version}),
+	'2:3', 'capture after the upgrade to 0.4 writes format-2 entries');
+is(sql('old_ledger', q{SELECT count(*) FROM notary.ledger_packs WHERE get_byte(entries, 0) = 2}),
+	'3', 'in packs of version 2, one per transaction');
+ok( sql('old_ledger', q{SELECT count(*) FROM notary.ledger n JOIN notary.ledger o
+	                      ON o.chain_id = n.chain_id AND o.chain_pos = n.chain_pos - 1
+	                     WHERE n.format_version = 2 AND o.format_version = 1}) > 0,
+	'a format-2 entry continues a chain of format-1 entries');
+is(sql('old_ledger', q{SELECT problem || ': ' || detail FROM notary.verify()}),
+	'', 'format-1 and format-2 entries verify together');
+is(sql('old_ledger', q{SELECT problem FROM notary.verify_table('app.contracts')}),
+	'', 'verify_table() agrees after changes under 0.4');
+for my $c ([ '0.1', $cp ], [ '0.2', $cp2 ], [ '0.3', $cp3 ])
+{
+	is(sql('old_ledger',
+			q{SELECT problem FROM notary.verify_checkpoint('} . $c->[1] . q{'::jsonb)}),
+		'', "the $c->[0] checkpoint is still consistent with the ledger grown under 0.4");
+}
+my $cp4 = sql('old_ledger', 'SELECT notary.checkpoint()');
+is(sql('old_ledger',
+		q{SELECT problem FROM notary.verify_checkpoint('} . $cp4 . q{'::jsonb)}),
+	'', 'a checkpoint over entries of both formats verifies');
+# a format-2 entry changed inside its pack is found
+{
+	my $new = sql('old_ledger', q{SELECT seq FROM notary.ledger WHERE op = 'INSERT' AND row_image[2] = 'written by 0.4'});
+	sql('old_ledger', q{
+		CREATE TABLE public.saved AS SELECT * FROM notary.ledger_packs;
+		ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+		UPDATE notary.ledger_packs
+		   SET entries = overlay(entries PLACING convert_to('WRITTEN', 'UTF8')
+		                 FROM position(convert_to('written by 0.4', 'UTF8') IN entries) FOR 7)
+		 WHERE position(convert_to('written by 0.4', 'UTF8') IN entries) > 0;
+	});
+	is(sql('old_ledger', "SELECT row_image[2] FROM notary.ledger WHERE seq = $new"), 'WRITTEN by 0.4',
+		'precondition: the value was replaced inside the version-2 pack');
+	is(sql('old_ledger', 'SELECT seq || \' \' || problem FROM notary.verify()'),
+		"$new altered_entry", 'an altered format-2 entry is reported');
 	sql('old_ledger', q{
 		UPDATE notary.ledger_packs p SET entries = s.entries FROM public.saved s
 		 WHERE p.chain_id = s.chain_id AND p.first_pos = s.first_pos;
