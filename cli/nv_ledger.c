@@ -186,6 +186,9 @@ struct NvVerifier
 	SealItem   *seals;
 	size_t		nseals;
 	size_t		capseals;
+	/* seqs of the entries with a column reported forged_redaction, ascending */
+	int64_t    *forged;
+	size_t		nforged;
 };
 
 NvVerifier *
@@ -539,10 +542,21 @@ cmp_seal(const void *a, const void *b)
 	return (x->redact_seq > y->redact_seq) - (x->redact_seq < y->redact_seq);
 }
 
+static int
+cmp_seq(const void *a, const void *b)
+{
+	int64_t		x = *(const int64_t *) a;
+	int64_t		y = *(const int64_t *) b;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * Every sealed entry against the seal the newest later REDACT entry that
- * names it records: none is forged_redaction, another seal altered_entry.
- * Its stored entry_hash stood for it in its chain.
+ * names it records: none is forged_redaction (unless a column of it was
+ * reported so already: one finding per entry erased by hand, as
+ * notary.verify() reports it), another seal altered_entry.  Its stored
+ * entry_hash stood for it in its chain.
  */
 static void
 seals_finish(NvVerifier *v)
@@ -565,6 +579,9 @@ seals_finish(NvVerifier *v)
 			j++;
 		while (j < v->nseals && v->seals[j].seq == it->seq)
 			rec = &v->seals[j++];	/* the last: the newest REDACT entry */
+		if (rec == NULL && v->nforged > 0 &&
+			bsearch(&it->seq, v->forged, v->nforged, sizeof(int64_t), cmp_seq) != NULL)
+			continue;			/* one finding per entry erased by hand */
 		if (rec == NULL)
 			f = nv_finding(v->r, "forged_redaction",
 						   "the entry has sealed columns, but no REDACT entry records its seal: a value was erased by hand");
@@ -667,6 +684,11 @@ redactions_finish(NvVerifier *v)
 		f = nv_finding(v->r, "forged_redaction",
 					   "column \"%s\" of this entry was erased, but no REDACT entry records it: a value was changed or erased by hand",
 					   it->column);
+		if (v->nforged == 0 || v->forged[v->nforged - 1] != it->seq)
+		{
+			v->forged = nv_realloc(v->forged, sizeof(int64_t) * (v->nforged + 1));
+			v->forged[v->nforged++] = it->seq;
+		}
 		f->has_seq = f->has_chain = f->has_pos = true;
 		f->seq = it->seq;
 		f->chain_id = it->chain_id;
@@ -1169,6 +1191,7 @@ nv_verifier_free(NvVerifier *v)
 	redactions_free(v->recorded, v->nrecorded);
 	free(v->sealed);
 	free(v->seals);
+	free(v->forged);
 	free(v->system_identifier);
 	free(v->database);
 	free(v->identity_source);
