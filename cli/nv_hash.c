@@ -355,7 +355,7 @@ redacted_record(const NvEntry *e, int i)
  * (docs/redaction.md, docs/format.md "Sealed columns")?  A whole, non-zero
  * number of 34-byte records, positions (the low 15 bits) strictly
  * ascending and within the image, no value left at a redacted position,
- * and sealed records only in format 2.  Returns NULL, or why not.  The
+ * and sealed records only in format 2, with 32 zero bytes for commitment.  Returns NULL, or why not.  The
  * caller has checked that the image has as many values as its layout has
  * columns.
  */
@@ -373,6 +373,8 @@ redacted_why(const NvEntry *e)
 
 		if (redacted_sealed(e, k) && e->format_version != 2)
 			return "a format-1 entry has a sealed column";
+		if (redacted_sealed(e, k) && !sodium_is_zero(e->redacted + k + 2, NV_HASH_LEN))
+			return "a sealed column's record is not followed by 32 zero bytes";
 		if (pos <= last || pos >= e->nvalues)
 			return "a redacted position is out of range or out of order";
 		if (e->values[pos] != NULL)

@@ -16,7 +16,10 @@
  * Against a trusted checkpoint (docs/checkpoints.md): every chain head the
  * checkpoint lists must still be in the ledger (entries_missing) with the
  * same hash (history_rewritten), and the Merkle root over the covered
- * entries must equal entries_root (history_rewritten).  A checkpoint that
+ * entries must equal entries_root (history_rewritten); a sealed entry it
+ * covers must not rest on the seal of a REDACT entry it does not cover
+ * (sealed_after_checkpoint: the checkpoint cannot vouch for what is left
+ * of it).  A checkpoint that
  * is malformed, or not authentic (its fields do not match its digest, it
  * names another key, its signature fails), is not compared.  One of
  * another cluster or database is reported (other_cluster) and, when
@@ -121,8 +124,8 @@ typedef struct SealItem
 	int64_t		redact_seq;		/* records: the REDACT entry's seq */
 	bool		ok;
 	uint8_t		seal[NV_HASH_LEN];
-	int32_t		chain_id;		/* sealed entries: where */
-	int64_t		chain_pos;
+	int32_t		chain_id;		/* where the sealed entry, or the REDACT */
+	int64_t		chain_pos;		/* entry of a recorded seal, is */
 } SealItem;
 
 /* A stored checkpoint's id and the digest its document names. */
@@ -526,6 +529,8 @@ seals_record(NvVerifier *v, const NvEntry *e, json_t *d)
 			continue;			/* a redaction seals only earlier entries */
 		it = seal_add(&v->seals, &v->nseals, &v->capseals, (int64_t) seq);
 		it->redact_seq = e->seq;
+		it->chain_id = e->chain_id;	/* where the REDACT entry is */
+		it->chain_pos = e->chain_pos;
 		it->ok = hex != NULL && strlen(hex) == 2 * NV_HASH_LEN &&
 			nv_hex_decode(hex, it->seal, NV_HASH_LEN) == NV_HASH_LEN;
 	}
@@ -540,6 +545,22 @@ cmp_seal(const void *a, const void *b)
 	if (x->seq != y->seq)
 		return (x->seq > y->seq) - (x->seq < y->seq);
 	return (x->redact_seq > y->redact_seq) - (x->redact_seq < y->redact_seq);
+}
+
+/*
+ * The seal the newest REDACT entry recorded for entry seq, or NULL; *j is
+ * where to start looking in v->seals (sorted), for seqs in ascending order.
+ */
+static SealItem *
+newest_seal(NvVerifier *v, int64_t seq, size_t *j)
+{
+	SealItem   *rec = NULL;
+
+	while (*j < v->nseals && v->seals[*j].seq < seq)
+		(*j)++;
+	while (*j < v->nseals && v->seals[*j].seq == seq)
+		rec = &v->seals[(*j)++];	/* the last: the newest REDACT entry */
+	return rec;
 }
 
 static int
@@ -575,10 +596,7 @@ seals_finish(NvVerifier *v)
 		SealItem   *rec = NULL;
 		NvFinding  *f;
 
-		while (j < v->nseals && v->seals[j].seq < it->seq)
-			j++;
-		while (j < v->nseals && v->seals[j].seq == it->seq)
-			rec = &v->seals[j++];	/* the last: the newest REDACT entry */
+		rec = newest_seal(v, it->seq, &j);
 		if (rec == NULL && v->nforged > 0 &&
 			bsearch(&it->seq, v->forged, v->nforged, sizeof(int64_t), cmp_seq) != NULL)
 			continue;			/* one finding per entry erased by hand */
@@ -1143,6 +1161,62 @@ compare_checkpoint(NvVerifier *v, Tracker *t)
 	}
 }
 
+/* Does checkpoint cp cover position pos of chain? */
+static bool
+covers(const NvCheckpoint *cp, int32_t chain, int64_t pos)
+{
+	int			lo = 0;
+	int			hi = cp->nchains - 1;
+
+	while (lo <= hi && chain >= 0)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		uint32_t	c = cp->chains[mid].chain_id;
+
+		if (c == (uint32_t) chain)
+			return pos >= 1 && (uint64_t) pos <= cp->chains[mid].position;
+		if (c < (uint32_t) chain)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
+
+/*
+ * Sealed entries the checkpoint covers whose content now rests on the seal
+ * of a REDACT entry it does not cover: the checkpoint vouches for their
+ * stored hash only, and what is left of them could have been rewritten and
+ * sealed again since (sealed_after_checkpoint, as
+ * notary.verify_checkpoint() reports it).  After seals_finish (sorted).
+ */
+static void
+check_seals_after(NvVerifier *v, Tracker *t)
+{
+	size_t		i;
+	size_t		j = 0;
+
+	for (i = 0; i < v->nsealed; i++)
+	{
+		SealItem   *it = &v->sealed[i];
+		SealItem   *rec = newest_seal(v, it->seq, &j);
+		NvFinding  *f;
+
+		if (rec == NULL || !covers(&t->cp, it->chain_id, it->chain_pos) ||
+			covers(&t->cp, rec->chain_id, rec->chain_pos))
+			continue;
+		f = nv_finding(v->r, "sealed_after_checkpoint",
+					   "%s covers this entry, but what is left of it is vouched for by the seal of REDACT entry %" PRId64 " (chain %d, position %" PRId64 "), which the checkpoint does not cover: its content cannot be checked against this checkpoint",
+					   t->label, rec->redact_seq, rec->chain_id, rec->chain_pos);
+		f->has_checkpoint = true;
+		f->checkpoint_id = (int64_t) t->cp.checkpoint_id;
+		f->has_seq = f->has_chain = f->has_pos = true;
+		f->seq = it->seq;
+		f->chain_id = it->chain_id;
+		f->chain_pos = it->chain_pos;
+	}
+}
+
 bool
 nv_verifier_finish(NvVerifier *v, NvError *err)
 {
@@ -1159,7 +1233,10 @@ nv_verifier_finish(NvVerifier *v, NvError *err)
 		if (v->trackers[i].digest_ok)
 			check_cluster(v, &v->trackers[i]);
 		if (v->trackers[i].usable)
+		{
 			compare_checkpoint(v, &v->trackers[i]);
+			check_seals_after(v, &v->trackers[i]);
+		}
 	}
 	return true;
 }

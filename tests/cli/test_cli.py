@@ -1023,6 +1023,8 @@ def test_format2(layouts, entries, sk, pk):
     es = sealed([["vendor"]])
     find(es, 3, 3)["entry_hash"] = "cd" * 32
     case("sealed_stored_hash_unlinked", es, [("altered_entry", s33), ("broken_link", q(3, 4))])
+    case("sealed_record_not_zero", sealed([["vendor"]], after=lambda es, reds: find(es, 3, 3).__setitem__(
+        "redacted", "8001" + "00" * 31 + "01")), [("malformed_entry", s33)])
     case("sealed_unsealed_value_back", sealed([["vendor"]], after=lambda es, reds: find(es, 3, 3)["row_image"].__setitem__(
         1, "PT Lain")), [("malformed_entry", s33)])
     # a sealed record in a format-1 entry: format 1 has none
@@ -1042,8 +1044,16 @@ def test_format2(layouts, entries, sk, pk):
     cp_before = make_checkpoint(base, {3: 5, 5: 4, 9: 3}, sk, pk)
     rc, doc, err = nvj("--export", write_lines("f2_cp2.jsonl", export(layouts, es, [cp_before])),
                        "--checkpoint", write("f2_cp2.json", json.dumps(cp_before)), "--public-key", pk)
-    check(rc == 0, "format 2: a checkpoint taken before the sealing verifies after it (the stored hash stands): %s %s"
-          % (problems(doc), err.strip()))
+    check(rc == 1 and pairs(doc) == [("sealed_after_checkpoint", s33)],
+          "format 2: a checkpoint taken before the sealing: the stored hash stands (no history_rewritten), but "
+          "what is left of the entry rests on a seal the checkpoint does not cover: sealed_after_checkpoint "
+          "(got %s %s)" % (pairs(doc), err.strip()))
+    cp_mid = make_checkpoint(es, {3: 5, 5: 4, 9: 3}, sk, pk)
+    rc, doc, err = nvj("--export", write_lines("f2_cp3.jsonl", export(layouts, es, [cp_mid])),
+                       "--checkpoint", write("f2_cp3.json", json.dumps(cp_mid)), "--public-key", pk)
+    check(rc == 1 and pairs(doc) == [("sealed_after_checkpoint", s33)],
+          "format 2: ... also when the checkpoint is taken after the sealing but before its REDACT entry: %s"
+          % pairs(doc))
     covered = sorted(es, key=lambda e: (e["chain_id"], e["chain_pos"]))
     leaves = [bytes.fromhex(e["entry_hash"]) for e in covered]
 
@@ -1974,11 +1984,16 @@ def test_database_redaction(db=REDACT_DB, packed=False):
           label + ": no erased value is left in notary.export() or notary-verify's export (leaked: %s), "
           "the others are" % leaked)
 
-    # a checkpoint taken before the redactions still holds after them
+    # a checkpoint taken before the redactions still holds after them, but
+    # for the entries sealed since: the checkpoint covers their stored hash,
+    # not the seal that now vouches for what is left of them
     sqlp = verify_checkpoint_sql(cp0, pk, db=db)
     rc, doc, err = nvj("--dbname", dburl(db), "--checkpoint", write("red_cp0.json", cp0), "--public-key", pk)
-    check(rc == 0 and sqlp == [], label + ": the checkpoint taken before the redactions verifies after them "
-          "(notary-verify %s, verify_checkpoint() %s)" % (problems(doc), sqlp))
+    nsealed = len([o for o in export_objs(db) if o["type"] == "entry" and fmt.sealed_positions(o)])
+    check(nsealed > 0 and rc == 1 and problems(doc) == sqlp == ["sealed_after_checkpoint"] * nsealed,
+          label + ": the checkpoint taken before the redactions verifies after them, but for the %d entries "
+          "sealed since: sealed_after_checkpoint (notary-verify %s, verify_checkpoint() %s)"
+          % (nsealed, problems(doc), sqlp))
     # proofs of redacted entries, from the extension, checked offline
     psql("SELECT notary.checkpoint()", db=db)
     red_seqs = [int(x) for x in psql("SELECT seq FROM notary.ledger WHERE redacted IS NOT NULL ORDER BY seq",
@@ -2085,6 +2100,9 @@ def test_database_redaction(db=REDACT_DB, packed=False):
          [("altered_entry", budi["seq"])]),
         ("seals_removed", pks.edit_sql({first_redact["seq"]: {"detail": json.dumps(detail)}}),
          [("altered_entry", first_redact["seq"])] + [("forged_redaction", q) for q in only_first]),
+        # a sealed record's 32 bytes are hashed nowhere: they must be zeros
+        ("sealed_record_not_zero", pks.edit_sql({budi["seq"]: {"redacted": budi["redacted"][:-2] + "01"}}),
+         [("malformed_entry", budi["seq"])]),
     ]
     if not packed:
         # format_version of a single entry (a pack's is its version byte)
