@@ -27,6 +27,10 @@ COMMENT ON COLUMN notary.ledger.format_version IS
 ALTER VIEW notary.ledger ALTER COLUMN format_version SET DEFAULT 1;
 COMMENT ON COLUMN notary.ledger.redacted IS
   'redacted columns: (u16 position, 32-byte commitment) each, or (u16 0x8000 + position, 32 zero bytes) for a sealed one; their values and salts are erased (docs/format.md)';
+COMMENT ON COLUMN notary.ledger_entries.redacted IS
+  'redacted columns: (u16 position, 32-byte commitment) each, or (u16 0x8000 + position, 32 zero bytes) for a sealed one; their values and salts are erased (docs/format.md)';
+COMMENT ON COLUMN notary.ledger_entries.entry_hash IS
+  'BLAKE2b-256 over the previous entry''s hash and this entry, in the entry''s format_version (docs/format.md)';
 COMMENT ON COLUMN notary.ledger.entry_hash IS
   'BLAKE2b-256 over the previous entry''s hash and this entry, in the entry''s format_version (docs/format.md)';
 

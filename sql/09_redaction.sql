@@ -384,6 +384,7 @@ CREATE DATABASE notary_seals;
 \c notary_seals
 SET client_min_messages = warning;
 CREATE EXTENSION pg_notary;
+\i sql/include/expect_error.sql
 CREATE SCHEMA s;
 CREATE TABLE s.people (id int PRIMARY KEY, name text, city text, note text);
 SELECT notary.enable('s');
@@ -432,6 +433,62 @@ SELECT encode(l.redacted, 'hex') ~ '^([0-9a-f]{68})*8' AS sealed, length(l.redac
   FROM notary.ledger l WHERE op = 'INSERT' AND row_image[1] = '4';
 SELECT count(*) AS findings FROM notary.verify();
 SELECT * FROM notary.verify_table('s.people');
+-- a checkpoint, then a sealing redaction: verify_checkpoint() says which
+-- covered entries now rest on a seal it does not cover
+CREATE TABLE s.late (id int PRIMARY KEY, who text, amount int);
+SET notary.pack_entries = off;
+INSERT INTO s.late VALUES (1, 'Eka', 100), (2, 'Fajar', 200);
+RESET notary.pack_entries;
+SELECT seq AS l1 FROM notary.ledger WHERE op = 'INSERT' AND row_image[2] = 'Eka' \gset
+SELECT seq AS l2 FROM notary.ledger WHERE op = 'INSERT' AND row_image[2] = 'Fajar' \gset
+SELECT notary.checkpoint() AS cp \gset
+SELECT count(*) AS findings FROM notary.verify_checkpoint(:'cp'::jsonb);
+SELECT notary.classify('s.late', 'who', 'identifier');
+SELECT notary.redact('s.late', '{1}', '{who}', 'erasure request s-4') AS erased;
+SELECT problem, detail ~ ('^entry ' || :l1 || ' ') AS names_it
+  FROM notary.verify_checkpoint(:'cp'::jsonb);
+-- a changed entry is never sealed: redact() refuses (XX001) rather than
+-- make the change pass, and the value stays until the entry is repaired
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+UPDATE notary.ledger_entries SET row_image[3] = '999' WHERE seq = :l2;
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
+SELECT expect_error($$SELECT notary.redact('s.late', '{2}', '{who}', 'erasure request s-5')$$);
+SELECT row_image[2] AS who_kept FROM notary.ledger WHERE seq = :l2;
+ALTER TABLE notary.ledger_entries DISABLE TRIGGER ledger_append_only;
+UPDATE notary.ledger_entries SET row_image[3] = '200' WHERE seq = :l2;
+-- a sealed record must be followed by 32 zero bytes: the erased value
+-- written back there is malformed_entry
+UPDATE notary.ledger_entries SET redacted = '\x8001'::bytea || convert_to(rpad('who=Eka', 32, ' '), 'UTF8') WHERE seq = :l1;
+SELECT seq = :l1 AS at_sealed_entry, problem, detail FROM notary.verify();
+UPDATE notary.ledger_entries SET redacted = '\x8001'::bytea || decode(repeat('00', 32), 'hex') WHERE seq = :l1;
+SELECT count(*) AS findings FROM notary.verify();
+-- a seal is keyed by the seq in decimal, and is 64 lower-case hex digits.
+-- A newer REDACT entry forged with a wrong seal for row 1 (its own hash is
+-- not computed here: altered_entry) replaces the true seal; keyed another
+-- way ('0' before the seq) it names no entry and is ignored; a seal in
+-- upper case never matches
+SELECT max(seq) + 1000 AS fseq FROM notary.ledger \gset
+SELECT table_id AS late_id FROM notary.tables WHERE table_name = 'late' \gset
+\set forged_redact 'INSERT INTO notary.ledger VALUES (' :fseq ', 99, 1, decode(repeat(''00'', 32), ''hex''), decode(repeat(''00'', 32), ''hex''), ''REDACT'', ''7600'', now(), ''x'', ''x'', NULL, NULL, ' :late_id ', NULL, NULL, NULL, NULL, '
+\set findings 'SELECT CASE seq WHEN ' :l1 ' THEN ''row 1'' WHEN ' :fseq ' THEN ''forged REDACT'' ELSE seq::text END AS entry, problem FROM notary.verify() ORDER BY 1, 2;'
+:forged_redact jsonb_build_object('columns', '["who"]'::jsonb, 'entries', jsonb_build_array(:l1),
+  'sealed', jsonb_build_object(:l1::text, repeat('ab', 32))), NULL, 2);
+:findings
+DELETE FROM notary.ledger_entries WHERE seq = :fseq;
+:forged_redact jsonb_build_object('columns', '["who"]'::jsonb, 'entries', jsonb_build_array(:l1),
+  'sealed', jsonb_build_object('0' || :l1::text, repeat('ab', 32))), NULL, 2);
+:findings
+DELETE FROM notary.ledger_entries WHERE seq = :fseq;
+:forged_redact jsonb_build_object('columns', '["who"]'::jsonb, 'entries', jsonb_build_array(:l1),
+  'sealed', jsonb_build_object(:l1::text, repeat('AB', 32))), NULL, 2);
+:findings
+DELETE FROM notary.ledger_entries WHERE seq = :fseq;
+-- a REDACT detail that is no object: reported, verify() goes on
+:forged_redact '[1, 2]', NULL, 2);
+:findings
+DELETE FROM notary.ledger_entries WHERE seq = :fseq;
+ALTER TABLE notary.ledger_entries ENABLE ALWAYS TRIGGER ledger_append_only;
+SELECT count(*) AS findings FROM notary.verify();
 \c notary_redaction
 
 -- redact_subject on a table without a primary key (this once crashed the

@@ -489,7 +489,10 @@ erase_in_entries(HTAB *layouts, int32 table_id, ArrayType *seqs, List *columns,
 		if (!nulls[LEDGER_ATT_REDACTED - 1])
 			img.redacted = DatumGetByteaPP(values[LEDGER_ATT_REDACTED - 1]);
 		if (!ledger_entry_from_values(values, nulls, &e))
-			continue;			/* verify() reports it */
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("ledger entry " INT64_FORMAT " is damaged: its old_digest is not 32 bytes", e.seq),
+					 errhint("Run notary.verify().")));
 		check_entry_intact(l, &e, &img,
 						   (!nulls[3] && VARSIZE_ANY_EXHDR(DatumGetByteaPP(values[3])) == NOTARY_HASH_LEN) ?
 						   (const uint8 *) VARDATA_ANY(DatumGetByteaPP(values[3])) : NULL,

@@ -290,7 +290,8 @@ seals_record(Redactions *r, int64 redact_seq, Jsonb *detail)
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
 
-	if (sealed == NULL || sealed->type != jbvBinary)
+	if (sealed == NULL || sealed->type != jbvBinary ||
+		!JsonContainerIsObject(sealed->val.binary.data))
 		return;
 	it = JsonbIteratorInit(sealed->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -303,15 +304,19 @@ seals_record(Redactions *r, int64 redact_seq, Jsonb *detail)
 			long long	seq;
 			SealItem   *si;
 
+			/* one spelling only: the seq in decimal, the seal in lower-case hex */
 			errno = 0;
 			seq = strtoll(key, &end, 10);
-			if (errno != 0 || end == key || *end != '\0' || seq >= redact_seq)
+			if (errno != 0 || end == key || *end != '\0' || seq >= redact_seq ||
+				strcmp(key, psprintf("%lld", seq)) != 0)
 				continue;		/* a redaction seals only earlier entries */
 			si = seal_item(r, (int64) seq);
 			if (si->recorded_by > redact_seq)
 				continue;
 			si->recorded_by = redact_seq;
 			si->recorded_ok = v.type == jbvString && v.val.string.len == 2 * NOTARY_HASH_LEN &&
+				strspn(pnstrdup(v.val.string.val, v.val.string.len), "0123456789abcdef") ==
+				2 * NOTARY_HASH_LEN &&
 				format_unhex(pnstrdup(v.val.string.val, v.val.string.len), si->recorded,
 							 NOTARY_HASH_LEN);
 		}
@@ -322,15 +327,19 @@ seals_record(Redactions *r, int64 redact_seq, Jsonb *detail)
 static void
 redactions_record(Redactions *r, int64 redact_seq, Jsonb *detail)
 {
-	JsonbValue *cols = getKeyJsonValueFromContainer(&detail->root, "columns", 7, NULL);
-	JsonbValue *ents = getKeyJsonValueFromContainer(&detail->root, "entries", 7, NULL);
+	JsonbValue *cols;
+	JsonbValue *ents;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	List	   *names = NIL;
 	ListCell   *lc;
 
+	if (!JB_ROOT_IS_OBJECT(detail))
+		return;					/* a forged detail: forged_redaction follows */
 	seals_record(r, redact_seq, detail);
+	cols = getKeyJsonValueFromContainer(&detail->root, "columns", 7, NULL);
+	ents = getKeyJsonValueFromContainer(&detail->root, "entries", 7, NULL);
 
 	if (cols == NULL || ents == NULL || cols->type != jbvBinary || ents->type != jbvBinary)
 		return;
