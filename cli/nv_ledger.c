@@ -503,9 +503,9 @@ seal_add(SealItem **items, size_t *n, size_t *cap, int64_t seq)
 
 /*
  * The seals a REDACT entry records: detail {"sealed": {"<seq>": "<hex>"}},
- * for earlier entries only.  The key is read as notary.verify() reads it
- * (strtoll, all of it); a value that is not 32 bytes of hex is a seal that
- * matches nothing.
+ * for earlier entries only (docs/format.md).  A key names an entry only as
+ * its seq in decimal, without sign or leading zeros; a value that is not
+ * 64 lower-case hex digits is a seal that matches nothing.
  */
 static void
 seals_record(NvVerifier *v, const NvEntry *e, json_t *d)
@@ -523,15 +523,21 @@ seals_record(NvVerifier *v, const NvEntry *e, json_t *d)
 		SealItem   *it;
 		const char *hex = json_string_value(val);
 
+		char		canonical[24];
+
 		errno = 0;
 		seq = strtoll(key, &end, 10);
-		if (errno != 0 || end == key || *end != '\0' || seq >= e->seq)
-			continue;			/* a redaction seals only earlier entries */
+		if (errno != 0 || end == key || *end != '\0')
+			continue;
+		snprintf(canonical, sizeof(canonical), "%lld", seq);
+		if (strcmp(key, canonical) != 0 || seq >= e->seq)
+			continue;			/* no entry, or not an earlier one */
 		it = seal_add(&v->seals, &v->nseals, &v->capseals, (int64_t) seq);
 		it->redact_seq = e->seq;
 		it->chain_id = e->chain_id;	/* where the REDACT entry is */
 		it->chain_pos = e->chain_pos;
 		it->ok = hex != NULL && strlen(hex) == 2 * NV_HASH_LEN &&
+			strspn(hex, "0123456789abcdef") == 2 * NV_HASH_LEN &&
 			nv_hex_decode(hex, it->seal, NV_HASH_LEN) == NV_HASH_LEN;
 	}
 }

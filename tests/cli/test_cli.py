@@ -990,6 +990,21 @@ def test_format2(layouts, entries, sk, pk):
         "detail", reds[0]["detail"].replace(json.loads(reds[0]["detail"])["sealed"][str(s33)], "zz"))),
         [("altered_entry", s33)])
     case("sealed_no_seal", sealed([["vendor"]], seals=[[]]), [("forged_redaction", s33)])
+
+    def respell(key=None, value=None):
+        """Write the seal of (3, 3) in the REDACT entry under another key or value spelling."""
+        def change(es, reds):
+            d = json.loads(reds[0]["detail"])
+            seal = d["sealed"].pop(str(s33))
+            d["sealed"][key(s33) if key else str(s33)] = value(seal) if value else seal
+            reds[0]["detail"] = json.dumps(d)
+        return change
+    # one spelling only: the seq in decimal (any other key names no entry),
+    # the seal in lower-case hex (any other is a seal that does not match)
+    for name, key in (("leading_zero", lambda q: "0%d" % q), ("plus", lambda q: "+%d" % q),
+                      ("space", lambda q: " %d" % q)):
+        case("sealed_key_" + name, sealed([["vendor"]], after=respell(key=key)), [("forged_redaction", s33)])
+    case("sealed_upper_hex", sealed([["vendor"]], after=respell(value=str.upper)), [("altered_entry", s33)])
     # no REDACT entry at all: the column is unrecorded, and so is the seal;
     # one finding for the entry erased by hand, as notary.verify() reports it
     es = sealed([["vendor"]])
