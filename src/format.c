@@ -239,11 +239,12 @@ format_column_commitment(const char *value, const uint8 *salt, int saltlen,
 }
 
 /*
- * The commitment kept for a redacted column of img, or NULL if column i is
- * not redacted.  img->redacted holds (u16 position, commitment) records.
+ * The record of column i in img->redacted, kept or sealed, or NULL if the
+ * column is not redacted.  The records are (u16 position, commitment), the
+ * position with NOTARY_SEALED_FLAG for a sealed column (32 zero bytes).
  */
 const uint8 *
-format_redacted_commitment(const NotaryImage *img, int i)
+format_redacted_record(const NotaryImage *img, int i)
 {
 	const uint8 *r;
 	int			n;
@@ -254,9 +255,18 @@ format_redacted_commitment(const NotaryImage *img, int i)
 	r = (const uint8 *) VARDATA_ANY(img->redacted);
 	n = VARSIZE_ANY_EXHDR(img->redacted) / NOTARY_REDACTED_LEN;
 	for (k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
-		if (((r[0] << 8) | r[1]) == i)
-			return r + 2;
+		if ((((r[0] << 8) | r[1]) & ~NOTARY_SEALED_FLAG) == i)
+			return r;
 	return NULL;
+}
+
+/* The commitment kept for column i of img, or NULL (not redacted, or sealed). */
+const uint8 *
+format_redacted_commitment(const NotaryImage *img, int i)
+{
+	const uint8 *r = format_redacted_record(img, i);
+
+	return (r != NULL && !(r[0] & (NOTARY_SEALED_FLAG >> 8))) ? r + 2 : NULL;
 }
 
 /*
@@ -388,18 +398,9 @@ hash_entry_tail(Hasher *h, const NotaryEntry *e)
 static bool
 column_sealed(const NotaryImage *img, int i)
 {
-	const uint8 *r;
-	int			n;
-	int			k;
+	const uint8 *r = format_redacted_record(img, i);
 
-	if (img->redacted == NULL)
-		return false;
-	r = (const uint8 *) VARDATA_ANY(img->redacted);
-	n = VARSIZE_ANY_EXHDR(img->redacted) / NOTARY_REDACTED_LEN;
-	for (k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
-		if (((r[0] << 8) | r[1]) == (NOTARY_SEALED_FLAG | i))
-			return true;
-	return false;
+	return r != NULL && (r[0] & (NOTARY_SEALED_FLAG >> 8));
 }
 
 /* Does img have a sealed column? */
@@ -511,6 +512,28 @@ format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e, uint8 *out)
 		hash_u8(&h, 0);
 	hash_entry_tail(&h, e);
 	hash_end(&h, out);
+}
+
+/*
+ * The seq a key of a REDACT entry's "sealed" object names: the seq in
+ * decimal without sign or leading zeros, the one spelling accepted (so
+ * that every verifier reads the same object the same way); false for any
+ * other key.
+ */
+bool
+format_seal_key(const char *key, int64 *seq)
+{
+	char	   *end;
+	long long	v;
+
+	if (key[0] < '0' || key[0] > '9' || (key[0] == '0' && key[1] != '\0'))
+		return false;
+	errno = 0;
+	v = strtoll(key, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*seq = (int64) v;
+	return true;
 }
 
 /*
