@@ -152,6 +152,7 @@ extern void format_layout_digest(int32 table_id, const char *schema_name,
 								 int nkeys, const int16 *keys,
 								 int npersonal, const int16 *personal,
 								 uint8 *out);
+extern const uint8 *format_redacted_record(const NotaryImage *img, int i);
 extern const uint8 *format_redacted_commitment(const NotaryImage *img, int i);
 extern void format_column_commitment(const char *value, const uint8 *salt,
 									 int saltlen, uint8 *out);
@@ -166,6 +167,7 @@ extern void format_row_digest(const uint8 *layout_digest,
 extern void format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e,
 							  uint8 *out);
 extern bool format_image_sealed(const NotaryImage *img);
+extern bool format_seal_key(const char *key, int64 *seq);
 extern void format_entry_seal(const uint8 *stored_hash, const uint8 *prev_hash,
 							  const NotaryEntry *e, uint8 *out);
 extern char *format_hex(const uint8 *bytes, int len);

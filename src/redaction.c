@@ -199,23 +199,6 @@ notary_classify(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* The record of column p in img->redacted (kept or sealed), or NULL. */
-static const uint8 *
-redacted_record(const NotaryImage *img, int p)
-{
-	const uint8 *r;
-	int			n;
-
-	if (img->redacted == NULL)
-		return NULL;
-	r = (const uint8 *) VARDATA_ANY(img->redacted);
-	n = VARSIZE_ANY_EXHDR(img->redacted) / NOTARY_REDACTED_LEN;
-	for (int k = 0; k < n; k++, r += NOTARY_REDACTED_LEN)
-		if ((((r[0] << 8) | r[1]) & ~NOTARY_SEALED_FLAG) == p)
-			return r;
-	return NULL;
-}
-
 /*
  * Erase the named columns from one image (of layout l) of an entry of the
  * given format: value and salt go, and a record joins img->redacted
@@ -250,7 +233,7 @@ erase_in_image(const LayoutInfo *l, NotaryImage *img, int format_version,
 	initStringInfo(&red);
 	for (p = 0, personal_rank = 0; p < l->ncols; p++)
 	{
-		const uint8 *kept = redacted_record(img, p);
+		const uint8 *kept = format_redacted_record(img, p);
 		bool		personal = (personal_rank < l->npersonal && l->personal[personal_rank] == p);
 		bool		wanted = false;
 		uint8		commit[NOTARY_HASH_LEN];
@@ -370,14 +353,11 @@ recorded_seals_load(int32 table_id)
 		int64		rseq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 		char	   *key = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 		char	   *val = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
-		char	   *end;
-		long long	seq;
+		int64		seq;
 		bool		found;
 		RecordedSeal *rs;
 
-		errno = 0;
-		seq = strtoll(key, &end, 10);
-		if (errno != 0 || end == key || *end != '\0' || seq >= rseq)
+		if (!format_seal_key(key, &seq) || seq >= rseq)
 			continue;
 		rs = hash_search(h, &seq, HASH_ENTER, &found);
 		rs->redact_seq = rseq;	/* ascending: the newest wins */

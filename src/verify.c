@@ -300,17 +300,13 @@ seals_record(Redactions *r, int64 redact_seq, Jsonb *detail)
 			key = pnstrdup(v.val.string.val, v.val.string.len);
 		else if (tok == WJB_VALUE && key != NULL)
 		{
-			char	   *end;
-			long long	seq;
+			int64		seq;
 			SealItem   *si;
 
 			/* one spelling only: the seq in decimal, the seal in lower-case hex */
-			errno = 0;
-			seq = strtoll(key, &end, 10);
-			if (errno != 0 || end == key || *end != '\0' || seq >= redact_seq ||
-				strcmp(key, psprintf("%lld", seq)) != 0)
+			if (!format_seal_key(key, &seq) || seq >= redact_seq)
 				continue;		/* a redaction seals only earlier entries */
-			si = seal_item(r, (int64) seq);
+			si = seal_item(r, seq);
 			if (si->recorded_by > redact_seq)
 				continue;
 			si->recorded_by = redact_seq;
