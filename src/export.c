@@ -28,7 +28,7 @@ const char *const export_layouts_sql =
 /*
  * Entry lines.  Before 0.4 (the library is new, ALTER EXTENSION UPDATE has
  * not run yet) there is no column format_version, and every entry is
- * format 1.
+ * format 1: the lines leave it out, as notary-verify's own query does.
  */
 #define EXPORT_ENTRIES_SQL(format) \
 "SELECT pg_catalog.json_build_object('type', 'entry', 'seq', seq, 'chain_id', chain_id, "\
@@ -40,14 +40,14 @@ const char *const export_layouts_sql =
 "'table_id', table_id, 'layout_id', layout_id, 'row_image', row_image, "\
 "'row_salts', pg_catalog.encode(row_salts, 'hex'), "\
 "'old_digest', pg_catalog.encode(old_digest, 'hex'), 'detail', detail::text, "\
-"'redacted', pg_catalog.encode(redacted, 'hex'), 'format_version', " format ")::text "\
+"'redacted', pg_catalog.encode(redacted, 'hex')" format ")::text "\
 "FROM notary.ledger"
 
 const char *
 export_entries_sql(void)
 {
 	return notary_catalog()->max_format == 2 ?
-		EXPORT_ENTRIES_SQL("format_version") : EXPORT_ENTRIES_SQL("1");
+		EXPORT_ENTRIES_SQL(", 'format_version', format_version") : EXPORT_ENTRIES_SQL("");
 }
 
 static void
