@@ -145,8 +145,8 @@ def row_digest(ldigest, values, personal):
     return h.digest()
 
 
-def entry_hash(prev, e, img_digest):
-    h = begin("entry")
+def feed_entry_head(h, prev, e):
+    """The fields every entry hash begins with, after its tag (both formats)."""
     h.update(prev)
     u64(h, e["seq"])
     u32(h, e["chain_id"])
@@ -163,6 +163,11 @@ def entry_hash(prev, e, img_digest):
     else:
         u8(h, 1)
         u32(h, e["table_id"])
+
+
+def entry_hash(prev, e, img_digest):
+    h = begin("entry")
+    feed_entry_head(h, prev, e)
     if img_digest is None:
         u8(h, 0)
     else:
@@ -223,22 +228,7 @@ def sealed_positions(e):
 def _feed_v2(h, prev, e, ldigest, personal, in_seal):
     """Feed h every byte the format-2 entry hash hashes after its tag (the M
     of a seal).  A sealed column is u8 3 when in_seal, else SealedEntry."""
-    h.update(prev)
-    u64(h, e["seq"])
-    u32(h, e["chain_id"])
-    u64(h, e["chain_pos"])
-    string(h, e["op"])
-    u64(h, int(e["xid"]))
-    u64(h, e["logged_at_us"])
-    string(h, e["session_user_name"])
-    string(h, e["current_user_name"])
-    opt_string(h, e["application_name"])
-    opt_string(h, e["client_addr"])
-    if e["table_id"] is None:
-        u8(h, 0)
-    else:
-        u8(h, 1)
-        u32(h, e["table_id"])
+    feed_entry_head(h, prev, e)
     if ldigest is None:
         u8(h, 0)
     else:
