@@ -51,14 +51,10 @@ capture_row(RelInfo *ri, Relation rel, const char *op, HeapTuple tuple,
 	e.op = op;
 	e.has_table = true;
 	e.table_id = ri->table_id;
-	e.has_image = true;
 	e.layout_id = ri->layout_id;
 	relinfo_build_image(ri, tupdesc, tuple, true, &img);
 	/* hashed by ledger_append(), in the format of the installed schema */
-	e.layout_digest = ri->layout_digest;
-	e.image = &img;
-	e.personal = ri->personal;
-	e.npersonal = ri->npersonal;
+	format_entry_image(&e, ri->layout_digest, &img, ri->personal, ri->npersonal);
 	if (old_tuple != NULL)
 	{
 		NotaryImage old;
@@ -68,7 +64,7 @@ capture_row(RelInfo *ri, Relation rel, const char *op, HeapTuple tuple,
 						  e.old_digest);
 		e.has_old = true;
 	}
-	ledger_append(&e, &img);
+	ledger_append(&e);
 }
 
 PG_FUNCTION_INFO_V1(notary_capture);

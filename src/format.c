@@ -403,6 +403,22 @@ column_sealed(const NotaryImage *img, int i)
 	return r != NULL && (r[0] & (NOTARY_SEALED_FLAG >> 8));
 }
 
+/*
+ * Give an entry its row image: the layout's recomputed digest and personal
+ * columns come with it, since format 2 hashes the image with the entry
+ * (format 1 hashes e->image_digest, which the caller computes).
+ */
+void
+format_entry_image(NotaryEntry *e, const uint8 *layout_digest,
+				   const NotaryImage *img, const int16 *personal, int npersonal)
+{
+	e->has_image = true;
+	e->layout_digest = layout_digest;
+	e->image = img;
+	e->personal = personal;
+	e->npersonal = npersonal;
+}
+
 /* Does img have a sealed column? */
 bool
 format_image_sealed(const NotaryImage *img)

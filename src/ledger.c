@@ -183,6 +183,8 @@ typedef struct PackBuffer
 	int64		first_pos;			/* the others follow: first_pos + n - 1 is the last */
 	uint64		xid;
 	int			format_version; /* of every entry of the pack */
+	int			target;			/* stored when the body reaches this */
+	int			max;			/* an entry past this starts the next pack */
 	SubTransactionId owner;
 } PackBuffer;
 
@@ -633,6 +635,9 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 		pack.first_pos = e->chain_pos;
 		pack.xid = e->xid;
 		pack.format_version = e->format_version;
+		/* bigger packs only where toast_tuple_target keeps them inline (0.4) */
+		pack.target = notary_catalog()->max_format == 2 ? PACK_TARGET_BYTES : PACK_TARGET_BYTES_V1;
+		pack.max = notary_catalog()->max_format == 2 ? PACK_MAX_BYTES : PACK_MAX_BYTES_V1;
 		pack.owner = cur;
 	}
 	{
@@ -640,8 +645,7 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 		int			before = pack.body.len;
 
 		pack_add(&pack.body, &pack.cur, e, logged_at, img, hash);
-		if (pack.body.len > (notary_catalog()->max_format == 2 ? PACK_MAX_BYTES : PACK_MAX_BYTES_V1) &&
-			pack.n > 0)
+		if (pack.body.len > pack.max && pack.n > 0)
 		{
 			/* too big for this pack: store it without, start the next */
 			pack.body.len = before;
@@ -653,20 +657,21 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 		MemoryContextSwitchTo(old);
 	}
 	pack.n++;
-	if (pack.body.len >= (notary_catalog()->max_format == 2 ? PACK_TARGET_BYTES : PACK_TARGET_BYTES_V1))
+	if (pack.body.len >= pack.target)
 		pack_flush();
 	return true;
 }
 
 /*
- * Append an entry.  The caller fills op, the table, image and old digests
- * and detail; this fills sequence, chain, who, when and the hash, and
- * inserts.  img may be NULL when the entry has no row image.
+ * Append an entry.  The caller fills op, the table, the row image
+ * (format_entry_image), the old digest and detail; this fills sequence,
+ * chain, who, when and the hash, and inserts.
  */
 void
-ledger_append(NotaryEntry *e, const NotaryImage *img)
+ledger_append(NotaryEntry *e)
 {
 	const NotaryCatalog *cat = notary_catalog();
+	const NotaryImage *img = e->has_image ? e->image : NULL;
 	uint8		prev[NOTARY_HASH_LEN];
 	uint8		hash[NOTARY_HASH_LEN];
 	Datum		values[LEDGER_NATTS];
@@ -742,5 +747,5 @@ ledger_append_event(const char *op, bool has_table, int32 table_id,
 	e.has_table = has_table;
 	e.table_id = table_id;
 	e.detail = detail_json ? canonical_json(detail_json) : NULL;
-	ledger_append(&e, NULL);
+	ledger_append(&e);
 }

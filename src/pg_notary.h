@@ -166,6 +166,9 @@ extern void format_row_digest(const uint8 *layout_digest,
 							  uint8 *out);
 extern void format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e,
 							  uint8 *out);
+extern void format_entry_image(NotaryEntry *e, const uint8 *layout_digest,
+							   const NotaryImage *img, const int16 *personal,
+							   int npersonal);
 extern bool format_image_sealed(const NotaryImage *img);
 extern bool format_seal_key(const char *key, int64 *seq);
 extern void format_entry_seal(const uint8 *stored_hash, const uint8 *prev_hash,
@@ -328,7 +331,7 @@ extern void chain_advance(int64 pos, const uint8 *hash);
 /* ---- ledger.c ---- */
 
 extern void ledger_init(void);
-extern void ledger_append(NotaryEntry *e, const NotaryImage *img);
+extern void ledger_append(NotaryEntry *e);
 extern void ledger_append_event(const char *op, bool has_table, int32 table_id,
 								const char *detail_json);
 extern void ledger_flush(void);

@@ -301,11 +301,7 @@ note_seal(const LayoutInfo *l, NotaryEntry *e, const NotaryImage *img,
 
 	if (e->format_version != 2 || !format_image_sealed(img))
 		return;
-	e->has_image = true;
-	e->layout_digest = l->digest;
-	e->image = img;
-	e->personal = l->personal;
-	e->npersonal = l->npersonal;
+	format_entry_image(e, l->digest, img, l->personal, l->npersonal);
 	format_entry_seal(stored, prev, e, seal);
 	*sealed = lappend(*sealed, psprintf("\"" INT64_FORMAT "\": \"%s\"",
 										e->seq, format_hex(seal, NOTARY_HASH_LEN)));
@@ -380,11 +376,7 @@ check_entry_intact(const LayoutInfo *l, NotaryEntry *e, const NotaryImage *img,
 
 	if (e->format_version != 2)
 		return;					/* format 1 stays checkable after erasure */
-	e->has_image = true;
-	e->layout_digest = l->digest;
-	e->image = img;
-	e->personal = l->personal;
-	e->npersonal = l->npersonal;
+	format_entry_image(e, l->digest, img, l->personal, l->npersonal);
 	if (prev == NULL || stored == NULL)
 		ok = false;
 	else if (!format_image_sealed(img))

@@ -481,18 +481,12 @@ recompute_entry(LedgerRow *t, HTAB *layouts, const uint8 *prev,
 			*why = "the salts do not fit the layout's personal columns";
 			return false;
 		}
-		e.has_image = true;
+		format_entry_image(&e, l->digest, &img, l->personal, l->npersonal);
 		if (e.format_version == 1)
 			format_image_digest(l->digest, &img, l->personal, l->npersonal,
 								e.image_digest);
 		else
-		{
-			e.layout_digest = l->digest;
-			e.image = &img;
-			e.personal = l->personal;
-			e.npersonal = l->npersonal;
 			*sealed = format_image_sealed(&img);
-		}
 	}
 	else
 	{
