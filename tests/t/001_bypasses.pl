@@ -345,6 +345,11 @@ is( sql("SELECT count(*) FROM notary.ledger_entries e JOIN notary.tables t USING
           WHERE t.table_name = 'owned' AND e.row_image[1] = '6'") . '/'
 	  . sql("SELECT count(*) FROM notary.entries WHERE table_name = 'owned' AND row_data->>'id' = '6'"),
 	'0/1', "alice's notary.pack_entries = off, set before pg_notary was loaded, is not taken");
+# The entry format (0.4) likewise: superuser only, and 1 or 2.
+refused("INSERT INTO app.owned VALUES (7, 'by alice'); SET notary.entry_format = 1", '42501',
+	'only a superuser may set notary.entry_format', 'alice');
+refused('SELECT notary.canonical(1); SET notary.entry_format = 3', '22023',
+	'notary.entry_format takes 1 or 2, not 3');
 
 # notary.ledger is a view: UPDATE and DELETE through it are refused by its
 # INSTEAD OF trigger, TRUNCATE by PostgreSQL itself.  The tables that store
