@@ -41,3 +41,14 @@ COMMENT ON COLUMN notary.ledger.entry_hash IS
 -- target (the default, 2 kB, kept packs under 2 kB): one heap and one index
 -- insertion per about 70 bulk-loaded rows instead of 17.
 ALTER TABLE notary.ledger_packs SET (toast_tuple_target = 8160);
+
+-- ===========================================================================
+-- seq in blocks
+-- ===========================================================================
+-- One nextval serves up to 32 captured rows of one statement (src/ledger_seq.c
+-- says when a block may serve an entry).  Still CACHE 1: a number is taken
+-- while its rows are locked, so seq keeps the order of row locks.  The
+-- numbers a statement does not use are skipped.
+ALTER SEQUENCE notary.ledger_seq INCREMENT BY 32;
+COMMENT ON SEQUENCE notary.ledger_seq IS
+  'pg_notary: global order of ledger entries (CACHE 1, so it agrees with row-lock order; each nextval gives a block of INCREMENT numbers to the rows of one statement, and the rest are skipped)';

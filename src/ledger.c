@@ -8,8 +8,8 @@
  * into the heap and its indexes (CatalogTupleInsert), without SPI, without
  * a privilege check (application roles have none on the ledger) and
  * without firing the ledger's own guard triggers, which only refuse
- * UPDATE, DELETE and TRUNCATE.  The sequence has CACHE 1, so numbers agree
- * with the order in which row locks were granted.
+ * UPDATE, DELETE and TRUNCATE.  Its seq comes from ledger_seq.c, in the
+ * order in which row locks were granted.
  *
  * The ledger and its indexes are opened once per transaction, not once per
  * entry (that was 6% of a bulk INSERT and 2 to 3% of TPC-B, issue 6): under
@@ -41,7 +41,6 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_type.h"
-#include "commands/sequence.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
@@ -332,6 +331,7 @@ ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		if (open_packs.rel != NULL && open_packs.subid >= mySubid)
 			openrel_close(&open_packs);
 	}
+	ledger_seq_end_block();
 	if (event == SUBXACT_EVENT_ABORT_SUB && pack.n > 0 && pack.owner >= mySubid)
 		pack_discard();
 	else if (event == SUBXACT_EVENT_COMMIT_SUB && pack.n > 0 && pack.owner == mySubid)
@@ -358,6 +358,7 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		((TransactionStmt *) pstmt->utilityStmt)->kind == TRANS_STMT_SAVEPOINT)
 		ledger_flush();
 	ledger_close_xact();
+	ledger_seq_end_block();
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 							params, queryEnv, dest, qc);
@@ -365,6 +366,7 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 	ledger_close_xact();
+	ledger_seq_end_block();
 }
 
 static void ledger_xact_callback(XactEvent event, void *arg);
@@ -686,7 +688,8 @@ ledger_append(NotaryEntry *e)
 				 errmsg("pg_notary cannot record a change made while its transaction commits"),
 				 errdetail("Something ran at pre-commit, after pg_notary stored the transaction's entries, and changed a captured table."),
 				 errhint("Make the change before COMMIT.")));
-	e->seq = nextval_internal(cat->ledger_seq_oid, false);
+	/* captured rows (the entries with an image) share a block of numbers */
+	e->seq = ledger_seq_next(cat->ledger_seq_oid, e->has_image);
 	e->xid = U64FromFullTransactionId(GetTopFullTransactionId());
 	e->logged_at_us = (int64) now + UNIX_EPOCH_OFFSET_US;
 	e->session_user_name = role_name(GetSessionUserId(), &cached_session_oid,

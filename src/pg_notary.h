@@ -331,6 +331,9 @@ extern void chain_advance(int64 pos, const uint8 *hash);
 /* ---- ledger.c ---- */
 
 extern void ledger_init(void);
+extern void ledger_seq_init(void);
+extern int64 ledger_seq_next(Oid seq_relid, bool captured_row);
+extern void ledger_seq_end_block(void);
 extern void ledger_append(NotaryEntry *e);
 extern void ledger_append_event(const char *op, bool has_table, int32 table_id,
 								const char *detail_json);

@@ -1,0 +1,108 @@
+-- seq numbers come in blocks (src/ledger_seq.c): one nextval of
+-- notary.ledger_seq (INCREMENT BY 32) numbers up to 32 captured rows of one
+-- statement's AFTER trigger batch.  A block may only number rows locked
+-- before it was taken, so it ends with the batch, whenever a statement runs
+-- in between, and for every entry that is not a captured row.
+-- (tests/isolation/specs/seq_blocks.spec shows the order of row locks kept
+-- when another session writes the same row meanwhile.)
+CREATE DATABASE notary_seq_blocks;
+\c notary_seq_blocks
+SET client_min_messages = warning;
+CREATE EXTENSION pg_notary;
+SELECT seqincrement, seqcache FROM pg_sequence WHERE seqrelid = 'notary.ledger_seq'::regclass;
+CREATE SCHEMA app;
+CREATE TABLE app.t (id int PRIMARY KEY, v text);
+CREATE TABLE app.t2 (id serial PRIMARY KEY, note text);
+INSERT INTO app.t VALUES (1, 'a'), (2, 'b'), (3, 'c');
+SELECT notary.enable('app');
+CREATE FUNCTION app.table_of(seq bigint) RETURNS text LANGUAGE sql AS $$
+  SELECT t.relid::text FROM notary.ledger l JOIN notary.tables t USING (table_id)
+   WHERE l.seq = $1
+$$;
+
+-- the baseline's 3 SNAPSHOT entries share a block; the BASELINE entry (not a
+-- captured row) takes a fresh number, the start of the next block
+SELECT max(seq) - min(seq) AS snapshot_spread,
+       (SELECT seq FROM notary.ledger WHERE op = 'BASELINE' AND table_id = (SELECT table_id FROM notary.tables WHERE relid = 'app.t'::regclass))
+         - min(seq) AS baseline_after_block_start
+  FROM notary.ledger WHERE op = 'SNAPSHOT';
+
+-- 100 rows of one statement: 100 consecutive numbers from 4 blocks
+SELECT max(seq) AS before_insert FROM notary.ledger \gset
+INSERT INTO app.t SELECT g, 'v' || g FROM generate_series(10, 109) g;
+SELECT count(*) AS entries, max(seq) - min(seq) AS spread, min(seq) - :before_insert AS first_gap
+  FROM notary.ledger WHERE seq > :before_insert;
+
+-- the next statement takes a block of its own: the rest of the last one
+-- (100 = 3 * 32 + 4) is skipped
+SELECT max(seq) AS before_next FROM notary.ledger \gset
+INSERT INTO app.t VALUES (110, 'next statement');
+SELECT seq - :before_next AS gap FROM notary.ledger WHERE seq > :before_next;
+
+-- COPY's rows share a block too
+SELECT max(seq) AS before_copy FROM notary.ledger \gset
+COPY app.t FROM stdin;
+200	c1
+201	c2
+202	c3
+\.
+SELECT count(*) AS entries, max(seq) - min(seq) AS spread FROM notary.ledger WHERE seq > :before_copy;
+
+-- A function the statement calls writes an entry (app.t2) before the
+-- statement's own rows are locked: the statement's rows are numbered after
+-- every one of the function's entries, never from the function's block.
+CREATE FUNCTION app.note(k int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO app.t2 (note) VALUES ('before row ' || k);
+  RETURN k;
+END
+$$;
+SELECT max(seq) AS before_nested FROM notary.ledger \gset
+INSERT INTO app.t SELECT app.note(g) FROM generate_series(300, 302) g;
+SELECT app.table_of(seq), op, seq - lag(seq) OVER (ORDER BY seq) > 1 AS new_block
+  FROM notary.ledger WHERE seq > :before_nested ORDER BY seq;
+
+-- A user's AFTER ROW trigger that writes (app.t2) runs between the capture
+-- of one row and the next: each captured row after it takes a new block,
+-- numbered after the trigger's entry.
+CREATE FUNCTION app.echo() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO app.t2 (note) VALUES ('echo ' || NEW.id);
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER zz_echo AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION app.echo();
+SELECT max(seq) AS before_echo FROM notary.ledger \gset
+INSERT INTO app.t VALUES (400, 'x'), (401, 'y');
+SELECT app.table_of(seq), op, row_image[2] AS v
+  FROM notary.ledger WHERE seq > :before_echo AND op <> 'DDL' ORDER BY seq;
+DROP TRIGGER zz_echo ON app.t;
+
+-- In one transaction, each statement takes its own block: a block never
+-- outlives its statement.
+SELECT max(seq) AS before_xact FROM notary.ledger \gset
+BEGIN;
+INSERT INTO app.t VALUES (500, 'first');
+INSERT INTO app.t VALUES (501, 'second');
+SAVEPOINT s;
+INSERT INTO app.t VALUES (502, 'rolled back');
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO app.t VALUES (503, 'after the rollback');
+COMMIT;
+SELECT row_image[1] AS id, seq - lag(seq) OVER (ORDER BY seq) AS gap
+  FROM notary.ledger WHERE seq > :before_xact ORDER BY seq;
+
+-- With INCREMENT BY 1 every entry takes its own number, without gaps.
+ALTER SEQUENCE notary.ledger_seq INCREMENT BY 1;
+SELECT max(seq) AS before_inc1 FROM notary.ledger \gset
+INSERT INTO app.t SELECT g, 'inc 1' FROM generate_series(600, 609) g;
+INSERT INTO app.t VALUES (610, 'inc 1');
+SELECT count(*) AS entries, min(seq) - :before_inc1 AS first_gap, max(seq) - min(seq) AS spread
+  FROM notary.ledger WHERE seq > :before_inc1 AND op <> 'DDL';
+ALTER SEQUENCE notary.ledger_seq INCREMENT BY 32;
+
+SELECT count(*) AS findings FROM notary.verify();
+SELECT count(*) AS findings FROM notary.verify_table('app.t');
+SELECT count(*) AS findings FROM notary.verify_table('app.t2');
+\c contrib_regression
+DROP DATABASE notary_seq_blocks;
