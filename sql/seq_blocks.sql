@@ -20,14 +20,16 @@ CREATE FUNCTION app.table_of(seq bigint) RETURNS text LANGUAGE sql AS $$
    WHERE l.seq = $1
 $$;
 
--- the baseline's 3 SNAPSHOT entries share a block; the BASELINE entry (not a
--- captured row) takes a fresh number, the start of the next block
+-- the baseline's 3 SNAPSHOT entries share a block (the 32 numbers up to
+-- what nextval returned); the BASELINE entry (not a captured row) takes a
+-- number of its own, 32 past the end of that block
 SELECT max(seq) - min(seq) AS snapshot_spread,
        (SELECT seq FROM notary.ledger WHERE op = 'BASELINE' AND table_id = (SELECT table_id FROM notary.tables WHERE relid = 'app.t'::regclass))
-         - min(seq) AS baseline_after_block_start
+         - (min(seq) + 31) AS baseline_after_block_end
   FROM notary.ledger WHERE op = 'SNAPSHOT';
 
--- 100 rows of one statement: 100 consecutive numbers from 4 blocks
+-- 100 rows of one statement: 100 consecutive numbers from 4 blocks, the
+-- first right after the last number handed out
 SELECT max(seq) AS before_insert FROM notary.ledger \gset
 INSERT INTO app.t SELECT g, 'v' || g FROM generate_series(10, 109) g;
 SELECT count(*) AS entries, max(seq) - min(seq) AS spread, min(seq) - :before_insert AS first_gap
@@ -92,13 +94,22 @@ COMMIT;
 SELECT row_image[1] AS id, seq - lag(seq) OVER (ORDER BY seq) AS gap
   FROM notary.ledger WHERE seq > :before_xact ORDER BY seq;
 
--- With INCREMENT BY 1 every entry takes its own number, without gaps.
-ALTER SEQUENCE notary.ledger_seq INCREMENT BY 1;
+-- With INCREMENT BY 1 every entry takes its own number, without gaps.  A
+-- block is the 32 numbers up to the value nextval returned, so a lowered
+-- INCREMENT never hands out a number of an earlier block again: the UPDATE
+-- of rows just inserted from a block comes after them.
+INSERT INTO app.t SELECT g, 'block' FROM generate_series(600, 609) g;
 SELECT max(seq) AS before_inc1 FROM notary.ledger \gset
-INSERT INTO app.t SELECT g, 'inc 1' FROM generate_series(600, 609) g;
+ALTER SEQUENCE notary.ledger_seq INCREMENT BY 1;
+UPDATE app.t SET v = 'inc 1' WHERE id BETWEEN 600 AND 609;
 INSERT INTO app.t VALUES (610, 'inc 1');
 SELECT count(*) AS entries, min(seq) - :before_inc1 AS first_gap, max(seq) - min(seq) AS spread
   FROM notary.ledger WHERE seq > :before_inc1 AND op <> 'DDL';
+SELECT count(*) = count(DISTINCT seq) AS seqs_unique FROM notary.ledger;
+SELECT count(*) AS updates_before_their_insert
+  FROM notary.ledger u JOIN notary.ledger i USING (table_id)
+ WHERE u.op = 'UPDATE' AND i.op = 'INSERT' AND u.row_image[1] = i.row_image[1]
+   AND u.seq < i.seq;
 ALTER SEQUENCE notary.ledger_seq INCREMENT BY 32;
 
 SELECT count(*) AS findings FROM notary.verify();

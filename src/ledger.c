@@ -346,6 +346,9 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					  ParamListInfo params, QueryEnvironment *queryEnv,
 					  DestReceiver *dest, QueryCompletion *qc)
 {
+	bool		copy_from = IsA(pstmt->utilityStmt, CopyStmt) &&
+		((CopyStmt *) pstmt->utilityStmt)->is_from;
+
 	/*
 	 * Store the pack before a statement may change the ledger's tables, and
 	 * before SAVEPOINT, whose subtransaction could not store its parent's
@@ -359,12 +362,28 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		ledger_flush();
 	ledger_close_xact();
 	ledger_seq_end_block();
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-							params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+
+	/*
+	 * COPY FROM fires its AFTER ROW triggers when it has inserted all its
+	 * rows: their entries may share blocks of seq (ledger_seq.c).
+	 */
+	if (copy_from)
+		ledger_seq_scope_begin();
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		if (copy_from)
+			ledger_seq_scope_end();
+	}
+	PG_END_TRY();
 	ledger_close_xact();
 	ledger_seq_end_block();
 }
@@ -688,8 +707,7 @@ ledger_append(NotaryEntry *e)
 				 errmsg("pg_notary cannot record a change made while its transaction commits"),
 				 errdetail("Something ran at pre-commit, after pg_notary stored the transaction's entries, and changed a captured table."),
 				 errhint("Make the change before COMMIT.")));
-	/* captured rows (the entries with an image) share a block of numbers */
-	e->seq = ledger_seq_next(cat->ledger_seq_oid, e->has_image);
+	e->seq = ledger_seq_next(cat->ledger_seq_oid, e->seq_in_block);
 	e->xid = U64FromFullTransactionId(GetTopFullTransactionId());
 	e->logged_at_us = (int64) now + UNIX_EPOCH_OFFSET_US;
 	e->session_user_name = role_name(GetSessionUserId(), &cached_session_oid,

@@ -125,6 +125,8 @@ typedef struct NotaryEntry
 	bool		has_table;
 	int32		table_id;
 	bool		has_image;
+	bool		seq_in_block;		/* not hashed: may take its seq from its
+									 * statement's block (ledger_seq.c) */
 	int64		layout_id;			/* not hashed; points at the layout */
 	uint8		image_digest[NOTARY_HASH_LEN];	/* format 1 */
 	/* format 2 hashes the image itself, with has_image: */
@@ -309,6 +311,7 @@ typedef struct RelInfo
 	CanonCodec **codecs;
 	int			nkeys;
 	int16	   *keys;			/* 0-based positions into the columns */
+	bool		deferrable_keys;	/* a DEFERRABLE unique or exclusion index */
 	int			npersonal;
 	int16	   *personal;		/* 0-based positions, ascending */
 	MemoryContext mcxt;
@@ -332,8 +335,10 @@ extern void chain_advance(int64 pos, const uint8 *hash);
 
 extern void ledger_init(void);
 extern void ledger_seq_init(void);
-extern int64 ledger_seq_next(Oid seq_relid, bool captured_row);
+extern int64 ledger_seq_next(Oid seq_relid, bool in_block);
 extern void ledger_seq_end_block(void);
+extern void ledger_seq_scope_begin(void);
+extern void ledger_seq_scope_end(void);
 extern void ledger_append(NotaryEntry *e);
 extern void ledger_append_event(const char *op, bool has_table, int32 table_id,
 								const char *detail_json);
