@@ -503,16 +503,22 @@ ROLLBACK;
 
 -- the first pack of chain B cut short: malformed at the chain's first
 -- position, no gap reported before it, the rest of the chain checked; a
--- checkpoint refuses to certify the damaged ledger (XX001)
+-- checkpoint refuses to certify the damaged ledger (XX001); a checkpoint
+-- taken before reports the pack as unreadable, and what that does to the
+-- covered history, instead of stopping
 SELECT min(first_pos) AS b_first FROM notary.ledger_packs WHERE chain_id = :cb \gset
 SELECT :b_first = (SELECT min(chain_pos) FROM notary.ledger WHERE chain_id = :cb) AS b_starts_packed;
 BEGIN;
+SELECT notary.checkpoint() AS cp_before \gset
 ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
 UPDATE notary.ledger_packs SET entries = substr(entries, 1, length(entries) - 40)
  WHERE chain_id = :cb AND first_pos = :b_first;
 ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
 SELECT chain, chain_pos - :b_first AS pos_from_first, problem FROM pkt.findings();
 SELECT pkt.error($$SELECT notary.checkpoint()$$) AS checkpoint;
+SELECT problem, chain_id = :cb AS chain_b, position = :b_first AS at_pack,
+       detail LIKE '%cannot be read%' AS says_why
+  FROM notary.verify_checkpoint(:'cp_before') ORDER BY problem;
 ROLLBACK;
 
 -- a real pack copied to position 0, or to negative positions: out of

@@ -79,11 +79,16 @@ checkpoint_limits(const NotaryCheckpoint *cp)
  * (find_chain, find_pos) in *found.  Reads the tables directly, in
  * primary-key order (ledger_scan.c), not through the view, which would
  * build every packed entry's row and sort them all.
+ *
+ * A pack that cannot be read stops the scan with XX001 (a checkpoint or a
+ * proof of a damaged ledger would certify a guess), unless unreadable is
+ * given: then the pack is added to that list and its entries are left out,
+ * as missing (verify_checkpoint() reports them).
  */
 void
 checkpoint_scan(NotaryCheckpoint *cp, HTAB *limits, bool collect,
 				int32 find_chain, int64 find_pos, int64 *found,
-				uint8 (**hashes)[NOTARY_HASH_LEN])
+				uint8 (**hashes)[NOTARY_HASH_LEN], List **unreadable)
 {
 	MerkleBuilder mb;
 	LedgerScan *scan;
@@ -116,6 +121,17 @@ checkpoint_scan(NotaryCheckpoint *cp, HTAB *limits, bool collect,
 
 			if (lim == NULL || pos > lim->position)
 				continue;
+		}
+		if (item->why != NULL && unreadable != NULL)
+		{
+			UnreadablePack *u = palloc(sizeof(UnreadablePack));
+
+			u->chain = chain;
+			u->first = pos;
+			u->last = item->last;
+			u->why = pstrdup(item->why);
+			*unreadable = lappend(*unreadable, u);
+			continue;
 		}
 		if (item->why != NULL)
 			pack_unreadable(chain, pos, item->why);
@@ -441,7 +457,7 @@ checkpoint_create(bool only_if_changed, NotaryCheckpoint *cp)
 				 errdetail("A checkpoint must build on the newest one, which this transaction cannot see."),
 				 errhint("Retry the transaction.")));
 
-	checkpoint_scan(cp, NULL, false, 0, 0, NULL, NULL);
+	checkpoint_scan(cp, NULL, false, 0, 0, NULL, NULL, NULL);
 	if (only_if_changed && cp->has_previous &&
 		cp->ledger_seq == prev_seq && cp->entries == prev_entries)
 		return NULL;
@@ -627,6 +643,8 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 	NotaryCheckpoint cp;
 	NotaryCheckpoint now;
 	HTAB	   *limits;
+	List	   *unreadable = NIL;
+	ListCell   *lc;
 	int			i,
 				j;
 	bool		heads_ok = true;
@@ -677,9 +695,21 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* the ledger against the checkpoint: heads, then the root */
+	/*
+	 * the ledger against the checkpoint: heads, then the root.  A covered
+	 * pack that cannot be read is reported, and its entries count as
+	 * missing, so that the comparison still says what it can.
+	 */
 	limits = checkpoint_limits(&cp);
-	checkpoint_scan(&now, limits, false, 0, 0, NULL, NULL);
+	checkpoint_scan(&now, limits, false, 0, 0, NULL, NULL, &unreadable);
+	foreach(lc, unreadable)
+	{
+		UnreadablePack *u = lfirst(lc);
+
+		cp_report(&f, "unreadable_pack", true, u->chain, u->first,
+				  psprintf("the pack of notary.ledger_packs holding positions " INT64_FORMAT " to " INT64_FORMAT " of chain %d cannot be read (%s): its entries count as missing, and seals were not checked; notary.verify() lists what it can still check",
+						   u->first, u->last, u->chain, u->why));
+	}
 
 	for (i = 0, j = 0; i < cp.nchains; i++)
 	{
@@ -711,7 +741,9 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 		cp_report(&f, "history_rewritten", false, 0, 0,
 				  psprintf("the Merkle root over the " INT64_FORMAT " entries the checkpoint covers differs (the ledger has " INT64_FORMAT "): entries before the checkpoint were changed",
 						   cp.entries, now.entries));
-	check_seals_after(&f, &cp);
+	/* reading the seals would stop at the unreadable pack */
+	if (unreadable == NIL)
+		check_seals_after(&f, &cp);
 
 	notary_spi_end(&sw);
 	return (Datum) 0;

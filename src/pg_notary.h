@@ -389,9 +389,19 @@ extern int32 read_enrolled_table_id(Oid relid);
 /* ---- checkpoint.c ---- */
 
 struct HTAB;
+
+/* A pack checkpoint_scan() could not read, when asked to go on past it. */
+typedef struct UnreadablePack
+{
+	int32		chain;
+	int64		first;
+	int64		last;
+	char	   *why;
+} UnreadablePack;
+
 extern void checkpoint_scan(NotaryCheckpoint *cp, struct HTAB *limits, bool collect,
 							int32 find_chain, int64 find_pos, int64 *found,
-							uint8 (**hashes)[NOTARY_HASH_LEN]);
+							uint8 (**hashes)[NOTARY_HASH_LEN], List **unreadable);
 extern struct HTAB *checkpoint_limits(const NotaryCheckpoint *cp);
 extern char *checkpoint_to_json(const NotaryCheckpoint *cp);
 extern char *checkpoint_create(bool only_if_changed, NotaryCheckpoint *cp);

@@ -109,7 +109,7 @@ notary_proof(PG_FUNCTION_ARGS)
 				 errhint("Run notary.verify(): it reports the stored checkpoints that were altered.")));
 
 	limits = checkpoint_limits(&cp);
-	checkpoint_scan(&now, limits, true, chain, pos, &index, &hashes);
+	checkpoint_scan(&now, limits, true, chain, pos, &index, &hashes, NULL);
 	if (index < 0 || now.entries != cp.entries ||
 		memcmp(now.entries_root, cp.entries_root, NOTARY_HASH_LEN) != 0)
 		ereport(ERROR,
