@@ -521,6 +521,22 @@ SELECT problem, chain_id = :cb AS chain_b, position = :b_first AS at_pack,
   FROM notary.verify_checkpoint(:'cp_before') ORDER BY problem;
 ROLLBACK;
 
+-- a pack written after the checkpoint, damaged: not the checkpoint's
+-- business, so its comparison is clean; only the seals, whose reading
+-- reads every pack, could not be checked (seals_unchecked), and
+-- verify_checkpoint() goes on instead of stopping with XX001
+BEGIN;
+SELECT notary.checkpoint() AS cp_before \gset
+INSERT INTO pk.a SELECT g, 'after the checkpoint' FROM generate_series(900, 904) g;
+-- (the utility statement stores the pack first)
+ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+UPDATE notary.ledger_packs SET entries = substr(entries, 1, length(entries) - 40)
+ WHERE xid = pg_current_xact_id();
+ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+SELECT problem, chain_id IS NULL AS no_chain, detail LIKE '%cannot be read%' AS says_why
+  FROM notary.verify_checkpoint(:'cp_before') ORDER BY problem;
+ROLLBACK;
+
 -- a real pack copied to position 0, or to negative positions: out of
 -- order, not taken for entries a checkpoint covers (and skipped)
 BEGIN;

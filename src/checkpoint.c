@@ -551,6 +551,7 @@ typedef struct CpFindings
 } CpFindings;
 
 static void check_seals_after(CpFindings *f, const NotaryCheckpoint *cp);
+static void check_seals_tolerant(CpFindings *f, const NotaryCheckpoint *cp);
 
 static void
 cp_report(CpFindings *f, const char *problem, bool has_chain, int32 chain,
@@ -743,10 +744,51 @@ notary_verify_checkpoint(PG_FUNCTION_ARGS)
 						   cp.entries, now.entries));
 	/* reading the seals would stop at the unreadable pack */
 	if (unreadable == NIL)
-		check_seals_after(&f, &cp);
+		check_seals_tolerant(&f, &cp);
 
 	notary_spi_end(&sw);
 	return (Datum) 0;
+}
+
+/*
+ * check_seals_after(), but a pack that cannot be read anywhere in the
+ * ledger (reading the seals reads every pack, also those the checkpoint
+ * does not cover) is reported as seals_unchecked instead of stopping
+ * verify_checkpoint(): the comparison above stands.  In a subtransaction,
+ * as a PL/pgSQL EXCEPTION block does; only XX001 is caught.
+ */
+static void
+check_seals_tolerant(CpFindings *f, const NotaryCheckpoint *cp)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		check_seals_after(f, cp);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_DATA_CORRUPTED)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		cp_report(f, "seals_unchecked", false, 0, 0,
+				  psprintf("sealed entries were not checked: %s; notary.verify() lists what it can still check",
+						   edata->message));
+	}
+	PG_END_TRY();
 }
 
 /*
