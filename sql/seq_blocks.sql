@@ -112,6 +112,25 @@ SELECT count(*) AS updates_before_their_insert
    AND u.seq < i.seq;
 ALTER SEQUENCE notary.ledger_seq INCREMENT BY 32;
 
+-- A session loads pg_notary at its first capture, inside that statement's
+-- AFTER trigger batch, after the scope that allows blocks would have begun:
+-- that statement's rows take a number each.  With session_preload_libraries
+-- the library is there from the start and the first statement's rows share
+-- blocks too.  (Reading notary.ledger would load the library: the
+-- sequence is read instead.)
+\c notary_seq_blocks
+SELECT last_value AS before_fresh FROM notary.ledger_seq \gset
+INSERT INTO app.t SELECT g, 'fresh session' FROM generate_series(700, 704) g;
+SELECT count(*) AS entries, (max(seq) - min(seq)) / 32 AS spread_in_blocks
+  FROM notary.ledger WHERE seq > :before_fresh;
+ALTER DATABASE notary_seq_blocks SET session_preload_libraries = 'pg_notary';
+\c notary_seq_blocks
+SELECT last_value AS before_preloaded FROM notary.ledger_seq \gset
+INSERT INTO app.t SELECT g, 'preloaded' FROM generate_series(710, 714) g;
+SELECT count(*) AS entries, max(seq) - min(seq) AS spread
+  FROM notary.ledger WHERE seq > :before_preloaded;
+
+SET client_min_messages = warning;
 SELECT count(*) AS findings FROM notary.verify();
 SELECT count(*) AS findings FROM notary.verify_table('app.t');
 SELECT count(*) AS findings FROM notary.verify_table('app.t2');

@@ -217,6 +217,21 @@ is(sql('old_ledger', q{SELECT problem || ': ' || detail FROM notary.verify()}),
 	'', 'format-1 and format-2 entries verify together');
 is(sql('old_ledger', q{SELECT problem FROM notary.verify_table('app.contracts')}),
 	'', 'verify_table() agrees after changes under 0.4');
+# 0.4 numbers the rows of a statement from blocks of 32 (docs/format.md,
+# "The order of entries"): the first block after the update starts right
+# after the last number the sequence gave under INCREMENT BY 1.
+is(sql('old_ledger', q{SELECT seqincrement FROM pg_sequence WHERE seqrelid = 'notary.ledger_seq'::regclass}),
+	'32', 'the upgrade to 0.4 makes notary.ledger_seq count in steps of 32');
+my $max_before = sql('old_ledger', 'SELECT max(seq) FROM notary.ledger');
+# (LOAD first: a session that loads the library inside a statement gives
+# that statement's rows a number each; see sql/seq_blocks)
+sql('old_ledger', q{LOAD 'pg_notary'; INSERT INTO app.contracts
+	SELECT g, 'block ' || g, 1, '3201000000' || g FROM generate_series(3001, 3010) g});
+is(sql('old_ledger', qq{SELECT count(*) || ':' || (max(seq) - min(seq)) || ':' || (min(seq) > $max_before)
+	                       FROM notary.ledger WHERE seq > $max_before}),
+	'10:9:true', 'a 10-row INSERT after the upgrade takes 10 consecutive numbers, after every earlier entry');
+is(sql('old_ledger', q{SELECT problem || ': ' || detail FROM notary.verify()}),
+	'', 'and the ledger still verifies');
 for my $c ([ '0.1', $cp ], [ '0.2', $cp2 ], [ '0.3', $cp3 ])
 {
 	is(sql('old_ledger',
