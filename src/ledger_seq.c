@@ -32,9 +32,10 @@
  *	  out of the table.
  *
  * Anywhere else (triggers fired by logical replication's apply worker,
- * which runs no executor hook; the scope in which the library was loaded,
- * which began before its hooks existed) every entry takes a number of its
- * own.  Inside a scope, a block ends whenever rows may have been locked
+ * which runs no executor hook; the statement during which a session loads
+ * the library, which began before its hooks existed, unless
+ * session_preload_libraries loads it first) every entry takes a number of
+ * its own.  Inside a scope, a block ends whenever rows may have been locked
  * since it was taken: at the start and end of every nested scope (a user's
  * trigger or a function that runs a statement) and of every utility
  * statement, and with the subtransaction, transaction or command id.  Two

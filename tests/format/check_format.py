@@ -165,6 +165,16 @@ def feed_entry_head(h, prev, e):
         u32(h, e["table_id"])
 
 
+def feed_entry_tail(h, e):
+    """The fields every entry hash ends with (both formats)."""
+    if e["old_digest"] is None:
+        u8(h, 0)
+    else:
+        u8(h, 1)
+        h.update(bytes.fromhex(e["old_digest"]))
+    opt_string(h, e["detail"])
+
+
 def entry_hash(prev, e, img_digest):
     h = begin("entry")
     feed_entry_head(h, prev, e)
@@ -173,12 +183,7 @@ def entry_hash(prev, e, img_digest):
     else:
         u8(h, 1)
         h.update(img_digest)
-    if e["old_digest"] is None:
-        u8(h, 0)
-    else:
-        u8(h, 1)
-        h.update(bytes.fromhex(e["old_digest"]))
-    opt_string(h, e["detail"])
+    feed_entry_tail(h, e)
     return h.digest()
 
 
@@ -263,12 +268,7 @@ def _feed_v2(h, prev, e, ldigest, personal, in_seal):
             else:
                 u8(h, 1)
                 string(h, v)
-    if e["old_digest"] is None:
-        u8(h, 0)
-    else:
-        u8(h, 1)
-        h.update(bytes.fromhex(e["old_digest"]))
-    opt_string(h, e["detail"])
+    feed_entry_tail(h, e)
 
 
 def entry_hash_v2(prev, e, ldigest, personal):

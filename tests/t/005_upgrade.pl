@@ -25,6 +25,38 @@ $node->safe_psql('postgres', 'CREATE DATABASE old_ledger');
 
 sub sql { return $node->safe_psql($_[0], $_[1]); }
 
+# In the INSERTed entry whose second column is $value, overwrite the start
+# of $value inside its pack with $replacement (same length in bytes); the
+# view must then show $shown, verify() report that entry as altered_entry,
+# and, with the pack put back, nothing.
+sub packed_change_is_found
+{
+	my ($value, $replacement, $shown, $precondition, $reported) = @_;
+	my $new = sql('old_ledger',
+		"SELECT seq FROM notary.ledger WHERE op = 'INSERT' AND row_image[2] = '$value'");
+	my $len = length($replacement);
+	sql('old_ledger', qq{
+		CREATE TABLE public.saved AS SELECT * FROM notary.ledger_packs;
+		ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
+		UPDATE notary.ledger_packs
+		   SET entries = overlay(entries PLACING convert_to('$replacement', 'UTF8')
+		                 FROM position(convert_to('$value', 'UTF8') IN entries) FOR $len)
+		 WHERE position(convert_to('$value', 'UTF8') IN entries) > 0;
+	});
+	is(sql('old_ledger', "SELECT row_image[2] FROM notary.ledger WHERE seq = $new"), $shown,
+		$precondition);
+	is(sql('old_ledger', 'SELECT seq || \' \' || problem FROM notary.verify()'),
+		"$new altered_entry", $reported);
+	sql('old_ledger', q{
+		UPDATE notary.ledger_packs p SET entries = s.entries FROM public.saved s
+		 WHERE p.chain_id = s.chain_id AND p.first_pos = s.first_pos;
+		ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
+		DROP TABLE public.saved;
+	});
+	is(sql('old_ledger', 'SELECT count(*) FROM notary.verify()'), '0', 'the pack restored: intact again');
+	return;
+}
+
 # --- a ledger written by 0.1 ---------------------------------------------
 sql('old_ledger', q{
 	CREATE EXTENSION pg_notary VERSION '0.1';
@@ -153,26 +185,9 @@ is(sql('old_ledger',
 	});
 	is(sql('old_ledger', 'SELECT count(*) FROM notary.verify()'), '0', 'the old entry restored: intact again');
 
-	my $new = sql('old_ledger', q{SELECT seq FROM notary.ledger WHERE op = 'INSERT' AND row_image[2] = 'after upgrade'});
-	sql('old_ledger', q{
-		CREATE TABLE public.saved AS SELECT * FROM notary.ledger_packs;
-		ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
-		UPDATE notary.ledger_packs
-		   SET entries = overlay(entries PLACING convert_to('AFTER upgrade', 'UTF8')
-		                 FROM position(convert_to('after upgrade', 'UTF8') IN entries) FOR 13)
-		 WHERE position(convert_to('after upgrade', 'UTF8') IN entries) > 0;
-	});
-	is(sql('old_ledger', "SELECT row_image[2] FROM notary.ledger WHERE seq = $new"), 'AFTER upgrade',
-		'precondition: the value was replaced inside the pack');
-	is(sql('old_ledger', 'SELECT seq || \' \' || problem FROM notary.verify()'),
-		"$new altered_entry", 'an altered packed entry is reported');
-	sql('old_ledger', q{
-		UPDATE notary.ledger_packs p SET entries = s.entries FROM public.saved s
-		 WHERE p.chain_id = s.chain_id AND p.first_pos = s.first_pos;
-		ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
-		DROP TABLE public.saved;
-	});
-	is(sql('old_ledger', 'SELECT count(*) FROM notary.verify()'), '0', 'the pack restored: intact again');
+	packed_change_is_found('after upgrade', 'AFTER upgrade', 'AFTER upgrade',
+		'precondition: the value was replaced inside the pack',
+		'an altered packed entry is reported');
 }
 
 # --- upgrade to 0.4 (the default): format 2, bigger packs ------------------
@@ -243,28 +258,9 @@ is(sql('old_ledger',
 		q{SELECT problem FROM notary.verify_checkpoint('} . $cp4 . q{'::jsonb)}),
 	'', 'a checkpoint over entries of both formats verifies');
 # a format-2 entry changed inside its pack is found
-{
-	my $new = sql('old_ledger', q{SELECT seq FROM notary.ledger WHERE op = 'INSERT' AND row_image[2] = 'written by 0.4'});
-	sql('old_ledger', q{
-		CREATE TABLE public.saved AS SELECT * FROM notary.ledger_packs;
-		ALTER TABLE notary.ledger_packs DISABLE TRIGGER ledger_packs_append_only;
-		UPDATE notary.ledger_packs
-		   SET entries = overlay(entries PLACING convert_to('WRITTEN', 'UTF8')
-		                 FROM position(convert_to('written by 0.4', 'UTF8') IN entries) FOR 7)
-		 WHERE position(convert_to('written by 0.4', 'UTF8') IN entries) > 0;
-	});
-	is(sql('old_ledger', "SELECT row_image[2] FROM notary.ledger WHERE seq = $new"), 'WRITTEN by 0.4',
-		'precondition: the value was replaced inside the version-2 pack');
-	is(sql('old_ledger', 'SELECT seq || \' \' || problem FROM notary.verify()'),
-		"$new altered_entry", 'an altered format-2 entry is reported');
-	sql('old_ledger', q{
-		UPDATE notary.ledger_packs p SET entries = s.entries FROM public.saved s
-		 WHERE p.chain_id = s.chain_id AND p.first_pos = s.first_pos;
-		ALTER TABLE notary.ledger_packs ENABLE ALWAYS TRIGGER ledger_packs_append_only;
-		DROP TABLE public.saved;
-	});
-	is(sql('old_ledger', 'SELECT count(*) FROM notary.verify()'), '0', 'the pack restored: intact again');
-}
+packed_change_is_found('written by 0.4', 'WRITTEN', 'WRITTEN by 0.4',
+	'precondition: the value was replaced inside the version-2 pack',
+	'an altered format-2 entry is reported');
 
 # --- what the upgrade created is documented and closed ---------------------
 # Every member of the extension carries a COMMENT (\df+ and \d+ are how a
