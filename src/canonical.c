@@ -51,6 +51,9 @@ typedef enum CanonKind
 	CANON_OUTPUT,				/* the type's output function is canonical */
 	CANON_GUARDED_OUTPUT,		/* output function, under fixed settings */
 	CANON_TEXT,					/* text-like: the string itself */
+	CANON_INT2,					/* integers: what int2out, int4out and */
+	CANON_INT4,					/* int8out print, without a call through */
+	CANON_INT8,					/* fmgr per value */
 	CANON_TIMESTAMPTZ,
 	CANON_TIMESTAMP,
 	CANON_DATE,
@@ -99,6 +102,15 @@ canon_codec_create(Oid typid, MemoryContext mcxt)
 		case VARCHAROID:
 		case BPCHAROID:
 			c->kind = CANON_TEXT;
+			return c;
+		case INT2OID:
+			c->kind = CANON_INT2;
+			return c;
+		case INT4OID:
+			c->kind = CANON_INT4;
+			return c;
+		case INT8OID:
+			c->kind = CANON_INT8;
 			return c;
 		case TIMESTAMPTZOID:
 			c->kind = CANON_TIMESTAMPTZ;
@@ -457,6 +469,27 @@ canon_text(CanonCodec *c, Datum value)
 	{
 		case CANON_TEXT:
 			return TextDatumGetCString(value);
+		case CANON_INT2:
+			{
+				char	   *out = palloc(7);
+
+				pg_itoa(DatumGetInt16(value), out);
+				return out;
+			}
+		case CANON_INT4:
+			{
+				char	   *out = palloc(12);
+
+				pg_ltoa(DatumGetInt32(value), out);
+				return out;
+			}
+		case CANON_INT8:
+			{
+				char	   *out = palloc(MAXINT8LEN + 1);
+
+				pg_lltoa(DatumGetInt64(value), out);
+				return out;
+			}
 		case CANON_TIMESTAMPTZ:
 			return canon_timestamp(DatumGetTimestampTz(value), true);
 		case CANON_TIMESTAMP:

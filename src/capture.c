@@ -60,7 +60,7 @@ capture_row(RelInfo *ri, Relation rel, const char *op, HeapTuple tuple,
 	{
 		NotaryImage old;
 
-		relinfo_build_image(ri, tupdesc, old_tuple, false, &old);
+		relinfo_build_old_image(ri, tupdesc, old_tuple, tuple, &img, &old);
 		format_row_digest(ri->layout_digest, &old, ri->personal, ri->npersonal,
 						  e.old_digest);
 		e.has_old = true;

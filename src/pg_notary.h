@@ -322,6 +322,9 @@ extern RelInfo *relinfo_get(Relation rel);
 extern void relinfo_xact_end(bool commit);
 extern void relinfo_build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple,
 								bool with_salts, NotaryImage *img);
+extern void relinfo_build_old_image(RelInfo *ri, TupleDesc tupdesc,
+									HeapTuple old_tuple, HeapTuple new_tuple,
+									const NotaryImage *new_img, NotaryImage *img);
 extern int32 relinfo_register_table(Oid relid, bool capturing);
 extern void relinfo_forget(Oid relid);
 

@@ -30,6 +30,7 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -464,21 +465,42 @@ relinfo_get(Relation rel)
 
 /*
  * The canonical image of a tuple under ri's layout; with_salts draws a
- * fresh random salt for every personal column.
+ * fresh random salt for every personal column.  With prev (the tuple
+ * before an UPDATE, whose image is prev_img), a value equal to the
+ * previous one, bit for bit, shares its canonical text instead of being
+ * converted again: an UPDATE usually changes a few columns of many.
  */
-void
-relinfo_build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple,
-					bool with_salts, NotaryImage *img)
+#define BUILD_IMAGE_LOCAL 32
+
+static void
+build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple, bool with_salts,
+			HeapTuple prev, const NotaryImage *prev_img, NotaryImage *img)
 {
 	int			i;
-	Datum	   *d = palloc(sizeof(Datum) * Max(tupdesc->natts, 1));
-	bool	   *isnull = palloc(sizeof(bool) * Max(tupdesc->natts, 1));
+	int			natts = tupdesc->natts;
+
+	/* most tables are narrow: their deformed rows stay on the stack */
+	Datum		d_local[BUILD_IMAGE_LOCAL];
+	bool		isnull_local[BUILD_IMAGE_LOCAL];
+	Datum		pd_local[BUILD_IMAGE_LOCAL];
+	bool		pnull_local[BUILD_IMAGE_LOCAL];
+	bool		local = natts <= BUILD_IMAGE_LOCAL;
+	Datum	   *d = local ? d_local : palloc(sizeof(Datum) * natts);
+	bool	   *isnull = local ? isnull_local : palloc(sizeof(bool) * natts);
+	Datum	   *pd = NULL;
+	bool	   *pnull = NULL;
 
 	/*
 	 * One pass over the tuple: heap_getattr() per column walks it again
 	 * from the start for every column after a variable-length one.
 	 */
 	heap_deform_tuple(tuple, tupdesc, d, isnull);
+	if (prev != NULL)
+	{
+		pd = local ? pd_local : palloc(sizeof(Datum) * natts);
+		pnull = local ? pnull_local : palloc(sizeof(bool) * natts);
+		heap_deform_tuple(prev, tupdesc, pd, pnull);
+	}
 	img->ncols = ri->ncols;
 	img->values = palloc(sizeof(char *) * Max(ri->ncols, 1));
 	img->salts = NULL;
@@ -486,11 +508,34 @@ relinfo_build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple,
 	for (i = 0; i < ri->ncols; i++)
 	{
 		int			a = ri->attnums[i] - 1;
+		Form_pg_attribute att;
 
-		img->values[i] = isnull[a] ? NULL : canon_text(ri->codecs[i], d[a]);
+		if (isnull[a])
+		{
+			img->values[i] = NULL;
+			continue;
+		}
+		if (prev != NULL && !pnull[a] && prev_img->values[i] != NULL)
+		{
+			att = TupleDescAttr(tupdesc, a);
+			if (datumIsEqual(d[a], pd[a], att->attbyval, att->attlen))
+			{
+				img->values[i] = prev_img->values[i];
+				continue;
+			}
+		}
+		img->values[i] = canon_text(ri->codecs[i], d[a]);
 	}
-	pfree(d);
-	pfree(isnull);
+	if (!local)
+	{
+		pfree(d);
+		pfree(isnull);
+		if (pd != NULL)
+		{
+			pfree(pd);
+			pfree(pnull);
+		}
+	}
 	if (with_salts && ri->npersonal > 0)
 	{
 		int			len = ri->npersonal * NOTARY_SALT_LEN;
@@ -499,4 +544,23 @@ relinfo_build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple,
 		SET_VARSIZE(img->salts, VARHDRSZ + len);
 		randombytes_buf(VARDATA(img->salts), len);
 	}
+}
+
+void
+relinfo_build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple,
+					bool with_salts, NotaryImage *img)
+{
+	build_image(ri, tupdesc, tuple, with_salts, NULL, NULL, img);
+}
+
+/*
+ * The image of the row before an UPDATE, given the image of the row after
+ * it (new_img, of new_tuple): the values the UPDATE kept share their text.
+ */
+void
+relinfo_build_old_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple old_tuple,
+						HeapTuple new_tuple, const NotaryImage *new_img,
+						NotaryImage *img)
+{
+	build_image(ri, tupdesc, old_tuple, false, new_tuple, new_img, img);
 }
