@@ -193,8 +193,6 @@ def setup(a):
     lib = psql("notary", "SELECT string_agg(DISTINCT probin, ', ') "
                "FROM pg_proc WHERE probin LIKE '%pg_notary%'")
     say("pg_notary library: " + lib)
-    if a.preload == "on":
-        psql("postgres", "ALTER DATABASE notary SET session_preload_libraries = '%s'" % lib)
     t0 = time.monotonic()
     n = psql("notary", "SELECT notary.enable('public')")
     enable_s = time.monotonic() - t0
@@ -811,10 +809,6 @@ def main():
     ap.add_argument("--synchronous-commit", default="off", choices=["on", "off"],
                     help="for every session of the benchmark (default off: CPU-bound, "
                     "so commit flushes on a slow disk do not hide the capture's cost)")
-    ap.add_argument("--preload", default="on", choices=["on", "off"],
-                    help="session_preload_libraries = pg_notary for the audited databases, "
-                    "as docs/operations.md recommends (default on: without it the first "
-                    "statement of a session that captures rows takes one nextval per row)")
     ap.add_argument("--source", default="?", help="what was built (for the report)")
     ap.add_argument("--workdir", required=True, help="directory for results and scratch files")
     a = ap.parse_args()
@@ -855,8 +849,8 @@ def main():
                               "WHERE name IN ('shared_buffers', 'max_wal_size', "
                               "'checkpoint_timeout', 'synchronous_commit', 'autovacuum', "
                               "'work_mem', 'wal_level', 'fsync')"))
-    say("options: synchronous_commit=%s preload=%s rounds=%d duration=%ds scale=%d clients=%s rows=%d "
-        "verify_sizes=%s%s" % (a.synchronous_commit, a.preload, a.rounds, a.duration, a.scale, ",".join(map(str, a.clients)), a.rows,
+    say("options: synchronous_commit=%s rounds=%d duration=%ds scale=%d clients=%s rows=%d "
+        "verify_sizes=%s%s" % (a.synchronous_commit, a.rounds, a.duration, a.scale, ",".join(map(str, a.clients)), a.rows,
         ",".join(map(str, a.verify_sizes)), " (quick)" if q else ""))
     say()
     t_start = time.monotonic()

@@ -1,10 +1,12 @@
--- seq numbers come in blocks (src/ledger_seq.c): one nextval of
--- notary.ledger_seq (INCREMENT BY 32) numbers up to 32 captured rows of one
--- statement's AFTER trigger batch.  A block may only number rows locked
--- before it was taken, so it ends with the batch, whenever a statement runs
--- in between, and for every entry that is not a captured row.
+-- seq numbers (src/ledger_seq.c): a captured row's entry is numbered when
+-- its pack is stored (at commit, when the pack is full, before a utility
+-- statement, or when something reads or writes past it), when every row
+-- of the pack is locked; one nextval of notary.ledger_seq (INCREMENT BY
+-- 32) numbers up to 32 of them.  Entries that are not captured rows take a
+-- number of their own, after the entries recorded before them.
 -- (tests/isolation/specs/seq_blocks.spec shows the order of row locks kept
--- when another session writes the same row meanwhile.)
+-- when another session writes the same row meanwhile.)  The number of
+-- nextvals is read from the sequence: each moves it by 32.
 CREATE DATABASE notary_seq_blocks;
 \c notary_seq_blocks
 SET client_min_messages = warning;
@@ -13,91 +15,120 @@ SELECT seqincrement, seqcache FROM pg_sequence WHERE seqrelid = 'notary.ledger_s
 CREATE SCHEMA app;
 CREATE TABLE app.t (id int PRIMARY KEY, v text);
 CREATE TABLE app.t2 (id serial PRIMARY KEY, note text);
+CREATE TABLE app.t3 (id int PRIMARY KEY, n int);
 INSERT INTO app.t VALUES (1, 'a'), (2, 'b'), (3, 'c');
+INSERT INTO app.t3 VALUES (1, 0);
 SELECT notary.enable('app');
 CREATE FUNCTION app.table_of(seq bigint) RETURNS text LANGUAGE sql AS $$
   SELECT t.relid::text FROM notary.ledger l JOIN notary.tables t USING (table_id)
    WHERE l.seq = $1
 $$;
 
--- the baseline's 3 SNAPSHOT entries share a block (the 32 numbers up to
--- what nextval returned); the BASELINE entry (not a captured row) takes a
--- number of its own, 32 past the end of that block
+-- the baseline's 3 SNAPSHOT entries of app.t are numbered together, from
+-- one nextval, when the BASELINE entry (not a captured row) is written;
+-- that one takes a number of its own, after them
 SELECT max(seq) - min(seq) AS snapshot_spread,
        (SELECT seq FROM notary.ledger WHERE op = 'BASELINE' AND table_id = (SELECT table_id FROM notary.tables WHERE relid = 'app.t'::regclass))
-         - (min(seq) + 31) AS baseline_after_block_end
-  FROM notary.ledger WHERE op = 'SNAPSHOT';
+         > max(seq) AS baseline_after_snapshots
+  FROM notary.ledger WHERE op = 'SNAPSHOT'
+   AND table_id = (SELECT table_id FROM notary.tables WHERE relid = 'app.t'::regclass);
 
--- 100 rows of one statement: 100 consecutive numbers from 4 blocks, the
--- first right after the last number handed out
-SELECT max(seq) AS before_insert FROM notary.ledger \gset
+-- a transaction of single-row statements on several tables (TPC-B's
+-- shape): its 4 entries are numbered at commit by one nextval, one
+-- number after the other
+SELECT last_value AS seq_before FROM notary.ledger_seq \gset
+BEGIN;
+UPDATE app.t SET v = 'a1' WHERE id = 1;
+UPDATE app.t3 SET n = n + 1 WHERE id = 1;
+INSERT INTO app.t2 (note) VALUES ('history');
+UPDATE app.t SET v = 'b1' WHERE id = 2;
+COMMIT;
+SELECT (last_value - :seq_before) / 32 AS nextvals FROM notary.ledger_seq;
+SELECT count(*) AS entries, max(seq) - min(seq) AS spread
+  FROM notary.ledger WHERE seq > :seq_before;
+SELECT app.table_of(seq), op FROM notary.ledger WHERE seq > :seq_before ORDER BY seq;
+
+-- 100 rows of one statement: numbered in their order by 4 nextvals at most
+-- (a pack holds about 70 of them here)
+SELECT last_value AS seq_before FROM notary.ledger_seq \gset
 INSERT INTO app.t SELECT g, 'v' || g FROM generate_series(10, 109) g;
-SELECT count(*) AS entries, max(seq) - min(seq) AS spread, min(seq) - :before_insert AS first_gap
-  FROM notary.ledger WHERE seq > :before_insert;
+SELECT (last_value - :seq_before) / 32 <= 4 AS at_most_4_nextvals FROM notary.ledger_seq;
+SELECT count(*) AS entries,
+       bool_and(row_image[1]::int > lag_id) AS in_row_order
+  FROM (SELECT row_image, lag(row_image[1]::int, 1, 0) OVER (ORDER BY seq) AS lag_id
+          FROM notary.ledger WHERE seq > :seq_before) x;
 
--- the next statement takes a block of its own: the rest of the last one
--- (100 = 3 * 32 + 4) is skipped
-SELECT max(seq) AS before_next FROM notary.ledger \gset
-INSERT INTO app.t VALUES (110, 'next statement');
-SELECT seq - :before_next AS gap FROM notary.ledger WHERE seq > :before_next;
-
--- COPY's rows share a block too
-SELECT max(seq) AS before_copy FROM notary.ledger \gset
+-- COPY's rows too
+SELECT last_value AS seq_before FROM notary.ledger_seq \gset
 COPY app.t FROM stdin;
 200	c1
 201	c2
 202	c3
 \.
-SELECT count(*) AS entries, max(seq) - min(seq) AS spread FROM notary.ledger WHERE seq > :before_copy;
+SELECT (last_value - :seq_before) / 32 AS nextvals FROM notary.ledger_seq;
+SELECT count(*) AS entries, max(seq) - min(seq) AS spread FROM notary.ledger WHERE seq > :seq_before;
 
--- A function the statement calls writes an entry (app.t2) before the
--- statement's own rows are locked: the statement's rows are numbered after
--- every one of the function's entries, never from the function's block.
-CREATE FUNCTION app.note(k int) RETURNS int LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO app.t2 (note) VALUES ('before row ' || k);
-  RETURN k;
-END
-$$;
-SELECT max(seq) AS before_nested FROM notary.ledger \gset
-INSERT INTO app.t SELECT app.note(g) FROM generate_series(300, 302) g;
-SELECT app.table_of(seq), op, seq - lag(seq) OVER (ORDER BY seq) > 1 AS new_block
-  FROM notary.ledger WHERE seq > :before_nested ORDER BY seq;
-
--- A user's AFTER ROW trigger that writes (app.t2) runs between the capture
--- of one row and the next: each captured row after it takes a new block,
--- numbered after the trigger's entry.
-CREATE FUNCTION app.echo() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO app.t2 (note) VALUES ('echo ' || NEW.id);
-  RETURN NULL;
-END
-$$;
-CREATE TRIGGER zz_echo AFTER INSERT ON app.t FOR EACH ROW EXECUTE FUNCTION app.echo();
-SELECT max(seq) AS before_echo FROM notary.ledger \gset
-INSERT INTO app.t VALUES (400, 'x'), (401, 'y');
-SELECT app.table_of(seq), op, row_image[2] AS v
-  FROM notary.ledger WHERE seq > :before_echo AND op <> 'DDL' ORDER BY seq;
-DROP TRIGGER zz_echo ON app.t;
-
--- In one transaction, each statement takes its own block: a block never
--- outlives its statement.
-SELECT max(seq) AS before_xact FROM notary.ledger \gset
+-- Reading notary.ledger numbers what this transaction recorded so far:
+-- the reader sees seqs, and what follows is numbered after them.
+SELECT last_value AS seq_before FROM notary.ledger_seq \gset
 BEGIN;
-INSERT INTO app.t VALUES (500, 'first');
-INSERT INTO app.t VALUES (501, 'second');
-SAVEPOINT s;
-INSERT INTO app.t VALUES (502, 'rolled back');
-ROLLBACK TO SAVEPOINT s;
-INSERT INTO app.t VALUES (503, 'after the rollback');
+INSERT INTO app.t VALUES (300, 'before the read');
+SELECT op, row_image[1] AS id, seq > :seq_before AS numbered
+  FROM notary.ledger WHERE seq > :seq_before;
+INSERT INTO app.t VALUES (301, 'after the read');
 COMMIT;
-SELECT row_image[1] AS id, seq - lag(seq) OVER (ORDER BY seq) AS gap
-  FROM notary.ledger WHERE seq > :before_xact ORDER BY seq;
+SELECT (last_value - :seq_before) / 32 AS nextvals FROM notary.ledger_seq;
+SELECT row_image[1] AS id FROM notary.ledger WHERE seq > :seq_before ORDER BY seq;
+
+-- A change in a subtransaction below the pack's owner (an EXCEPTION block
+-- in a function a query calls) is stored at once, as a single entry: the
+-- entries recorded before it are numbered first, so seq grows with the
+-- chain position.
+CREATE FUNCTION app.insert_guarded(k int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO app.t VALUES (k, 'in the exception block');
+EXCEPTION WHEN unique_violation THEN
+  RAISE NOTICE 'duplicate';
+END
+$$;
+SELECT last_value AS seq_before FROM notary.ledger_seq \gset
+BEGIN;
+INSERT INTO app.t VALUES (400, 'top');
+SELECT app.insert_guarded(401);
+INSERT INTO app.t VALUES (402, 'top again');
+COMMIT;
+SELECT row_image[1] AS id, chain_pos - lag(chain_pos) OVER (ORDER BY seq) AS pos_step
+  FROM notary.ledger WHERE seq > :seq_before ORDER BY seq;
+SELECT row_image[1] AS single_entry FROM notary.ledger_entries WHERE seq > :seq_before;
+
+-- A transaction made read-only after it changed audited rows (by a query:
+-- a SET statement would store the pack first) cannot take numbers at
+-- commit: it fails, and its change is not kept unrecorded.
+BEGIN;
+INSERT INTO app.t VALUES (450, 'read-only later');
+SELECT set_config('transaction_read_only', 'on', true);
+COMMIT;
+SELECT count(*) AS kept FROM app.t WHERE id = 450;
+
+-- A parallel query (the leader runs in parallel mode, where nextval is
+-- refused) cannot number them to read them: a clear error, not a silent
+-- omission of the transaction's latest entries.
+CREATE TABLE public.seq_par AS SELECT g FROM generate_series(1, 1000) g;
+ANALYZE public.seq_par;
+BEGIN;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+INSERT INTO app.t VALUES (460, 'read by a parallel query');
+SELECT (SELECT count(*) FROM public.seq_par) AS n, count(*) FROM notary.ledger WHERE op = 'INSERT';
+ROLLBACK;
+DROP TABLE public.seq_par;
 
 -- With INCREMENT BY 1 every entry takes its own number, without gaps.  A
--- block is the 32 numbers up to the value nextval returned, so a lowered
+-- block is the numbers up to the value nextval returned, so a lowered
 -- INCREMENT never hands out a number of an earlier block again: the UPDATE
--- of rows just inserted from a block comes after them.
+-- of rows just inserted comes after them.
 INSERT INTO app.t SELECT g, 'block' FROM generate_series(600, 609) g;
 SELECT max(seq) AS before_inc1 FROM notary.ledger \gset
 ALTER SEQUENCE notary.ledger_seq INCREMENT BY 1;
@@ -112,27 +143,20 @@ SELECT count(*) AS updates_before_their_insert
    AND u.seq < i.seq;
 ALTER SEQUENCE notary.ledger_seq INCREMENT BY 32;
 
--- A session loads pg_notary at its first capture, inside that statement's
--- AFTER trigger batch, after the scope that allows blocks would have begun:
--- that statement's rows take a number each.  With session_preload_libraries
--- the library is there from the start and the first statement's rows share
--- blocks too.  (Reading notary.ledger would load the library: the
--- sequence is read instead.)
+-- A session that loads pg_notary at its first capture (inside that
+-- statement) numbers that statement's rows together all the same.
+-- (Reading notary.ledger would load the library: the sequence is read.)
 \c notary_seq_blocks
-SELECT last_value AS before_fresh FROM notary.ledger_seq \gset
+SELECT last_value AS seq_before FROM notary.ledger_seq \gset
 INSERT INTO app.t SELECT g, 'fresh session' FROM generate_series(700, 704) g;
-SELECT count(*) AS entries, (max(seq) - min(seq)) / 32 AS spread_in_blocks
-  FROM notary.ledger WHERE seq > :before_fresh;
-ALTER DATABASE notary_seq_blocks SET session_preload_libraries = 'pg_notary';
-\c notary_seq_blocks
-SELECT last_value AS before_preloaded FROM notary.ledger_seq \gset
-INSERT INTO app.t SELECT g, 'preloaded' FROM generate_series(710, 714) g;
+SELECT (last_value - :seq_before) / 32 AS nextvals FROM notary.ledger_seq;
 SELECT count(*) AS entries, max(seq) - min(seq) AS spread
-  FROM notary.ledger WHERE seq > :before_preloaded;
+  FROM notary.ledger WHERE seq > :seq_before;
 
 SET client_min_messages = warning;
 SELECT count(*) AS findings FROM notary.verify();
 SELECT count(*) AS findings FROM notary.verify_table('app.t');
 SELECT count(*) AS findings FROM notary.verify_table('app.t2');
+SELECT count(*) AS findings FROM notary.verify_table('app.t3');
 \c contrib_regression
 DROP DATABASE notary_seq_blocks;

@@ -52,7 +52,7 @@ capture_row(RelInfo *ri, Relation rel, const char *op, HeapTuple tuple,
 	e.has_table = true;
 	e.table_id = ri->table_id;
 	e.layout_id = ri->layout_id;
-	e.seq_in_block = !ri->deferrable_keys;
+	e.number_at_store = !ri->deferrable_keys;
 	relinfo_build_image(ri, tupdesc, tuple, true, &img);
 	/* hashed by ledger_append(), in the format of the installed schema */
 	format_entry_image(&e, ri->layout_digest, &img, ri->personal, ri->npersonal);
@@ -117,25 +117,15 @@ capture_all_rows(Relation rel, const char *op)
 	HeapTuple	tuple;
 	int64		n = 0;
 
-	/* the caller's lock keeps writers out: the rows may share blocks of seq */
-	ledger_seq_scope_begin();
-	PG_TRY();
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
-		while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
-		{
-			old = MemoryContextSwitchTo(rowcxt);
-			capture_row(ri, rel, op, tuple, NULL);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(rowcxt);
-			n++;
-			CHECK_FOR_INTERRUPTS();
-		}
+		old = MemoryContextSwitchTo(rowcxt);
+		capture_row(ri, rel, op, tuple, NULL);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+		n++;
+		CHECK_FOR_INTERRUPTS();
 	}
-	PG_FINALLY();
-	{
-		ledger_seq_scope_end();
-	}
-	PG_END_TRY();
 	table_endscan(scan);
 	UnregisterSnapshot(snap);
 	MemoryContextDelete(rowcxt);

@@ -51,6 +51,8 @@ static bool head_loaded = false;
 static Oid	head_ledger_oid = InvalidOid;	/* the ledger the head is of */
 static int64 head_pos = 0;
 static uint8 head_hash[NOTARY_HASH_LEN];
+static bool head_pending = false;	/* the head is recorded, not hashed yet:
+									 * head_hash is not its hash */
 
 static bool wrote_in_xact = false;
 static Oid	xact_start_ledger_oid;
@@ -155,13 +157,19 @@ chain_load_head(void)
 		memcpy(head_hash, hash, NOTARY_HASH_LEN);
 	}
 	head_loaded = true;
+	head_pending = false;
 	head_ledger_oid = cat->ledger_oid;
 }
 
 /*
  * Reserve the next position of this backend's chain: returns the chain id,
- * the position and the previous entry's hash.  The head moves only when
- * chain_advance() is called after the entry was inserted.
+ * the position and the previous entry's hash (prev_hash may be NULL).  The
+ * head moves only when chain_advance() (or chain_advance_pending()) is
+ * called after the entry was inserted (or recorded).
+ *
+ * A subtransaction's first write saves the head, which is hashed then:
+ * recorded entries belong to the pack's owner, which wrote before
+ * (ledger.c), so the head a save or a rollback sees is always hashed.
  */
 void
 chain_reserve(int32 *chain_id, int64 *pos, uint8 *prev_hash)
@@ -204,15 +212,34 @@ chain_reserve(int32 *chain_id, int64 *pos, uint8 *prev_hash)
 
 	*chain_id = (int32) MyBackendId;
 	*pos = head_pos + 1;
-	memcpy(prev_hash, head_hash, NOTARY_HASH_LEN);
+	if (prev_hash != NULL)
+		chain_head_hash(prev_hash);
 }
 
-/* The entry at pos was inserted: it is the head now. */
+/* The hash of the chain's last entry, which must be hashed. */
+void
+chain_head_hash(uint8 *out)
+{
+	if (head_pending)
+		elog(ERROR, "pg_notary: the last entry of the chain is not hashed yet");
+	memcpy(out, head_hash, NOTARY_HASH_LEN);
+}
+
+/* The entry at pos was inserted (or hashed): it is the head now. */
 void
 chain_advance(int64 pos, const uint8 *hash)
 {
 	head_pos = pos;
 	memcpy(head_hash, hash, NOTARY_HASH_LEN);
+	head_pending = false;
+}
+
+/* The entry at pos was recorded, to be hashed later (chain_advance). */
+void
+chain_advance_pending(int64 pos)
+{
+	head_pos = pos;
+	head_pending = true;
 }
 
 static void
@@ -241,6 +268,7 @@ chain_xact_callback(XactEvent event, void *arg)
 			{
 				head_pos = xact_start_pos;
 				memcpy(head_hash, xact_start_hash, NOTARY_HASH_LEN);
+				head_pending = false;
 				/* the ledger was replaced and the replacement rolled back */
 				if (head_ledger_oid != xact_start_ledger_oid)
 					head_loaded = false;
@@ -268,6 +296,7 @@ chain_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			nsaved--;
 			head_pos = saved[nsaved].pos;
 			memcpy(head_hash, saved[nsaved].hash, NOTARY_HASH_LEN);
+			head_pending = false;
 			restored = true;
 		}
 		(void) restored;

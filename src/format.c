@@ -35,16 +35,27 @@
 typedef struct Hasher
 {
 	crypto_generichash_state state;
+	StringInfo	record;			/* not NULL: collect the bytes here instead
+								 * of hashing them (format_entry_rest) */
 	size_t		used;
 	bool		utf8;			/* the server encoding is UTF-8: no conversion */
 	uint8		buf[HASHER_BUFSIZE];
 } Hasher;
 
 static void
+hash_update(Hasher *h, const uint8 *p, size_t len)
+{
+	if (unlikely(h->record != NULL))
+		appendBinaryStringInfo(h->record, (const char *) p, (int) len);
+	else
+		crypto_generichash_update(&h->state, p, len);
+}
+
+static void
 hash_flush(Hasher *h)
 {
 	if (h->used > 0)
-		crypto_generichash_update(&h->state, h->buf, h->used);
+		hash_update(h, h->buf, h->used);
 	h->used = 0;
 }
 
@@ -54,7 +65,7 @@ hash_bytes_slow(Hasher *h, const void *p, size_t len)
 	hash_flush(h);
 	if (len > HASHER_BUFSIZE)
 	{
-		crypto_generichash_update(&h->state, (const unsigned char *) p, len);
+		hash_update(h, (const uint8 *) p, len);
 		return;
 	}
 	memcpy(h->buf, p, len);
@@ -166,6 +177,7 @@ hash_begin(Hasher *h, const char *tag)
 	size_t		len = strlen(tag);
 
 	crypto_generichash_init(&h->state, NULL, 0, NOTARY_HASH_LEN);
+	h->record = NULL;
 	h->used = 0;
 	h->utf8 = (GetDatabaseEncoding() == PG_UTF8);
 	hash_u32(h, (uint32) len);
@@ -356,14 +368,24 @@ format_row_digest(const uint8 *layout_digest, const NotaryImage *img,
 	hash_end(&h, out);
 }
 
-/* The fields every entry hash begins with, after the previous hash. */
+/*
+ * The fields every entry hash begins with, after its tag: where the entry
+ * is (the previous hash, seq and chain position).
+ */
 static void
-hash_entry_head(Hasher *h, const uint8 *prev_hash, const NotaryEntry *e)
+hash_entry_position(Hasher *h, const uint8 *prev_hash, int64 seq,
+					int32 chain_id, int64 chain_pos)
 {
 	hash_bytes(h, prev_hash, NOTARY_HASH_LEN);
-	hash_u64(h, (uint64) e->seq);
-	hash_u32(h, (uint32) e->chain_id);
-	hash_u64(h, (uint64) e->chain_pos);
+	hash_u64(h, (uint64) seq);
+	hash_u32(h, (uint32) chain_id);
+	hash_u64(h, (uint64) chain_pos);
+}
+
+/* ... then what happened, in which transaction, when, by whom, to what. */
+static void
+hash_entry_head(Hasher *h, const NotaryEntry *e)
+{
 	hash_str(h, e->op);
 	hash_u64(h, e->xid);
 	hash_u64(h, (uint64) e->logged_at_us);
@@ -438,14 +460,14 @@ format_image_sealed(const NotaryImage *img)
 }
 
 /*
- * What format 2 hashes of an entry after its tag: the head, the image
- * inline (a personal column as its commitment), the tail.  In a seal,
+ * What format 2 hashes of an entry after its position: the head, the
+ * image inline (a personal column as its commitment), the tail.  In a seal,
  * sealed columns are u8 3.
  */
 static void
-hash_entry_v2(Hasher *h, const uint8 *prev_hash, const NotaryEntry *e, bool seal)
+hash_entry_v2(Hasher *h, const NotaryEntry *e, bool seal)
 {
-	hash_entry_head(h, prev_hash, e);
+	hash_entry_head(h, e);
 	if (e->has_image)
 	{
 		const NotaryImage *img = e->image;
@@ -499,6 +521,28 @@ hash_entry_v2(Hasher *h, const uint8 *prev_hash, const NotaryEntry *e, bool seal
 	hash_entry_tail(h, e);
 }
 
+/* What format 1 hashes of an entry after its position. */
+static void
+hash_entry_v1(Hasher *h, const NotaryEntry *e)
+{
+	hash_entry_head(h, e);
+	if (e->has_image)
+	{
+		hash_u8(h, 1);
+		hash_bytes(h, e->image_digest, NOTARY_HASH_LEN);
+	}
+	else
+		hash_u8(h, 0);
+	hash_entry_tail(h, e);
+}
+
+static void
+hash_entry_begin(Hasher *h, int format_version)
+{
+	Assert(format_version == 1 || format_version == 2);
+	hash_begin(h, format_version == 2 ? NOTARY_TAG2("entry") : NOTARY_TAG("entry"));
+}
+
 /*
  * Hash of a ledger entry, chained to the previous entry of its chain
  * (32 zero bytes before the first), in the entry's format: format 1 binds
@@ -509,24 +553,46 @@ format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e, uint8 *out)
 {
 	Hasher		h;
 
+	hash_entry_begin(&h, e->format_version);
+	hash_entry_position(&h, prev_hash, e->seq, e->chain_id, e->chain_pos);
 	if (e->format_version == 2)
-	{
-		hash_begin(&h, NOTARY_TAG2("entry"));
-		hash_entry_v2(&h, prev_hash, e, false);
-		hash_end(&h, out);
-		return;
-	}
-	Assert(e->format_version == 1);
-	hash_begin(&h, NOTARY_TAG("entry"));
-	hash_entry_head(&h, prev_hash, e);
-	if (e->has_image)
-	{
-		hash_u8(&h, 1);
-		hash_bytes(&h, e->image_digest, NOTARY_HASH_LEN);
-	}
+		hash_entry_v2(&h, e, false);
 	else
-		hash_u8(&h, 0);
-	hash_entry_tail(&h, e);
+		hash_entry_v1(&h, e);
+	hash_end(&h, out);
+}
+
+/*
+ * The bytes an entry's hash covers after its position, appended to out:
+ * an entry can be hashed later, once its seq and position are known
+ * (format_entry_hash_at), from these bytes alone.
+ */
+void
+format_entry_rest(const NotaryEntry *e, StringInfo out)
+{
+	Hasher		h;
+
+	h.record = out;
+	h.used = 0;
+	h.utf8 = (GetDatabaseEncoding() == PG_UTF8);
+	if (e->format_version == 2)
+		hash_entry_v2(&h, e, false);
+	else
+		hash_entry_v1(&h, e);
+	hash_flush(&h);
+}
+
+/* The hash of an entry at a position, from its rest (format_entry_rest). */
+void
+format_entry_hash_at(int format_version, const uint8 *prev_hash, int64 seq,
+					 int32 chain_id, int64 chain_pos, const char *rest,
+					 int len, uint8 *out)
+{
+	Hasher		h;
+
+	hash_entry_begin(&h, format_version);
+	hash_entry_position(&h, prev_hash, seq, chain_id, chain_pos);
+	hash_bytes(&h, rest, len);
 	hash_end(&h, out);
 }
 
@@ -564,7 +630,8 @@ format_entry_seal(const uint8 *stored_hash, const uint8 *prev_hash,
 
 	hash_begin(&h, NOTARY_TAG2("seal"));
 	hash_bytes(&h, stored_hash, NOTARY_HASH_LEN);
-	hash_entry_v2(&h, prev_hash, e, true);
+	hash_entry_position(&h, prev_hash, e->seq, e->chain_id, e->chain_pos);
+	hash_entry_v2(&h, e, true);
 	hash_end(&h, out);
 }
 

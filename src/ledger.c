@@ -160,24 +160,40 @@ ledger_close_xact(void)
 }
 
 /*
- * The pack being filled: entries of this backend's chain, hashed and
- * chained already, not yet inserted.  It belongs to one subtransaction
- * (owner), the one current when its first entry was added; only that
- * subtransaction may insert it, since the entries must vanish with it if
- * it aborts.  When it commits, the pack passes to its parent.  An entry
- * made while a child of the owner is current goes into
- * notary.ledger_entries as a single row at once.  The pack is inserted
- * when it is full, before every utility statement that is not transaction
- * control (DDL, COPY, ...) and before SAVEPOINT, and at pre-commit: a
- * transaction of a few statements makes one pack.  Readers of notary.ledger in this transaction see it
- * through ledger_pending().
+ * The pack being filled: entries of this backend's chain, not yet
+ * inserted.  It belongs to one subtransaction (owner), the one current
+ * when its first entry was added; only that subtransaction may insert it,
+ * since the entries must vanish with it if it aborts.  When it commits,
+ * the pack passes to its parent.  An entry made while a child of the owner
+ * is current goes into notary.ledger_entries as a single row at once.  The
+ * pack is inserted when it is full, before every utility statement that
+ * is not transaction control (DDL, COPY, ...) and before SAVEPOINT, and at
+ * pre-commit: a transaction of a few statements makes one pack.  Readers
+ * of notary.ledger in this transaction see it through ledger_pending().
+ *
+ * A captured row's entry is only recorded at first (pack_record: its
+ * fields, and the bytes its hash covers after its position), with its
+ * chain position reserved; it is numbered and hashed, in order, when the
+ * pack is stored, read, or an entry that must be numbered at once is
+ * written (ledger_number_pending; ledger_seq.c says why that keeps the
+ * order of seq).  The body holds the entries numbered so far, the records
+ * those that follow them.  Until they are numbered, the chain's head has
+ * the right position but not yet its hash.
  */
+typedef struct PendingEntry
+{
+	int			rec_off;		/* in recs */
+	int			rec_len;
+	int			rest_off;		/* in rests */
+	int			rest_len;
+} PendingEntry;
+
 typedef struct PackBuffer
 {
 	MemoryContext cxt;			/* under TopMemoryContext */
 	StringInfoData body;
 	PackCursor	cur;
-	int			n;
+	int			n;				/* entries, numbered or not */
 	int32		chain_id;
 	int64		first_pos;			/* the others follow: first_pos + n - 1 is the last */
 	uint64		xid;
@@ -185,7 +201,26 @@ typedef struct PackBuffer
 	int			target;			/* stored when the body reaches this */
 	int			max;			/* an entry past this starts the next pack */
 	SubTransactionId owner;
+	uint8		last_hash[NOTARY_HASH_LEN];	/* of the last numbered entry
+											 * (before the first: the
+											 * pack's prev_hash) */
+	/* recorded entries, not numbered yet: they follow the body's */
+	StringInfoData recs;		/* pack_record()s */
+	StringInfoData rests;		/* format_entry_rest()s */
+	PendingEntry *pend;
+	int			npend;
+	int			maxpend;
 } PackBuffer;
+
+/*
+ * What numbering adds to a recorded entry: its hash, and its seq as a
+ * varint delta, one byte within a block of seq; the first entry of each
+ * block (ledger_seq.c) may take up to 9 bytes more.  With INCREMENT BY 1
+ * every entry starts a block, and a pack can exceed its maximum by those
+ * bytes (stored all the same, possibly compressed).
+ */
+#define PENDING_EXTRA (1 + NOTARY_HASH_LEN)
+#define PENDING_BLOCK_EXTRA 9
 
 static PackBuffer pack = {NULL};
 
@@ -201,7 +236,68 @@ static void
 pack_discard(void)
 {
 	pack.n = 0;
+	pack.npend = 0;
+	if (pack.recs.data != NULL)
+	{
+		resetStringInfo(&pack.recs);
+		resetStringInfo(&pack.rests);
+	}
 	pack.owner = InvalidSubTransactionId;
+}
+
+/* The size the body will have when every recorded entry is numbered. */
+static inline int
+pack_size(void)
+{
+	return pack.body.len + pack.recs.len + pack.npend * PENDING_EXTRA +
+		(pack.npend / 32 + 1) * PENDING_BLOCK_EXTRA;
+}
+
+/*
+ * Number and hash the recorded entries of the pack, in order, into its
+ * body.  Any (sub)transaction may: the entries stay the owner's, and the
+ * chain's positions do not move.
+ */
+void
+ledger_number_pending(void)
+{
+	int64	   *seqs;
+	int			i;
+
+	if (pack.npend == 0)
+		return;
+	if (IsInParallelMode())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pg_notary cannot show this transaction's latest ledger entries in a parallel query"),
+				 errdetail("Entries are numbered when they are stored, which a parallel query cannot do."),
+				 errhint("Run the query with max_parallel_workers_per_gather = 0, or after the transaction commits.")));
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("pg_notary cannot store the ledger entries of a transaction made read-only after it changed audited rows"),
+				 errdetail("Entries are numbered when they are stored, at the latest when the transaction commits."),
+				 errhint("Make the transaction read-only before its first change, or not at all.")));
+	seqs = palloc(sizeof(int64) * pack.npend);
+	ledger_seq_take(notary_catalog()->ledger_seq_oid, pack.npend, seqs);
+	for (i = 0; i < pack.npend; i++)
+	{
+		const PendingEntry *pe = &pack.pend[i];
+		int64		pos = pack.first_pos + pack.cur.nseq;
+		uint8		hash[NOTARY_HASH_LEN];
+
+		format_entry_hash_at(pack.format_version, pack.last_hash, seqs[i],
+							 pack.chain_id, pos, pack.rests.data + pe->rest_off,
+							 pe->rest_len, hash);
+		pack_add_numbered(&pack.body, &pack.cur, pack.recs.data + pe->rec_off,
+						  pe->rec_len, seqs[i], hash);
+		memcpy(pack.last_hash, hash, NOTARY_HASH_LEN);
+		chain_advance(pos, hash);
+	}
+	pfree(seqs);
+	pack.npend = 0;
+	resetStringInfo(&pack.recs);
+	resetStringInfo(&pack.rests);
 }
 
 static Relation openrel_open(OpenRel *o, Oid relid);
@@ -219,6 +315,8 @@ pack_flush(void)
 	if (pack.n == 0)
 		return;
 	Assert(pack.owner == GetCurrentSubTransactionId());
+	ledger_number_pending();
+	Assert(pack.cur.nseq == pack.n);
 	body = palloc(VARHDRSZ + pack.body.len);
 	SET_VARSIZE(body, VARHDRSZ + pack.body.len);
 	memcpy(VARDATA(body), pack.body.data, pack.body.len);
@@ -270,6 +368,7 @@ ledger_pending(const char **body, int *len, int32 *chain_id, int64 *first_pos,
 {
 	if (pack.n == 0)
 		return false;
+	ledger_number_pending();
 	*body = pack.body.data;
 	*len = pack.body.len;
 	*chain_id = pack.chain_id;
@@ -331,7 +430,6 @@ ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		if (open_packs.rel != NULL && open_packs.subid >= mySubid)
 			openrel_close(&open_packs);
 	}
-	ledger_seq_end_block();
 	if (event == SUBXACT_EVENT_ABORT_SUB && pack.n > 0 && pack.owner >= mySubid)
 		pack_discard();
 	else if (event == SUBXACT_EVENT_COMMIT_SUB && pack.n > 0 && pack.owner == mySubid)
@@ -346,9 +444,6 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					  ParamListInfo params, QueryEnvironment *queryEnv,
 					  DestReceiver *dest, QueryCompletion *qc)
 {
-	bool		copy_from = IsA(pstmt->utilityStmt, CopyStmt) &&
-		((CopyStmt *) pstmt->utilityStmt)->is_from;
-
 	/*
 	 * Store the pack before a statement may change the ledger's tables, and
 	 * before SAVEPOINT, whose subtransaction could not store its parent's
@@ -361,31 +456,14 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		((TransactionStmt *) pstmt->utilityStmt)->kind == TRANS_STMT_SAVEPOINT)
 		ledger_flush();
 	ledger_close_xact();
-	ledger_seq_end_block();
 
-	/*
-	 * COPY FROM fires its AFTER ROW triggers when it has inserted all its
-	 * rows: their entries may share blocks of seq (ledger_seq.c).
-	 */
-	if (copy_from)
-		ledger_seq_scope_begin();
-	PG_TRY();
-	{
-		if (prev_ProcessUtility)
-			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-									params, queryEnv, dest, qc);
-	}
-	PG_FINALLY();
-	{
-		if (copy_from)
-			ledger_seq_scope_end();
-	}
-	PG_END_TRY();
 	ledger_close_xact();
-	ledger_seq_end_block();
 }
 
 static void ledger_xact_callback(XactEvent event, void *arg);
@@ -613,54 +691,79 @@ ledger_row_values(const NotaryEntry *e, const uint8 *prev, const uint8 *hash,
 	values[LEDGER_ATT_FORMAT - 1] = Int16GetDatum((int16) e->format_version);
 }
 
-/*
- * Add a hashed entry to the pack being filled; false if it must go into
- * notary.ledger_entries instead (a child of the pack's owner is current).
- */
-static bool
-pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
-			const uint8 *prev, const uint8 *hash)
+/* Start the pack with an entry at pos, after the entry hashed prev. */
+static void
+pack_begin(const NotaryEntry *e, const uint8 *prev)
 {
-	SubTransactionId cur = GetCurrentSubTransactionId();
+	MemoryContext old;
 
-	if (pack.n > 0 &&
-		(pack.chain_id != e->chain_id || pack.xid != e->xid ||
-		 pack.first_pos + pack.n != e->chain_pos || pack.owner != cur ||
-		 pack.format_version != e->format_version))
-	{
-		if (pack.owner != cur)
-			return false;
-		pack_flush();
-	}
 	if (pack.cxt == NULL)
 	{
 		pack.cxt = AllocSetContextCreate(TopMemoryContext, "pg_notary pack",
 										 ALLOCSET_DEFAULT_SIZES);
 		pack.body.data = NULL;
 	}
-	if (pack.n == 0)
+	old = MemoryContextSwitchTo(pack.cxt);
+	if (pack.body.data == NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(pack.cxt);
-
-		if (pack.body.data == NULL)
-			initStringInfo(&pack.body);
-		else if (pack.body.maxlen > 4 * PACK_TARGET_BYTES)
-		{
-			/* a huge entry made the buffer grow: do not keep that */
-			pfree(pack.body.data);
-			initStringInfo(&pack.body);
-		}
-		pack_start(&pack.body, &pack.cur, prev, e->format_version, pack.cxt);
-		MemoryContextSwitchTo(old);
-		pack.chain_id = e->chain_id;
-		pack.first_pos = e->chain_pos;
-		pack.xid = e->xid;
-		pack.format_version = e->format_version;
-		/* bigger packs only where toast_tuple_target keeps them inline (0.4) */
-		pack.target = notary_catalog()->max_format == 2 ? PACK_TARGET_BYTES : PACK_TARGET_BYTES_V1;
-		pack.max = notary_catalog()->max_format == 2 ? PACK_MAX_BYTES : PACK_MAX_BYTES_V1;
-		pack.owner = cur;
+		initStringInfo(&pack.body);
+		initStringInfo(&pack.recs);
+		initStringInfo(&pack.rests);
 	}
+	else if (pack.body.maxlen > 4 * PACK_TARGET_BYTES ||
+			 pack.recs.maxlen > 4 * PACK_TARGET_BYTES ||
+			 pack.rests.maxlen > 4 * PACK_TARGET_BYTES)
+	{
+		/* a huge entry made the buffers grow: do not keep that */
+		pfree(pack.body.data);
+		pfree(pack.recs.data);
+		pfree(pack.rests.data);
+		initStringInfo(&pack.body);
+		initStringInfo(&pack.recs);
+		initStringInfo(&pack.rests);
+	}
+	pack_start(&pack.body, &pack.cur, prev, e->format_version, pack.cxt);
+	MemoryContextSwitchTo(old);
+	pack.chain_id = e->chain_id;
+	pack.first_pos = e->chain_pos;
+	pack.xid = e->xid;
+	pack.format_version = e->format_version;
+	memcpy(pack.last_hash, prev, NOTARY_HASH_LEN);
+	/* bigger packs only where toast_tuple_target keeps them inline (0.4) */
+	pack.target = notary_catalog()->max_format == 2 ? PACK_TARGET_BYTES : PACK_TARGET_BYTES_V1;
+	pack.max = notary_catalog()->max_format == 2 ? PACK_MAX_BYTES : PACK_MAX_BYTES_V1;
+	pack.owner = GetCurrentSubTransactionId();
+	pack.npend = 0;
+	resetStringInfo(&pack.recs);
+	resetStringInfo(&pack.rests);
+}
+
+/* Does the pack have entries the entry e cannot follow? */
+static inline bool
+pack_mismatch(const NotaryEntry *e)
+{
+	return pack.n > 0 &&
+		(pack.chain_id != e->chain_id || pack.xid != e->xid ||
+		 pack.first_pos + pack.n != e->chain_pos ||
+		 pack.format_version != e->format_version);
+}
+
+/*
+ * Add a hashed entry to the pack being filled; false if it must go into
+ * notary.ledger_entries instead (a child of the pack's owner is current).
+ * The pack has no recorded entries (ledger_append numbered them).
+ */
+static bool
+pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
+			const uint8 *prev, const uint8 *hash)
+{
+	Assert(pack.npend == 0);
+	if (pack.n > 0 && pack.owner != GetCurrentSubTransactionId())
+		return false;
+	if (pack_mismatch(e))
+		pack_flush();
+	if (pack.n == 0)
+		pack_begin(e, prev);
 	{
 		MemoryContext old = MemoryContextSwitchTo(pack.cxt);
 		int			before = pack.body.len;
@@ -678,15 +781,80 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 		MemoryContextSwitchTo(old);
 	}
 	pack.n++;
+	memcpy(pack.last_hash, hash, NOTARY_HASH_LEN);
 	if (pack.body.len >= pack.target)
 		pack_flush();
 	return true;
 }
 
 /*
+ * Record an entry in the pack, to be numbered and hashed when the pack is
+ * stored (see PackBuffer).  Its position is reserved; the pack is empty or
+ * the current subtransaction's.
+ */
+static void
+pack_record_entry(const NotaryEntry *e, TimestampTz logged_at,
+				  const NotaryImage *img)
+{
+	MemoryContext old;
+	int			rec_before;
+	int			rest_before;
+	PendingEntry *pe;
+
+	Assert(pack.n == 0 || pack.owner == GetCurrentSubTransactionId());
+	if (pack_mismatch(e))
+		pack_flush();
+	if (pack.n == 0)
+	{
+		uint8		prev[NOTARY_HASH_LEN];
+
+		/* nothing is recorded: the head is hashed */
+		chain_head_hash(prev);
+		pack_begin(e, prev);
+	}
+	old = MemoryContextSwitchTo(pack.cxt);
+	if (pack.npend == pack.maxpend)
+	{
+		int			newmax = pack.maxpend == 0 ? 64 : pack.maxpend * 2;
+
+		pack.pend = pack.pend == NULL ? palloc(sizeof(PendingEntry) * newmax) :
+			repalloc(pack.pend, sizeof(PendingEntry) * newmax);
+		pack.maxpend = newmax;
+	}
+	rec_before = pack.recs.len;
+	rest_before = pack.rests.len;
+	format_entry_rest(e, &pack.rests);
+	pack_record(&pack.recs, &pack.cur, e, logged_at, img);
+	MemoryContextSwitchTo(old);
+	pe = &pack.pend[pack.npend++];
+	pe->rec_off = rec_before;
+	pe->rec_len = pack.recs.len - rec_before;
+	pe->rest_off = rest_before;
+	pe->rest_len = pack.rests.len - rest_before;
+	if (pack_size() > pack.max && pack.n > 0)
+	{
+		/* too big for this pack: store it without, start the next */
+		pack.npend--;
+		pack.recs.len = rec_before;
+		pack.recs.data[rec_before] = '\0';
+		pack.rests.len = rest_before;
+		pack.rests.data[rest_before] = '\0';
+		pack.cur.n--;
+		pack_flush();
+		pack_record_entry(e, logged_at, img);
+		return;
+	}
+	pack.n++;
+	chain_advance_pending(e->chain_pos);
+	if (pack_size() >= pack.target)
+		pack_flush();
+}
+
+/*
  * Append an entry.  The caller fills op, the table, the row image
  * (format_entry_image), the old digest and detail; this fills sequence,
- * chain, who, when and the hash, and inserts.
+ * chain, who, when and the hash, and inserts (or records it in the pack,
+ * to be numbered and hashed when the pack is stored).
  */
 void
 ledger_append(NotaryEntry *e)
@@ -700,6 +868,7 @@ ledger_append(NotaryEntry *e)
 	Relation	rel;
 	HeapTuple	tup;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
+	bool		packing;
 
 	if (ledger_in_commit)
 		ereport(ERROR,
@@ -707,7 +876,6 @@ ledger_append(NotaryEntry *e)
 				 errmsg("pg_notary cannot record a change made while its transaction commits"),
 				 errdetail("Something ran at pre-commit, after pg_notary stored the transaction's entries, and changed a captured table."),
 				 errhint("Make the change before COMMIT.")));
-	e->seq = ledger_seq_next(cat->ledger_seq_oid, e->seq_in_block);
 	e->xid = U64FromFullTransactionId(GetTopFullTransactionId());
 	e->logged_at_us = (int64) now + UNIX_EPOCH_OFFSET_US;
 	e->session_user_name = role_name(GetSessionUserId(), &cached_session_oid,
@@ -724,11 +892,22 @@ ledger_append(NotaryEntry *e)
 		format_image_digest(e->layout_digest, img, e->personal, e->npersonal,
 							e->image_digest);
 
+	packing = notary_pack_entries && OidIsValid(cat->packs_oid);
+	if (packing && e->number_at_store &&
+		(pack.n == 0 || pack.owner == GetCurrentSubTransactionId()))
+	{
+		chain_reserve(&e->chain_id, &e->chain_pos, NULL);
+		pack_record_entry(e, now, img);
+		return;
+	}
+
+	/* numbered now: after the entries recorded before it */
+	ledger_number_pending();
+	e->seq = ledger_seq_next(cat->ledger_seq_oid);
 	chain_reserve(&e->chain_id, &e->chain_pos, prev);
 	format_entry_hash(prev, e, hash);
 
-	if (notary_pack_entries && OidIsValid(cat->packs_oid) &&
-		pack_append(e, now, img, prev, hash))
+	if (packing && pack_append(e, now, img, prev, hash))
 	{
 		chain_advance(e->chain_pos, hash);
 		return;

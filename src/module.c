@@ -106,5 +106,4 @@ _PG_init(void)
 	relinfo_init();
 	chain_init();
 	ledger_init();
-	ledger_seq_init();
 }

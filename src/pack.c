@@ -160,13 +160,11 @@ pack_start(StringInfo body, PackCursor *cur, const uint8 *prev_hash,
 	cur->mcxt = mcxt;
 }
 
-/* Append one entry (already hashed) to a pack body. */
-void
-pack_add(StringInfo body, PackCursor *cur, const NotaryEntry *e,
-		 TimestampTz logged_at, const NotaryImage *img, const uint8 *entry_hash)
+/* The flags byte of an entry: which of the optional fields it has. */
+static uint8
+pack_flags(const NotaryEntry *e, const NotaryImage *img)
 {
 	uint8		flags = 0;
-	int			k;
 
 	if (e->has_table)
 		flags |= F_TABLE;
@@ -184,9 +182,16 @@ pack_add(StringInfo body, PackCursor *cur, const NotaryEntry *e,
 		flags |= F_APP;
 	if (e->client_addr != NULL)
 		flags |= F_CLIENT;
-	put_u8(body, flags);
+	return flags;
+}
 
-	put_varint(body, cur->n == 0 ? (uint64) e->seq : (uint64) (e->seq - cur->seq));
+/* An entry's fields between its seq and its hash (op ... redacted). */
+static void
+pack_put_fields(StringInfo body, PackCursor *cur, const NotaryEntry *e,
+				TimestampTz logged_at, const NotaryImage *img)
+{
+	int			k;
+
 	for (k = 1; k < NOPS; k++)
 		if (strcmp(ops[k], e->op) == 0)
 			break;
@@ -231,12 +236,57 @@ pack_add(StringInfo body, PackCursor *cur, const NotaryEntry *e,
 		put_bytes(body, e->detail, strlen(e->detail));
 	if (e->has_image && img->redacted != NULL)
 		put_bytes(body, VARDATA_ANY(img->redacted), VARSIZE_ANY_EXHDR(img->redacted));
+	cur->n++;
+	cur->logged_at = logged_at;
+}
+
+/* An entry's seq, as its pack stores it. */
+static void
+pack_put_seq(StringInfo body, PackCursor *cur, int64 seq)
+{
+	put_varint(body, cur->nseq == 0 ? (uint64) seq : (uint64) (seq - cur->seq));
+	cur->nseq++;
+	cur->seq = seq;
+}
+
+/* Append one entry (already hashed) to a pack body. */
+void
+pack_add(StringInfo body, PackCursor *cur, const NotaryEntry *e,
+		 TimestampTz logged_at, const NotaryImage *img, const uint8 *entry_hash)
+{
+	Assert(cur->n == cur->nseq);
+	put_u8(body, pack_flags(e, img));
+	pack_put_seq(body, cur, e->seq);
+	pack_put_fields(body, cur, e, logged_at, img);
 	put_raw(body, entry_hash, NOTARY_HASH_LEN);
 	body->data[body->len] = '\0';
+}
 
-	cur->n++;
-	cur->seq = e->seq;
-	cur->logged_at = logged_at;
+/*
+ * Append an entry not numbered yet to rec, as a record that
+ * pack_add_numbered() completes: its flags and its fields.  The entries
+ * of a pack are recorded and numbered in the same order.
+ */
+void
+pack_record(StringInfo rec, PackCursor *cur, const NotaryEntry *e,
+			TimestampTz logged_at, const NotaryImage *img)
+{
+	put_u8(rec, pack_flags(e, img));
+	pack_put_fields(rec, cur, e, logged_at, img);
+	rec->data[rec->len] = '\0';
+}
+
+/* Append a recorded entry (pack_record) to a pack body, numbered and hashed. */
+void
+pack_add_numbered(StringInfo body, PackCursor *cur, const char *rec, int len,
+				  int64 seq, const uint8 *entry_hash)
+{
+	Assert(len >= 1 && cur->nseq < cur->n);
+	put_u8(body, (uint8) rec[0]);
+	pack_put_seq(body, cur, seq);
+	put_raw(body, rec + 1, len - 1);
+	put_raw(body, entry_hash, NOTARY_HASH_LEN);
+	body->data[body->len] = '\0';
 }
 
 /* A whole body from decoded entries (a redaction rewrites a pack so). */

@@ -54,6 +54,7 @@ typedef struct PackedEntry
 typedef struct PackCursor
 {
 	int			n;				/* entries so far */
+	int			nseq;			/* ... of which numbered (pack_record) */
 	int64		seq;
 	TimestampTz logged_at;
 	char	   *session_user_name;
@@ -68,6 +69,10 @@ extern void pack_start(StringInfo body, PackCursor *cur, const uint8 *prev_hash,
 extern void pack_add(StringInfo body, PackCursor *cur, const NotaryEntry *e,
 					 TimestampTz logged_at, const NotaryImage *img,
 					 const uint8 *entry_hash);
+extern void pack_record(StringInfo rec, PackCursor *cur, const NotaryEntry *e,
+						TimestampTz logged_at, const NotaryImage *img);
+extern void pack_add_numbered(StringInfo body, PackCursor *cur, const char *rec,
+							  int len, int64 seq, const uint8 *entry_hash);
 extern int	pack_decode(const char *body, int len, int32 chain_id, int64 first_pos,
 						uint64 xid, PackedEntry **out, const char **why);
 extern int	pack_decode_row(const Datum *v, const bool *n, PackedEntry **out,

@@ -46,6 +46,7 @@
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/relcache.h"
 
 #define NOTARY_HASH_LEN		32	/* BLAKE2b-256 */
@@ -125,8 +126,9 @@ typedef struct NotaryEntry
 	bool		has_table;
 	int32		table_id;
 	bool		has_image;
-	bool		seq_in_block;		/* not hashed: may take its seq from its
-									 * statement's block (ledger_seq.c) */
+	bool		number_at_store;	/* not hashed: may be numbered (and
+									 * hashed) when its pack is stored
+									 * (ledger_seq.c) */
 	int64		layout_id;			/* not hashed; points at the layout */
 	uint8		image_digest[NOTARY_HASH_LEN];	/* format 1 */
 	/* format 2 hashes the image itself, with has_image: */
@@ -168,6 +170,10 @@ extern void format_row_digest(const uint8 *layout_digest,
 							  uint8 *out);
 extern void format_entry_hash(const uint8 *prev_hash, const NotaryEntry *e,
 							  uint8 *out);
+extern void format_entry_rest(const NotaryEntry *e, StringInfo out);
+extern void format_entry_hash_at(int format_version, const uint8 *prev_hash,
+								 int64 seq, int32 chain_id, int64 chain_pos,
+								 const char *rest, int len, uint8 *out);
 extern void format_entry_image(NotaryEntry *e, const uint8 *layout_digest,
 							   const NotaryImage *img, const int16 *personal,
 							   int npersonal);
@@ -333,19 +339,19 @@ extern void relinfo_forget(Oid relid);
 extern void chain_init(void);
 extern void chain_reserve(int32 *chain_id, int64 *pos, uint8 *prev_hash);
 extern void chain_advance(int64 pos, const uint8 *hash);
+extern void chain_advance_pending(int64 pos);
+extern void chain_head_hash(uint8 *out);
 
 /* ---- ledger.c ---- */
 
 extern void ledger_init(void);
-extern void ledger_seq_init(void);
-extern int64 ledger_seq_next(Oid seq_relid, bool in_block);
-extern void ledger_seq_end_block(void);
-extern void ledger_seq_scope_begin(void);
-extern void ledger_seq_scope_end(void);
+extern int64 ledger_seq_next(Oid seq_relid);
+extern void ledger_seq_take(Oid seq_relid, int n, int64 *out);
 extern void ledger_append(NotaryEntry *e);
 extern void ledger_append_event(const char *op, bool has_table, int32 table_id,
 								const char *detail_json);
 extern void ledger_flush(void);
+extern void ledger_number_pending(void);
 extern Datum ledger_hash_datum(const uint8 *h);
 extern Datum ledger_image_datum(const NotaryImage *img);
 extern void ledger_row_values(const NotaryEntry *e, const uint8 *prev,

@@ -1,10 +1,8 @@
-# seq numbers and logical replication (src/ledger_seq.c).  Entries share a
-# block of seq numbers only inside a scope opened by pg_notary's executor
-# and utility hooks, where every row was locked before the block was taken.
-# Logical replication's apply worker fires capture (ENABLE ALWAYS) without
-# those hooks, so each of its entries must take a number of its own: two
-# changes of one remote transaction are applied one after the other, and a
-# local session may change the second row in between.
+# seq numbers and logical replication (src/ledger_seq.c).  Logical
+# replication's apply worker fires capture (ENABLE ALWAYS) without
+# pg_notary's executor hooks, and applies a remote transaction's changes one
+# after the other: a local session may change the second row in between.
+# Every entry must still be numbered in the order of its row's locks.
 #
 # The apply worker applies a remote UPDATE of rows 1 and 2; a user trigger
 # (ENABLE ALWAYS, fired after notary_capture) holds it after row 1 until a
@@ -12,7 +10,8 @@
 # session's commit before it updates row 2.  Row 2's history in seq order
 # must be the local UPDATE, then the remote one.  (When the apply worker
 # reused a block taken for row 1, the remote UPDATE came first and
-# verify_table() reported a history_gap.)
+# verify_table() reported a history_gap; entries numbered when their pack
+# is stored, with every row locked, cannot do that.)
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
