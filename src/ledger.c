@@ -771,9 +771,15 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 		pack_add(&pack.body, &pack.cur, e, logged_at, img, hash);
 		if (pack.body.len > pack.max && pack.n > 0)
 		{
-			/* too big for this pack: store it without, start the next */
+			/*
+			 * too big for this pack: store it without, start the next.
+			 * pack_add() counted it as added and numbered: uncount it,
+			 * or pack_flush() sees one numbered entry more than it has.
+			 */
 			pack.body.len = before;
 			pack.body.data[before] = '\0';
+			pack.cur.n--;
+			pack.cur.nseq--;
 			MemoryContextSwitchTo(old);
 			pack_flush();
 			return pack_append(e, logged_at, img, prev, hash);
