@@ -110,9 +110,10 @@ SELECT set_config('transaction_read_only', 'on', true);
 COMMIT;
 SELECT count(*) AS kept FROM app.t WHERE id = 450;
 
--- A parallel query (the leader runs in parallel mode, where nextval is
--- refused) cannot number them to read them: a clear error, not a silent
--- omission of the transaction's latest entries.
+-- A parallel query runs in parallel mode (the leader too), where nextval
+-- is refused: the entries recorded before it are numbered when it starts,
+-- so that it shows them.  Here a Gather in an InitPlan; with
+-- force_parallel_mode any query that reads notary.ledger runs so.
 CREATE TABLE public.seq_par AS SELECT g FROM generate_series(1, 1000) g;
 ANALYZE public.seq_par;
 BEGIN;
@@ -121,7 +122,12 @@ SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
 INSERT INTO app.t VALUES (460, 'read by a parallel query');
-SELECT (SELECT count(*) FROM public.seq_par) AS n, count(*) FROM notary.ledger WHERE op = 'INSERT';
+SELECT (SELECT count(*) FROM public.seq_par) AS n,
+       count(*) FILTER (WHERE row_image[1] = '460') AS seen
+  FROM notary.ledger WHERE op = 'INSERT';
+SET LOCAL force_parallel_mode = on;
+INSERT INTO app.t VALUES (461, 'read under force_parallel_mode');
+SELECT row_image[1] AS id FROM notary.ledger WHERE row_image[1] IN ('460', '461') ORDER BY seq;
 ROLLBACK;
 DROP TABLE public.seq_par;
 

@@ -41,6 +41,7 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
@@ -466,22 +467,48 @@ ledger_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	ledger_close_xact();
 }
 
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+
+/*
+ * A query whose plan runs in parallel mode cannot take numbers from the
+ * sequence (nextval is refused there), so a reader of notary.ledger in it
+ * could not show the entries this transaction recorded: number them before
+ * it starts.  That is as early as a reader would number them, and every
+ * row they are for is locked already.  Such a query cannot record entries
+ * (parallel mode refuses writes).  Nothing to do in a read-only
+ * transaction, which cannot number them at all (ledger_number_pending).
+ */
+static void
+ledger_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (pack.npend > 0 && queryDesc->plannedstmt->parallelModeNeeded &&
+		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) &&
+		!IsInParallelMode() && !XactReadOnly)
+		ledger_number_pending();
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
 static void ledger_xact_callback(XactEvent event, void *arg);
 static void ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 									SubTransactionId parentSubid, void *arg);
 static void ledger_relcache_callback(Datum arg, Oid relid);
 
 /*
- * Install the utility hook and the transaction callbacks (from _PG_init):
- * the callbacks from the start, so that pre-commit always marks the
- * transaction as committing, even in a backend whose first entry comes
- * from another extension's pre-commit callback.
+ * Install the utility and executor hooks and the transaction callbacks
+ * (from _PG_init): the callbacks from the start, so that pre-commit always
+ * marks the transaction as committing, even in a backend whose first entry
+ * comes from another extension's pre-commit callback.
  */
 void
 ledger_init(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ledger_ProcessUtility;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = ledger_ExecutorStart;
 	RegisterXactCallback(ledger_xact_callback, NULL);
 	RegisterSubXactCallback(ledger_subxact_callback, NULL);
 	CacheRegisterRelcacheCallback(ledger_relcache_callback, (Datum) 0);
