@@ -52,7 +52,13 @@ capture_row(RelInfo *ri, Relation rel, const char *op, HeapTuple tuple,
 	e.has_table = true;
 	e.table_id = ri->table_id;
 	e.layout_id = ri->layout_id;
-	e.number_at_store = !ri->deferrable_keys;
+	/*
+	 * Numbered when its pack is stored, also for a table with a DEFERRABLE
+	 * key: its check, a constraint trigger that may wait for another
+	 * transaction's key, fires before that (at the latest at commit, before
+	 * pre-commit), so the number comes after the wait (ledger_seq.c).
+	 */
+	e.number_at_store = true;
 	relinfo_build_image(ri, tupdesc, tuple, true, &img);
 	/* hashed by ledger_append(), in the format of the installed schema */
 	format_entry_image(&e, ri->layout_digest, &img, ri->personal, ri->npersonal);

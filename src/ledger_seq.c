@@ -29,15 +29,21 @@
  *	- entries that are not captured rows (REDACT, DDL, BASELINE, ...): a
  *	  REDACT entry names entries already written, possibly by others, and
  *	  must come after them;
- *	- rows of a table with a DEFERRABLE unique or exclusion constraint: its
- *	  check is an AFTER trigger that may wait for another transaction's
- *	  key, and the entry must not be numbered later than it is checked
- *	  (docs/operations.md, for INITIALLY DEFERRED);
  *	- rows written while a subtransaction below the pack's owner is current
  *	  (they are stored as single entries at once).
  *
  * Before such an entry is numbered, the entries recorded before it are
  * (ledger_number_pending), so that seq grows along each chain.
+ *
+ * A DEFERRABLE unique or exclusion constraint is checked by a constraint
+ * trigger that may wait for another transaction's key: at the end of the
+ * statement (before pg_notary's trigger for the same row, by name), or at
+ * commit with INITIALLY DEFERRED, before pre-commit.  Numbered when the
+ * pack is stored, such a row's entry comes after that wait, hence after
+ * the entry of the transaction it waited for.  Only when the pack is
+ * stored before commit (full, a utility statement such as SET
+ * CONSTRAINTS, a read of notary.ledger, an entry numbered at once) can a
+ * deferred check still come after the number (docs/operations.md).
  *
  * A block's unused numbers are skipped, so seq has gaps (as any sequence
  * has after a rollback).  With INCREMENT BY 1 (a database that ran a

@@ -317,7 +317,6 @@ typedef struct RelInfo
 	CanonCodec **codecs;
 	int			nkeys;
 	int16	   *keys;			/* 0-based positions into the columns */
-	bool		deferrable_keys;	/* a DEFERRABLE unique or exclusion index */
 	int			npersonal;
 	int16	   *personal;		/* 0-based positions, ascending */
 	MemoryContext mcxt;

@@ -352,31 +352,6 @@ relinfo_build_columns(RelInfo *ri, Relation rel)
 		}
 	}
 
-	/*
-	 * A DEFERRABLE unique or exclusion constraint is checked by a trigger in
-	 * the statement's AFTER trigger batch (or at commit), which may wait
-	 * for another transaction's key: its rows are numbered one by one
-	 * (ledger_seq.c).
-	 */
-	ri->deferrable_keys = false;
-	{
-		List	   *indexes = RelationGetIndexList(rel);
-		ListCell   *lc;
-
-		foreach(lc, indexes)
-		{
-			HeapTuple	itup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
-
-			if (HeapTupleIsValid(itup))
-			{
-				if (!((Form_pg_index) GETSTRUCT(itup))->indimmediate)
-					ri->deferrable_keys = true;
-				ReleaseSysCache(itup);
-			}
-		}
-		list_free(indexes);
-	}
-
 	/* personal columns come with the table id (relinfo_load_personal) */
 	ri->npersonal = 0;
 	ri->personal = palloc(sizeof(int16) * Max(n, 1));
