@@ -30,6 +30,18 @@ PG_CPPFLAGS := -Isrc
 PG_CFLAGS   := -Wall -Werror
 SHLIB_LINK  += -lsodium
 
+# ASSERTS=1 compiles pg_notary's Assert()s in (Debian's server has none of
+# its own): tests/run builds so, and a broken invariant then fails a test
+# instead of going on quietly.  Installs are built without.  A stamp file
+# per mode rebuilds every object when the mode changes (below PGXS).
+ifeq ($(ASSERTS),1)
+PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
+BUILD_MODE  := assert
+else
+BUILD_MODE  := release
+endif
+BUILD_STAMP := .build-$(BUILD_MODE)
+
 # --- tests -----------------------------------------------------------------
 # pg_regress: sql/NAME.sql, expected/NAME.out (repo root).
 REGRESS      := $(sort $(basename $(notdir $(wildcard sql/*.sql))))
@@ -52,7 +64,7 @@ TAP_TESTS := 1
 endif
 
 EXTRA_CLEAN := results/ regression.diffs regression.out output_iso/ \
-	tmp_check/ tmp_check_iso/ log/
+	tmp_check/ tmp_check_iso/ log/ .build-assert .build-release
 
 # Rebuild an object when a header it includes changes (src/*.h are shared
 # by most files; a struct changed under a stale object crashed the server
@@ -62,6 +74,13 @@ override autodepend := yes
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# (made when the Makefile is read: PGXS declares every target .SECONDARY,
+# so a missing stamp as a prerequisite would not force a rebuild)
+ifeq ($(wildcard $(BUILD_STAMP)),)
+$(shell rm -f .build-assert .build-release; touch $(BUILD_STAMP))
+endif
+$(OBJS): $(BUILD_STAMP)
 
 # --- notary-verify, the independent verifier (cli/) -------------------------
 # Its own sub-make (see the note on OBJS above): cli/Makefile builds it from

@@ -64,12 +64,13 @@ notary_install_deps() {
 }
 
 # Build in the repo root and install into the system PostgreSQL (as root).
+# Arguments go to make (tests/run: ASSERTS=1).
 notary_build_install() {
   notary_require_root
-  notary_log "building pg_notary"
-  make -C "$NOTARY_ROOT" -s PG_CONFIG="$PG_CONFIG" || return 1
+  notary_log "building pg_notary${*:+ ($*)}"
+  make -C "$NOTARY_ROOT" -s PG_CONFIG="$PG_CONFIG" "$@" || return 1
   notary_log "installing pg_notary"
-  make -C "$NOTARY_ROOT" -s PG_CONFIG="$PG_CONFIG" install || return 1
+  make -C "$NOTARY_ROOT" -s PG_CONFIG="$PG_CONFIG" "$@" install || return 1
 }
 
 # as_pg_in DIR CMD...: run CMD as the OS user postgres, in DIR, with the
