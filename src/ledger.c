@@ -259,7 +259,7 @@ pack_size(void)
  * body.  Any (sub)transaction may: the entries stay the owner's, and the
  * chain's positions do not move.
  */
-void
+static void
 ledger_number_pending(void)
 {
 	int64	   *seqs;
@@ -820,6 +820,19 @@ pack_append(const NotaryEntry *e, TimestampTz logged_at, const NotaryImage *img,
 	return true;
 }
 
+/* Take back the entry pack_record_entry() was recording (recs and rests
+ * had these lengths before it); the pack must be stored next, since the
+ * cursor still remembers the entry's names. */
+static void
+pack_unrecord(int rec_before, int rest_before)
+{
+	pack.recs.len = rec_before;
+	pack.recs.data[rec_before] = '\0';
+	pack.rests.len = rest_before;
+	pack.rests.data[rest_before] = '\0';
+	pack.cur.n--;
+}
+
 /*
  * Record an entry in the pack, to be numbered and hashed when the pack is
  * stored (see PackBuffer).  Its position is reserved; the pack is empty or
@@ -862,17 +875,9 @@ pack_record_entry(const NotaryEntry *e, TimestampTz logged_at,
 	pack_record(&pack.recs, &pack.cur, e, logged_at, img);
 	if (pack.recs.len - rec_before >= pack.target)
 	{
-		/*
-		 * Taken back, and the pack stored: the cursor remembers this
-		 * entry's names, which a pack that goes on would wrongly assume
-		 * for it.
-		 */
-		pack.recs.len = rec_before;
-		pack.recs.data[rec_before] = '\0';
-		pack.cur.n--;
+		pack_unrecord(rec_before, rest_before);
 		MemoryContextSwitchTo(old);
 		pack_flush();
-		pack_discard();
 		return false;
 	}
 	format_entry_rest(e, &pack.rests);
@@ -886,11 +891,7 @@ pack_record_entry(const NotaryEntry *e, TimestampTz logged_at,
 	{
 		/* too big for this pack: store it without, start the next */
 		pack.npend--;
-		pack.recs.len = rec_before;
-		pack.recs.data[rec_before] = '\0';
-		pack.rests.len = rest_before;
-		pack.rests.data[rest_before] = '\0';
-		pack.cur.n--;
+		pack_unrecord(rec_before, rest_before);
 		pack_flush();
 		return pack_record_entry(e, logged_at, img);
 	}

@@ -30,7 +30,9 @@
  *	  REDACT entry names entries already written, possibly by others, and
  *	  must come after them;
  *	- rows written while a subtransaction below the pack's owner is current
- *	  (they are stored as single entries at once).
+ *	  (they are stored as single entries at once);
+ *	- an entry that fills a pack on its own (ledger.c: recording it would
+ *	  keep two more copies of it).
  *
  * Before such an entry is numbered, the entries recorded before it are
  * (ledger_number_pending), so that seq grows along each chain.

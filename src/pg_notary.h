@@ -350,7 +350,6 @@ extern void ledger_append(NotaryEntry *e);
 extern void ledger_append_event(const char *op, bool has_table, int32 table_id,
 								const char *detail_json);
 extern void ledger_flush(void);
-extern void ledger_number_pending(void);
 extern Datum ledger_hash_datum(const uint8 *h);
 extern Datum ledger_image_datum(const NotaryImage *img);
 extern void ledger_row_values(const NotaryEntry *e, const uint8 *prev,

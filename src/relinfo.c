@@ -440,16 +440,17 @@ relinfo_get(Relation rel)
 
 /*
  * The canonical image of a tuple under ri's layout; with_salts draws a
- * fresh random salt for every personal column.  With prev (the tuple
- * before an UPDATE, whose image is prev_img), a value equal to the
- * previous one, bit for bit, shares its canonical text instead of being
- * converted again: an UPDATE usually changes a few columns of many.
+ * fresh random salt for every personal column.  With other (the other
+ * version of the row across an UPDATE, whose image other_img is built
+ * already), a value equal to the other version's, bit for bit, shares its
+ * canonical text instead of being converted again: an UPDATE usually
+ * changes a few columns of many.
  */
 #define BUILD_IMAGE_LOCAL 32
 
 static void
 build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple, bool with_salts,
-			HeapTuple prev, const NotaryImage *prev_img, NotaryImage *img)
+			HeapTuple other, const NotaryImage *other_img, NotaryImage *img)
 {
 	int			i;
 	int			natts = tupdesc->natts;
@@ -457,24 +458,24 @@ build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple, bool with_salts,
 	/* most tables are narrow: their deformed rows stay on the stack */
 	Datum		d_local[BUILD_IMAGE_LOCAL];
 	bool		isnull_local[BUILD_IMAGE_LOCAL];
-	Datum		pd_local[BUILD_IMAGE_LOCAL];
-	bool		pnull_local[BUILD_IMAGE_LOCAL];
+	Datum		od_local[BUILD_IMAGE_LOCAL];
+	bool		onull_local[BUILD_IMAGE_LOCAL];
 	bool		local = natts <= BUILD_IMAGE_LOCAL;
 	Datum	   *d = local ? d_local : palloc(sizeof(Datum) * natts);
 	bool	   *isnull = local ? isnull_local : palloc(sizeof(bool) * natts);
-	Datum	   *pd = NULL;
-	bool	   *pnull = NULL;
+	Datum	   *od = NULL;
+	bool	   *onull = NULL;
 
 	/*
 	 * One pass over the tuple: heap_getattr() per column walks it again
 	 * from the start for every column after a variable-length one.
 	 */
 	heap_deform_tuple(tuple, tupdesc, d, isnull);
-	if (prev != NULL)
+	if (other != NULL)
 	{
-		pd = local ? pd_local : palloc(sizeof(Datum) * natts);
-		pnull = local ? pnull_local : palloc(sizeof(bool) * natts);
-		heap_deform_tuple(prev, tupdesc, pd, pnull);
+		od = local ? od_local : palloc(sizeof(Datum) * natts);
+		onull = local ? onull_local : palloc(sizeof(bool) * natts);
+		heap_deform_tuple(other, tupdesc, od, onull);
 	}
 	img->ncols = ri->ncols;
 	img->values = palloc(sizeof(char *) * Max(ri->ncols, 1));
@@ -490,12 +491,12 @@ build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple, bool with_salts,
 			img->values[i] = NULL;
 			continue;
 		}
-		if (prev != NULL && !pnull[a] && prev_img->values[i] != NULL)
+		if (other != NULL && !onull[a] && other_img->values[i] != NULL)
 		{
 			att = TupleDescAttr(tupdesc, a);
-			if (datumIsEqual(d[a], pd[a], att->attbyval, att->attlen))
+			if (datumIsEqual(d[a], od[a], att->attbyval, att->attlen))
 			{
-				img->values[i] = prev_img->values[i];
+				img->values[i] = other_img->values[i];
 				continue;
 			}
 		}
@@ -505,10 +506,10 @@ build_image(RelInfo *ri, TupleDesc tupdesc, HeapTuple tuple, bool with_salts,
 	{
 		pfree(d);
 		pfree(isnull);
-		if (pd != NULL)
+		if (od != NULL)
 		{
-			pfree(pd);
-			pfree(pnull);
+			pfree(od);
+			pfree(onull);
 		}
 	}
 	if (with_salts && ri->npersonal > 0)
